@@ -1,0 +1,66 @@
+// Package dataguardian is the library a program imports to back up,
+// verify and restore databases: it registers datasources and storage
+// locations, backs datasources up into a folder layout a person can recover
+// by hand (compressed, split, sha256-checked parts and a manifest.json), keeps
+// the right copies and restores any backup after verifying it.
+//
+// New returns an Engine on embedded defaults (SQLite metadata and a secret
+// key under ./dataguardian-data); Config selects PostgreSQL metadata, other
+// drivers and storages. The plug-in interfaces live in the packages of their
+// kind and are re-exported here: Storage (package storage), Driver (package
+// drivers), Queue (package engine) and Notifier (package notify).
+package dataguardian
+
+import (
+	"context"
+
+	"github.com/dataguardian/dataguardian/drivers"
+	"github.com/dataguardian/dataguardian/engine"
+	"github.com/dataguardian/dataguardian/manifest"
+	"github.com/dataguardian/dataguardian/notify"
+	"github.com/dataguardian/dataguardian/storage"
+)
+
+// The engine and its configuration.
+type (
+	Engine         = engine.Engine
+	Config         = engine.Config
+	RestoreOptions = engine.RestoreOptions
+)
+
+// The plug-in interfaces.
+type (
+	Storage  = storage.Storage
+	Driver   = drivers.Driver
+	Queue    = engine.Queue
+	Notifier = notify.Notifier
+)
+
+// Domain types.
+type (
+	Source          = drivers.Source
+	Datasource      = engine.Datasource
+	StorageLocation = engine.StorageLocation
+	BackupJob       = engine.BackupJob
+	Retention       = engine.Retention
+	Execution       = engine.Execution
+	Manifest        = manifest.Manifest
+	Notification    = notify.Notification
+)
+
+// Sentinel errors, for errors.Is.
+var (
+	ErrNotFound         = engine.ErrNotFound
+	ErrInvalid          = engine.ErrInvalid
+	ErrNotRestorable    = engine.ErrNotRestorable
+	ErrChecksumMismatch = manifest.ErrChecksumMismatch
+	ErrMissingPart      = manifest.ErrMissingPart
+	ErrSizeMismatch     = manifest.ErrSizeMismatch
+	ErrNoManifest       = manifest.ErrNoManifest
+)
+
+// New opens the metadata store named by cfg (migrating it) and returns a
+// ready Engine. The zero Config runs on embedded defaults.
+func New(ctx context.Context, cfg Config) (*Engine, error) {
+	return engine.New(ctx, cfg)
+}

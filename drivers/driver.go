@@ -1,0 +1,132 @@
+// Package drivers defines the Driver interface a datasource type implements
+// (dump, restore, health ping) and the types shared by all drivers.
+//
+// Each datasource type has its own sub-package (drivers/sqlite,
+// drivers/files, ...). Every driver must pass drivers/drivertest.
+package drivers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/dataguardian/dataguardian/manifest"
+)
+
+// Sentinel errors shared by drivers.
+var (
+	// ErrUnsupported reports an operation a driver does not implement.
+	ErrUnsupported = errors.New("not supported by this driver")
+	// ErrUnknownType reports a datasource type with no registered driver.
+	ErrUnknownType = errors.New("unknown datasource type")
+	// ErrInvalidSource reports a Source missing what the driver needs.
+	ErrInvalidSource = errors.New("invalid datasource")
+	// ErrUnsafeArchive reports an archive entry that would escape the restore target.
+	ErrUnsafeArchive = errors.New("unsafe archive entry")
+)
+
+// Source says where a datasource lives and how to reach it. Network
+// databases use Host, Port, Database, Username and Password; file based
+// types (sqlite, files) use Path. Password is a secret: String redacts it.
+type Source struct {
+	Type     string            `json:"type"`
+	Host     string            `json:"host,omitempty"`
+	Port     int               `json:"port,omitempty"`
+	Database string            `json:"database,omitempty"`
+	Username string            `json:"username,omitempty"`
+	Password string            `json:"-"`
+	Path     string            `json:"path,omitempty"`
+	Options  map[string]string `json:"options,omitempty"`
+}
+
+// String describes the source without its password.
+func (s Source) String() string {
+	if s.Path != "" {
+		return fmt.Sprintf("%s:%s", s.Type, s.Path)
+	}
+	return fmt.Sprintf("%s://%s@%s:%d/%s", s.Type, s.Username, s.Host, s.Port, s.Database)
+}
+
+// Metadata describes what a dump contains. It lands in manifest.json.
+type Metadata = manifest.Metadata
+
+// RestoreOptions are per-restore settings; nil means defaults.
+type RestoreOptions struct {
+	// Logf, if set, receives progress lines for the execution log.
+	Logf func(format string, args ...any)
+}
+
+// Health check statuses, as stored in health_checks.status.
+const (
+	HealthOK          = "ok"
+	HealthTimeout     = "timeout"
+	HealthAuthFailed  = "auth_failed"
+	HealthUnreachable = "unreachable"
+	HealthError       = "error"
+)
+
+// Health is the result of one Ping.
+type Health struct {
+	Status    string         `json:"status"`
+	Latency   time.Duration  `json:"latency"`
+	Version   string         `json:"database_version,omitempty"`
+	Metadata  map[string]any `json:"metadata,omitempty"`
+	ErrorText string         `json:"error_message,omitempty"`
+}
+
+// Driver backs up and restores one datasource type.
+//
+// The contract every implementation must honour:
+//   - Dump must write one consistent snapshot of src to w as a standard
+//     format (Format) and return what it contains. It must stop promptly and
+//     return ctx.Err() (wrapped) when ctx is cancelled.
+//   - Restore must read the stream Dump produced from r and make target hold
+//     exactly that data. It must not leave target half-replaced where the
+//     type allows an atomic swap (sqlite, files).
+//   - Ping must return a Health whose Status is one of the Health* constants;
+//     it returns an error only for a programming error, not for a down server.
+//   - No method may put a password in process arguments, logs or errors.
+type Driver interface {
+	// Type is the datasource type: "postgres", "mysql", "sqlite", "files".
+	Type() string
+	// Format is the base file format: "dump", "sql", "db", "tar".
+	Format() string
+	Dump(ctx context.Context, src Source, w io.Writer) (Metadata, error)
+	Restore(ctx context.Context, target Source, r io.Reader, opts *RestoreOptions) error
+	Ping(ctx context.Context, src Source) Health
+}
+
+// Registry maps datasource types to drivers. The zero value is empty and
+// ready to use; it is not safe for concurrent Register calls.
+type Registry struct {
+	m map[string]Driver
+}
+
+// Register adds d under d.Type(), replacing any driver of that type.
+func (r *Registry) Register(d Driver) {
+	if r.m == nil {
+		r.m = make(map[string]Driver)
+	}
+	r.m[d.Type()] = d
+}
+
+// Lookup returns the driver for typ or an error matching ErrUnknownType.
+func (r *Registry) Lookup(typ string) (Driver, error) {
+	if d, ok := r.m[typ]; ok {
+		return d, nil
+	}
+	return nil, fmt.Errorf("%w %q: registered types are %v", ErrUnknownType, typ, r.Types())
+}
+
+// Types lists the registered types, sorted.
+func (r *Registry) Types() []string {
+	out := make([]string, 0, len(r.m))
+	for t := range r.m {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,222 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/dataguardian/dataguardian/manifest"
+	"github.com/dataguardian/dataguardian/notify"
+	"github.com/dataguardian/dataguardian/storage"
+)
+
+// execLog writes an execution's log lines to the engine's logger and to the
+// execution's stored log, with the "[BACKUP]"/"[RESTORE]" prefix of the spec.
+type execLog struct {
+	e      *Engine
+	id     string
+	prefix string
+}
+
+func (l execLog) log(ctx context.Context, level slog.Level, format string, args ...any) {
+	msg := l.prefix + " " + fmt.Sprintf(format, args...)
+	l.e.log.Log(ctx, level, msg, "execution_id", l.id)
+	if err := l.e.store.AppendExecutionLog(context.WithoutCancel(ctx), l.id, strings.ToLower(level.String()), msg); err != nil {
+		l.e.log.Warn("store execution log", "execution_id", l.id, "err", err)
+	}
+}
+
+func (l execLog) info(ctx context.Context, format string, args ...any) {
+	l.log(ctx, slog.LevelInfo, format, args...)
+}
+
+func (l execLog) errorf(ctx context.Context, format string, args ...any) {
+	l.log(ctx, slog.LevelError, format, args...)
+}
+
+// jobStorage is one destination of a job, opened or not.
+type jobStorage struct {
+	loc *StorageLocation
+	st  storage.Storage
+	err error // why it could not be opened
+}
+
+// openJobStorages opens every storage location of job, in order.
+func (e *Engine) openJobStorages(ctx context.Context, job *BackupJob) []jobStorage {
+	out := make([]jobStorage, 0, len(job.StorageLocationIDs))
+	for _, id := range job.StorageLocationIDs {
+		js := jobStorage{}
+		js.loc, js.err = e.store.GetStorageLocation(ctx, id)
+		if js.err == nil {
+			js.st, js.err = e.openStorage(ctx, js.loc)
+		} else {
+			js.loc = &StorageLocation{ID: id, Name: id}
+		}
+		out = append(out, js)
+	}
+	return out
+}
+
+// RunBackup backs up the datasource of job now, synchronously, to every
+// storage location of the job, and applies the job's retention policy when
+// it succeeds. It records an execution (with per-storage statuses and logs)
+// and returns it; the error is non-nil when the backup failed, in which
+// case the execution says why and no earlier backup was touched.
+func (e *Engine) RunBackup(ctx context.Context, jobID string) (*Execution, error) {
+	job, err := e.store.GetBackupJob(ctx, jobID)
+	if err != nil {
+		return nil, fmt.Errorf("run backup job %s: %w", jobID, err)
+	}
+	ds, err := e.store.GetDatasource(ctx, job.DatasourceID)
+	if err != nil {
+		return nil, fmt.Errorf("run backup job %s: datasource: %w", job.Name, err)
+	}
+	exec := &Execution{JobID: job.ID, DatasourceID: ds.ID, Operation: OperationBackup, Status: ExecutionQueued,
+		Compression: job.Compression, Attempt: 1}
+	if err := e.store.CreateExecution(ctx, exec); err != nil {
+		return nil, fmt.Errorf("run backup job %s: %w", job.Name, err)
+	}
+	if err := e.runBackup(ctx, exec, job, ds); err != nil {
+		return exec, err
+	}
+	// Retention runs only after a successful backup (spec: cleanup after success).
+	l := execLog{e: e, id: exec.ID, prefix: "[BACKUP]"}
+	dropped, err := e.ApplyRetention(ctx, job.ID)
+	if err != nil {
+		l.errorf(ctx, "retention: %v", err)
+	}
+	for _, d := range dropped {
+		l.info(ctx, "retention deleted %s (%s)", d.Backup.Path, d.Reason)
+	}
+	return exec, nil
+}
+
+func (e *Engine) runBackup(ctx context.Context, exec *Execution, job *BackupJob, ds *Datasource) (err error) {
+	l := execLog{e: e, id: exec.ID, prefix: "[BACKUP]"}
+	e.start(ctx, exec)
+	defer func() { e.finish(ctx, exec, l, err) }()
+
+	driver, err := e.cfg.Drivers.Lookup(ds.Type)
+	if err != nil {
+		return err
+	}
+	src, err := e.Source(ds)
+	if err != nil {
+		return err
+	}
+	comp, err := manifest.ParseCompression(job.Compression)
+	if err != nil {
+		return err
+	}
+	storages := e.openJobStorages(ctx, job)
+	var dests []manifest.Destination
+	var used []jobStorage
+	for _, js := range storages {
+		if js.err != nil {
+			l.errorf(ctx, "storage %s unusable: %v", js.loc.Name, js.err)
+			e.setStorageStatus(ctx, exec.ID, js.loc.ID, StorageUnreachable, js.err)
+			continue
+		}
+		dests = append(dests, manifest.Destination{Name: js.loc.Name, Storage: js.st})
+		used = append(used, js)
+	}
+	if len(dests) == 0 {
+		return fmt.Errorf("no usable storage location among %d: check the storage locations of job %q", len(storages), job.Name)
+	}
+	l.info(ctx, "backing up %s datasource %q to %d storage(s) with %s compression", ds.Type, ds.Name, len(dests), comp)
+	res, err := manifest.Write(ctx, dests, manifest.WriteOptions{
+		JobID: job.ID, ExecutionID: exec.ID, DatasourceType: ds.Type, Compression: comp,
+		PartSize: int64(job.MaxFileSizeMB) << 20, Concurrency: e.cfg.Concurrency, Now: e.cfg.Now,
+	}, func(ctx context.Context, w io.Writer) (manifest.Metadata, error) {
+		return driver.Dump(ctx, src, w)
+	})
+	exec.BackupPath = res.Dir
+	for i, r := range res.Destinations {
+		status := StorageAvailable
+		if err != nil || r.Err != nil {
+			status = StorageUnreachable
+			if r.Err == nil {
+				status = StorageMissing // the backup as a whole failed
+			} else {
+				l.errorf(ctx, "storage %s failed: %v", r.Name, r.Err)
+			}
+		}
+		e.setStorageStatus(ctx, exec.ID, used[i].loc.ID, status, r.Err)
+	}
+	if err != nil {
+		return err
+	}
+	m := res.Manifest
+	exec.SizeBytes, exec.CompressedSizeBytes, exec.Checksum = m.TotalSizeBytes, m.CompressedSizeBytes, m.Checksum
+	exec.Metadata = map[string]any{"manifest": m.Metadata, "chunks": len(m.Chunks), "compression_ratio": m.CompressionRatio}
+	l.info(ctx, "wrote %s: %d bytes, %d compressed (ratio %.3f) in %d part(s), %s",
+		res.Dir, m.TotalSizeBytes, m.CompressedSizeBytes, m.CompressionRatio, len(m.Chunks), m.Checksum)
+	return nil
+}
+
+func (e *Engine) setStorageStatus(ctx context.Context, execID, locID string, status StorageStatus, cause error) {
+	es := &ExecutionStorage{ExecutionID: execID, StorageLocationID: locID, Status: status}
+	if cause != nil {
+		es.ErrorMessage = cause.Error()
+	}
+	if err := e.store.SetExecutionStorage(context.WithoutCancel(ctx), es); err != nil {
+		e.log.Warn("store storage status", "execution_id", execID, "err", err)
+	}
+}
+
+// start marks exec running.
+func (e *Engine) start(ctx context.Context, exec *Execution) {
+	now := e.now()
+	exec.Status, exec.StartedAt = ExecutionRunning, &now
+	if err := e.store.UpdateExecution(ctx, exec, "status", "started_at"); err != nil {
+		e.log.Warn("mark execution running", "execution_id", exec.ID, "err", err)
+	}
+}
+
+// finish records the outcome of exec, even when ctx was cancelled, and
+// notifies.
+func (e *Engine) finish(ctx context.Context, exec *Execution, l execLog, err error) {
+	ctx = context.WithoutCancel(ctx)
+	now := e.now()
+	exec.FinishedAt = &now
+	if exec.StartedAt != nil {
+		exec.DurationMS = now.Sub(*exec.StartedAt).Milliseconds()
+	}
+	what := string(exec.Operation)
+	n := notify.Notification{EntityType: "execution", EntityID: exec.ID, CreatedAt: now}
+	switch {
+	case err == nil:
+		exec.Status = ExecutionCompleted
+		l.info(ctx, "%s completed in %s", what, time.Duration(exec.DurationMS)*time.Millisecond)
+		n.Type, n.Severity, n.Title = what+"_completed", notify.Info, what+" completed"
+	case errors.Is(err, context.Canceled):
+		exec.Status, exec.ErrorMessage = ExecutionCancelled, err.Error()
+		l.errorf(ctx, "%s cancelled: %v", what, err)
+		n.Type, n.Severity, n.Title = what+"_failed", notify.Warning, what+" cancelled"
+	default:
+		exec.Status, exec.ErrorMessage = ExecutionFailed, err.Error()
+		l.errorf(ctx, "%s failed: %v", what, err)
+		n.Type, n.Severity, n.Title = what+"_failed", notify.Critical, what+" failed"
+	}
+	n.Message = exec.ErrorMessage
+	if uerr := e.store.UpdateExecution(ctx, exec); uerr != nil {
+		e.log.Error("record execution outcome", "execution_id", exec.ID, "err", uerr)
+	}
+	e.notify(ctx, n)
+}
+
+// notify records n in-app and hands it to the configured channel.
+func (e *Engine) notify(ctx context.Context, n notify.Notification) {
+	rec := &Notification{Type: n.Type, Severity: Severity(n.Severity), Title: n.Title, Message: n.Message,
+		EntityType: n.EntityType, EntityID: n.EntityID}
+	if err := e.store.InsertNotification(ctx, rec); err != nil {
+		e.log.Warn("store notification", "type", n.Type, "err", err)
+	}
+	if err := e.cfg.Notifier.Notify(ctx, n); err != nil {
+		e.log.Warn("deliver notification", "type", n.Type, "err", err)
+	}
+}

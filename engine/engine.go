@@ -1,0 +1,309 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/dataguardian/dataguardian/drivers"
+	"github.com/dataguardian/dataguardian/drivers/files"
+	"github.com/dataguardian/dataguardian/drivers/sqlite"
+	"github.com/dataguardian/dataguardian/manifest"
+	"github.com/dataguardian/dataguardian/notify"
+	"github.com/dataguardian/dataguardian/retention"
+	"github.com/dataguardian/dataguardian/storage"
+	"github.com/dataguardian/dataguardian/storage/local"
+)
+
+// Defaults applied by Config.WithDefaults.
+const (
+	DefaultDataDir       = "dataguardian-data"
+	DefaultMaxFileSizeMB = 1024
+	DefaultCompression   = manifest.Gzip
+	secretKeyFile        = "secret.key"
+)
+
+// Errors of the engine's operations.
+var (
+	// ErrInvalid reports input that cannot be used; the message names the
+	// field and what to set.
+	ErrInvalid = errors.New("invalid input")
+	// ErrNotRestorable reports an execution that is not a completed backup.
+	ErrNotRestorable = errors.New("not a restorable backup")
+)
+
+// StorageOpener opens the Storage of a storage location of one type.
+type StorageOpener func(ctx context.Context, loc *StorageLocation) (storage.Storage, error)
+
+// Config configures an Engine. The zero value is usable: SQLite metadata
+// and a secret key under DataDir, the sqlite and files drivers, local
+// storage, notifications to the log.
+type Config struct {
+	// DataDir holds the embedded defaults: the SQLite metadata database and
+	// the generated secret key. "" means DefaultDataDir in the working directory.
+	DataDir string
+	// DatabaseURL selects the metadata store (see StoreConfig); "" means
+	// SQLite at DataDir/dataguardian.db.
+	DatabaseURL string
+	// SecretKey (32 bytes) seals datasource passwords at rest. nil means the
+	// key in DataDir/secret.key, created (mode 0600) on first use.
+	SecretKey []byte
+	// Drivers maps datasource types to drivers; nil means sqlite and files.
+	Drivers *drivers.Registry
+	// StorageOpeners maps storage location types to openers; nil means
+	// {"local": a directory given by config "path"}.
+	StorageOpeners map[string]StorageOpener
+	// Notifier receives notifications besides the in-app records; nil
+	// means notify.Log.
+	Notifier notify.Notifier
+	// Logger receives the engine's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Concurrency bounds each compressor's goroutines; 0 means GOMAXPROCS.
+	Concurrency int
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// WithDefaults returns c with every zero field set to its documented default.
+func (c Config) WithDefaults() Config {
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = "sqlite://" + filepath.Join(c.DataDir, "dataguardian.db")
+	}
+	if c.Drivers == nil {
+		c.Drivers = &drivers.Registry{}
+		c.Drivers.Register(sqlite.New())
+		c.Drivers.Register(files.New())
+	}
+	if c.StorageOpeners == nil {
+		c.StorageOpeners = map[string]StorageOpener{"local": openLocal}
+	}
+	if c.Notifier == nil {
+		c.Notifier = notify.Log{Logger: c.Logger}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	if c.Concurrency < 0 {
+		return fmt.Errorf("%w: Concurrency %d: use 0 for one goroutine per CPU or a positive number", ErrInvalid, c.Concurrency)
+	}
+	if c.SecretKey != nil && len(c.SecretKey) != 32 {
+		return fmt.Errorf("%w: SecretKey has %d bytes: %s", ErrInvalid, len(c.SecretKey), secretKeyHelp)
+	}
+	return nil
+}
+
+func openLocal(_ context.Context, loc *StorageLocation) (storage.Storage, error) {
+	path := loc.Config["path"]
+	if path == "" {
+		return nil, fmt.Errorf("%w: storage location %q: config \"path\" is empty: set it to the backup directory", ErrInvalid, loc.Name)
+	}
+	return local.New(path)
+}
+
+// Engine runs backups and restores and keeps their records. It is safe for
+// concurrent use.
+type Engine struct {
+	cfg    Config
+	store  *Store
+	sealer *Sealer
+	log    *slog.Logger
+}
+
+// New opens (and migrates) the metadata store and returns a ready Engine.
+func New(ctx context.Context, cfg Config) (*Engine, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory %s: %w: set Config.DataDir to a writable directory", cfg.DataDir, err)
+	}
+	key := cfg.SecretKey
+	if key == nil {
+		var err error
+		if key, err = loadOrCreateKey(filepath.Join(cfg.DataDir, secretKeyFile)); err != nil {
+			return nil, err
+		}
+	}
+	sealer, err := NewSealer(key)
+	if err != nil {
+		return nil, err
+	}
+	store, err := OpenStore(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{cfg: cfg, store: store, sealer: sealer, log: cfg.Logger}, nil
+}
+
+// loadOrCreateKey reads a base64 secret key file, creating it with a new
+// random key (mode 0600) when it does not exist.
+func loadOrCreateKey(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err == nil {
+		return DecodeSecretKey(string(data))
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read secret key: %w", err)
+	}
+	key := make([]byte, 32)
+	rand.Read(key)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) { // another process created it first
+		return loadOrCreateKey(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create secret key: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n"); err != nil {
+		return nil, fmt.Errorf("write secret key: %w", err)
+	}
+	return key, f.Sync()
+}
+
+// Close closes the metadata store.
+func (e *Engine) Close() error { return e.store.Close() }
+
+// Store returns the metadata store.
+func (e *Engine) Store() *Store { return e.store }
+
+// Drivers returns the driver registry.
+func (e *Engine) Drivers() *drivers.Registry { return e.cfg.Drivers }
+
+func (e *Engine) now() time.Time { return e.cfg.Now().UTC() }
+
+// CreateDatasource validates ds, seals password (if any) into it and
+// stores it. A new datasource starts enabled with status unknown.
+func (e *Engine) CreateDatasource(ctx context.Context, ds *Datasource, password string) error {
+	if ds.Name == "" {
+		return fmt.Errorf("%w: datasource name is empty: give it a name", ErrInvalid)
+	}
+	if _, err := e.cfg.Drivers.Lookup(ds.Type); err != nil {
+		return fmt.Errorf("%w: datasource type: %w", ErrInvalid, err)
+	}
+	if password != "" {
+		sealed, err := e.sealer.Seal([]byte(password))
+		if err != nil {
+			return err
+		}
+		ds.PasswordEncrypted = sealed
+	}
+	if ds.Status == "" {
+		ds.Status = DatasourceUnknown
+	}
+	ds.Enabled = true
+	return e.store.CreateDatasource(ctx, ds)
+}
+
+// Source returns the connection of ds for its driver, password unsealed.
+func (e *Engine) Source(ds *Datasource) (drivers.Source, error) {
+	src := drivers.Source{Type: ds.Type, Host: ds.Host, Port: ds.Port, Database: ds.Database,
+		Username: ds.Username, Path: ds.Path, Options: ds.Options}
+	if len(ds.PasswordEncrypted) > 0 {
+		pw, err := e.sealer.Open(ds.PasswordEncrypted)
+		if err != nil {
+			return drivers.Source{}, fmt.Errorf("datasource %s password: %w", ds.Name, err)
+		}
+		src.Password = string(pw)
+	}
+	return src, nil
+}
+
+// CreateStorageLocation checks that the location opens (a local directory
+// is created if missing and must be writable) and stores it.
+func (e *Engine) CreateStorageLocation(ctx context.Context, loc *StorageLocation) error {
+	if loc.Name == "" {
+		return fmt.Errorf("%w: storage location name is empty: give it a name", ErrInvalid)
+	}
+	if _, err := e.openStorage(ctx, loc); err != nil {
+		return err
+	}
+	loc.Enabled = true
+	return e.store.CreateStorageLocation(ctx, loc)
+}
+
+func (e *Engine) openStorage(ctx context.Context, loc *StorageLocation) (storage.Storage, error) {
+	open, ok := e.cfg.StorageOpeners[loc.Type]
+	if !ok {
+		return nil, fmt.Errorf("%w: storage location %q: type %q is not supported: use \"local\"", ErrInvalid, loc.Name, loc.Type)
+	}
+	return open(ctx, loc)
+}
+
+// CreateBackupJob validates job and stores it. Empty Compression means
+// DefaultCompression, MaxFileSizeMB 0 means DefaultMaxFileSizeMB.
+func (e *Engine) CreateBackupJob(ctx context.Context, job *BackupJob) error {
+	if job.Compression == "" {
+		job.Compression = string(DefaultCompression)
+	}
+	if job.MaxFileSizeMB == 0 {
+		job.MaxFileSizeMB = DefaultMaxFileSizeMB
+	}
+	if err := e.validateJob(ctx, job); err != nil {
+		return err
+	}
+	job.Enabled = true
+	return e.store.CreateBackupJob(ctx, job)
+}
+
+func (e *Engine) validateJob(ctx context.Context, job *BackupJob) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: backup job %q: %s", ErrInvalid, job.Name, fmt.Sprintf(format, args...))
+	}
+	if job.Name == "" {
+		return fmt.Errorf("%w: backup job name is empty: give it a name", ErrInvalid)
+	}
+	ds, err := e.store.GetDatasource(ctx, job.DatasourceID)
+	if err != nil {
+		return bad("datasource_id %q: %v", job.DatasourceID, err)
+	}
+	c, err := manifest.ParseCompression(job.Compression)
+	if err != nil {
+		return bad("compression: %v", err)
+	}
+	if _, err := manifest.BaseName(ds.Type, c); err != nil {
+		return bad("compression: %v", err)
+	}
+	if job.MaxFileSizeMB < 0 {
+		return bad("max_file_size_mb %d: use a positive number of MiB (0 means %d)", job.MaxFileSizeMB, DefaultMaxFileSizeMB)
+	}
+	if len(job.StorageLocationIDs) == 0 {
+		return bad("storage_location_ids is empty: give at least one storage location")
+	}
+	for _, id := range job.StorageLocationIDs {
+		if _, err := e.store.GetStorageLocation(ctx, id); err != nil {
+			return bad("storage_location_ids: %q: %v", id, err)
+		}
+	}
+	if err := job.Retention.policy().Validate(); err != nil {
+		return bad("retention: %v", err)
+	}
+	return nil
+}
+
+func (r Retention) policy() retention.Policy {
+	return retention.Policy{MaxBackups: r.MaxBackups, AutoDelete: r.AutoDelete,
+		KeepDaily: r.KeepDaily, KeepWeekly: r.KeepWeekly, KeepMonthly: r.KeepMonthly}
+}
+
+// ExecutionLogs returns the log lines of an execution, oldest first.
+func (e *Engine) ExecutionLogs(ctx context.Context, executionID string) ([]ExecutionLog, error) {
+	return e.store.ExecutionLogs(ctx, executionID)
+}

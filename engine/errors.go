@@ -1,0 +1,47 @@
+package engine
+
+import (
+	"errors"
+	"strings"
+)
+
+// Sentinel errors of the engine. Errors returned by the Store and the
+// workers wrap them, so callers test with errors.Is.
+var (
+	// ErrNotFound reports a row (datasource, job, execution, setting, …) that
+	// does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrAlreadyExists reports a write that would duplicate a unique value,
+	// such as a second datasource with the same name. The error is a
+	// *ConflictError naming the columns.
+	ErrAlreadyExists = errors.New("already exists")
+	// ErrDecrypt reports sealed data that cannot be opened: the secret key is
+	// not the one it was sealed with, or the data was altered.
+	ErrDecrypt = errors.New("decrypt secret: wrong secret key or altered data")
+)
+
+// ConflictError reports a unique constraint violation. It matches
+// ErrAlreadyExists with errors.Is and unwraps to the database's own error.
+type ConflictError struct {
+	Table   string   // e.g. "datasources"
+	Columns []string // e.g. ["name"]; empty when the database did not say
+	Err     error    // the driver's error
+}
+
+func (e *ConflictError) Error() string {
+	cols := strings.Join(e.Columns, ", ")
+	switch {
+	case e.Table != "" && cols != "":
+		return "a row with the same " + cols + " already exists in " + e.Table
+	case e.Table != "":
+		return "a row with the same unique value already exists in " + e.Table
+	default:
+		return "a row with the same unique value already exists: " + e.Err.Error()
+	}
+}
+
+// Is reports whether target is ErrAlreadyExists.
+func (e *ConflictError) Is(target error) bool { return target == ErrAlreadyExists }
+
+// Unwrap returns the driver's error.
+func (e *ConflictError) Unwrap() error { return e.Err }

@@ -1,0 +1,623 @@
+package engine
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	"github.com/uptrace/bun/driver/pgdriver"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// StoreConfig selects the metadata database.
+//
+// URL forms:
+//   - "" — SQLite in DefaultStorePath ("dataguardian.db" in the working
+//     directory).
+//   - "sqlite://PATH" (e.g. "sqlite:///var/lib/dataguardian/meta.db" or
+//     "sqlite://meta.db"), or a plain path ending in ".db", ".sqlite" or
+//     ".sqlite3" — SQLite (pure Go, modernc.org/sqlite). The parent
+//     directory is created if missing.
+//   - "postgres://…" or "postgresql://…" — PostgreSQL (bun's pgdriver), any
+//     DSN pgdriver accepts, e.g.
+//     "postgres://dataguardian:secret@db:5432/dataguardian?sslmode=disable".
+type StoreConfig struct {
+	URL string
+}
+
+// DefaultStorePath is the SQLite file used when StoreConfig.URL is empty.
+const DefaultStorePath = "dataguardian.db"
+
+// DefaultMaxExecutionLogLines is how many log lines the Store keeps per
+// execution; AppendExecutionLog deletes the oldest beyond it.
+const DefaultMaxExecutionLogLines = 2000
+
+// DefaultListLimit is the page size of List* calls whose Limit is 0.
+const DefaultListLimit = 100
+
+// Store is the metadata database: datasources, jobs, executions, health
+// checks, notifications, settings. It is safe for concurrent use.
+//
+// Every method returns errors matching ErrNotFound for a missing row and
+// ErrAlreadyExists (a *ConflictError) for a duplicate unique value.
+type Store struct {
+	db          *bun.DB
+	url         string // redacted, for messages
+	maxLogLines int
+}
+
+// OpenStore opens the metadata database named by url (see StoreConfig),
+// checks that it answers and brings its schema up to date. Running it again
+// on the same database is a no-op apart from the check; several processes
+// may run it at once.
+func OpenStore(ctx context.Context, url string) (*Store, error) {
+	target, err := parseStoreURL(url)
+	if err != nil {
+		return nil, err
+	}
+	db, err := target.open()
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", target.display, err)
+	}
+	s := &Store{db: db, url: target.display, maxLogLines: DefaultMaxExecutionLogLines}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w (%s)", target.display, err, target.hint)
+	}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", target.display, err)
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// DB returns the bun handle, for queries the Store has no method for.
+//
+// On SQLite the pool has one connection (see storeTarget.open): code that
+// holds a transaction must run every query of that goroutine on the
+// transaction, or it waits for itself.
+func (s *Store) DB() *bun.DB { return s.db }
+
+// String returns the store's URL without its password.
+func (s *Store) String() string { return s.url }
+
+// storeTarget is a parsed StoreConfig.URL.
+type storeTarget struct {
+	postgres bool
+	dsn      string // what the driver gets
+	display  string // for messages: no password
+	hint     string // what to check when the database does not answer
+}
+
+func parseStoreURL(raw string) (storeTarget, error) {
+	switch {
+	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
+		u, err := url.Parse(raw)
+		if err != nil {
+			// url.Error repeats the URL, password included: drop it.
+			return storeTarget{}, errors.New("parse store URL: not a valid postgres:// URL; " +
+				"write it as postgres://USER:PASSWORD@HOST:5432/DATABASE?sslmode=disable, percent-encoding special characters")
+		}
+		// Times come back in the session time zone: ask for UTC unless the
+		// URL chooses one.
+		dsn := raw
+		if q := u.Query(); !q.Has("timezone") && !q.Has("TimeZone") {
+			q.Set("timezone", "UTC")
+			c := *u
+			c.RawQuery = q.Encode()
+			dsn = c.String()
+		}
+		return storeTarget{
+			postgres: true,
+			dsn:      dsn,
+			display:  redactURL(u),
+			hint:     "check that PostgreSQL runs at " + u.Host + ", that the database exists and that the user and password in the store URL are right",
+		}, nil
+	case raw == "":
+		return sqliteTarget(DefaultStorePath)
+	case strings.HasPrefix(raw, "sqlite://"):
+		return sqliteTarget(strings.TrimPrefix(raw, "sqlite://"))
+	case strings.HasSuffix(raw, ".db"), strings.HasSuffix(raw, ".sqlite"), strings.HasSuffix(raw, ".sqlite3"):
+		return sqliteTarget(raw)
+	}
+	return storeTarget{}, fmt.Errorf("unsupported store URL %q: use sqlite://PATH, a file path ending in .db, "+
+		"or postgres://USER:PASSWORD@HOST:5432/DATABASE", redactString(raw))
+}
+
+// sqlitePragmas are set on every SQLite connection: WAL so readers never
+// block the writer, a 10 s busy timeout for other processes sharing the
+// file, foreign keys enforced, NORMAL sync (durable at checkpoints, safe
+// with WAL), and BEGIN IMMEDIATE so a transaction takes the write lock up
+// front instead of failing when it upgrades; times read back in UTC.
+const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)" +
+	"&_pragma=synchronous(NORMAL)&_txlock=immediate&_timezone=UTC"
+
+func sqliteTarget(path string) (storeTarget, error) {
+	if path == "" {
+		return storeTarget{}, errors.New("store URL sqlite:// has no path: write sqlite:///absolute/path.db or sqlite://relative.db")
+	}
+	if strings.ContainsAny(path, "?#") {
+		return storeTarget{}, fmt.Errorf("store path %q contains ? or #: choose a file name without them", path)
+	}
+	return storeTarget{
+		dsn:     "file:" + path + "?" + sqlitePragmas,
+		display: "sqlite://" + path,
+		hint:    "check that the directory of " + path + " exists and is writable",
+	}, nil
+}
+
+func (t storeTarget) open() (*bun.DB, error) {
+	if t.postgres {
+		connector, err := pgConnector(t.dsn)
+		if err != nil {
+			return nil, err
+		}
+		return bun.NewDB(sql.OpenDB(connector), pgdialect.New()), nil
+	}
+	path := strings.TrimPrefix(t.dsn[:strings.Index(t.dsn, "?")], "file:")
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("create directory for the database: %w", err)
+		}
+	}
+	sqldb, err := sql.Open("sqlite", t.dsn)
+	if err != nil {
+		return nil, err
+	}
+	// One connection: SQLite allows one writer at a time, and with several
+	// pooled connections concurrent writers wait in the busy handler and
+	// can still fail with SQLITE_BUSY under load. One connection
+	// serialises this process's queries in Go instead (river recommends
+	// the same). WAL still lets other processes read while we write. The
+	// metadata queries are small, so losing parallel reads costs little.
+	sqldb.SetMaxOpenConns(1)
+	sqldb.SetMaxIdleConns(1)
+	sqldb.SetConnMaxLifetime(0)
+	sqldb.SetConnMaxIdleTime(0)
+	return bun.NewDB(sqldb, sqlitedialect.New()), nil
+}
+
+// pgConnector builds pgdriver's connector. pgdriver panics on a DSN it
+// cannot use (an unknown sslmode, a missing certificate file); the panic
+// becomes an error.
+func pgConnector(dsn string) (c *pgdriver.Connector, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("invalid postgres URL: %v", r)
+		}
+	}()
+	return pgdriver.NewConnector(pgdriver.WithDSN(dsn), pgdriver.WithApplicationName("dataguardian")), nil
+}
+
+// redactURL returns u without its password (also a password= parameter).
+func redactURL(u *url.URL) string {
+	c := *u
+	if q := c.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		c.RawQuery = q.Encode()
+	}
+	return c.Redacted()
+}
+
+// redactString hides what looks like a password in an unparsable URL.
+func redactString(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return redactURL(u)
+	}
+	if at := strings.LastIndex(raw, "@"); at >= 0 {
+		return "xxxxx" + raw[at:]
+	}
+	return raw
+}
+
+// ---------------------------------------------------------------------------
+// Generic row helpers. Every model goes through these, so ID assignment,
+// timestamps, not-found and duplicate mapping live in one place.
+
+// now is the Store's clock: UTC, truncated to microseconds (PostgreSQL's
+// precision), so a value read back equals the value written.
+func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+func typeOf(model any) reflect.Type { return reflect.TypeOf(model) }
+
+// noun is the model's name for messages: "backup job", "execution".
+func noun[T any](db bun.IDB) string {
+	return strings.ReplaceAll(db.Dialect().Tables().Get(reflect.TypeFor[T]()).ModelName, "_", " ")
+}
+
+// stamp fills the bookkeeping columns of row before a write: on insert an
+// empty string "id" gets a UUID and a zero "created_at" gets now; on insert
+// and update "updated_at" gets now.
+func stamp(db bun.IDB, row any, insert bool) {
+	v := reflect.ValueOf(row).Elem()
+	t := db.Dialect().Tables().Get(v.Type())
+	ts := now()
+	if insert {
+		if f, ok := t.FieldMap["id"]; ok && f.IndirectType.Kind() == reflect.String {
+			if fv := f.Value(v); fv.String() == "" {
+				fv.SetString(uuid.NewString())
+			}
+		}
+		if f, ok := t.FieldMap["created_at"]; ok {
+			if fv := f.Value(v); fv.Interface().(time.Time).IsZero() {
+				fv.Set(reflect.ValueOf(ts))
+			}
+		}
+	}
+	if f, ok := t.FieldMap["updated_at"]; ok {
+		f.Value(v).Set(reflect.ValueOf(ts))
+	}
+}
+
+// insertRow inserts row after stamping it.
+func insertRow[T any](ctx context.Context, db bun.IDB, row *T) error {
+	stamp(db, row, true)
+	if _, err := db.NewInsert().Model(row).Exec(ctx); err != nil {
+		return fmt.Errorf("create %s: %w", noun[T](db), dbError(err))
+	}
+	return nil
+}
+
+// upsertRow inserts row or, when a row with the same conflict columns
+// exists, overwrites the other columns.
+func upsertRow[T any](ctx context.Context, db bun.IDB, row *T, conflict ...string) error {
+	stamp(db, row, true)
+	idents := make([]any, len(conflict))
+	for i, c := range conflict {
+		idents[i] = bun.Ident(c)
+	}
+	q := db.NewInsert().Model(row).
+		On("CONFLICT ("+strings.Repeat("?, ", len(conflict)-1)+"?) DO UPDATE", idents...)
+	for _, f := range db.Dialect().Tables().Get(reflect.TypeFor[T]()).Fields {
+		if !slices.Contains(conflict, f.Name) && f.Name != "created_at" {
+			q = q.Set("? = EXCLUDED.?", bun.Ident(f.Name), bun.Ident(f.Name))
+		}
+	}
+	if _, err := q.Exec(ctx); err != nil {
+		return fmt.Errorf("put %s: %w", noun[T](db), dbError(err))
+	}
+	return nil
+}
+
+// getRow returns the row of T whose column equals value, or an error
+// matching ErrNotFound.
+func getRow[T any](ctx context.Context, db bun.IDB, column string, value any) (*T, error) {
+	row := new(T)
+	err := db.NewSelect().Model(row).Where("? = ?", bun.Ident(column), value).Limit(1).Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("get %s %v: %w", noun[T](db), value, dbError(err))
+	}
+	return row, nil
+}
+
+// updateRow writes row (matched by primary key) after stamping updated_at.
+// With columns it writes only those (and updated_at); without, every
+// column but created_at. A row that does not exist gives ErrNotFound.
+func updateRow[T any](ctx context.Context, db bun.IDB, row *T, columns ...string) error {
+	stamp(db, row, false)
+	t := db.Dialect().Tables().Get(reflect.TypeFor[T]())
+	q := db.NewUpdate().Model(row).WherePK()
+	if len(columns) > 0 {
+		if t.HasField("updated_at") && !slices.Contains(columns, "updated_at") {
+			columns = append(slices.Clip(columns), "updated_at")
+		}
+		q = q.Column(columns...)
+	} else if t.HasField("created_at") {
+		q = q.ExcludeColumn("created_at")
+	}
+	res, err := q.Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("update %s: %w", noun[T](db), dbError(err))
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return fmt.Errorf("update %s %s: %w", noun[T](db), pkString(db, row), ErrNotFound)
+	}
+	return nil
+}
+
+func pkString(db bun.IDB, row any) string {
+	v := reflect.ValueOf(row).Elem()
+	var parts []string
+	for _, f := range db.Dialect().Tables().Get(v.Type()).PKs {
+		parts = append(parts, fmt.Sprint(f.Value(v).Interface()))
+	}
+	return strings.Join(parts, "/")
+}
+
+// listRows runs q (a select on T) and returns its rows, never nil.
+func listRows[T any](ctx context.Context, q *bun.SelectQuery) ([]T, error) {
+	rows := []T{}
+	if err := q.Model(&rows).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("list %ss: %w", noun[T](q.DB()), dbError(err))
+	}
+	return rows, nil
+}
+
+// page applies Limit/Offset semantics shared by the List methods: limit 0
+// means DefaultListLimit, a negative limit means no limit.
+func page(q *bun.SelectQuery, limit, offset int) *bun.SelectQuery {
+	if limit == 0 {
+		limit = DefaultListLimit
+	}
+	if limit > 0 {
+		q = q.Limit(int64(limit))
+	}
+	if offset > 0 {
+		q = q.Offset(int64(offset))
+	}
+	return q
+}
+
+// dbError maps driver errors to the engine's sentinels: no rows →
+// ErrNotFound, a unique violation → *ConflictError.
+func dbError(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	var pgErr pgdriver.Error
+	if errors.As(err, &pgErr) && pgErr.Field('C') == "23505" {
+		ce := &ConflictError{Table: pgErr.Field('t'), Err: err}
+		// Detail reads `Key (name)=(value) already exists.`; keep the columns, not the value.
+		if d := pgErr.Field('D'); strings.HasPrefix(d, "Key (") {
+			if cols, _, ok := strings.Cut(d[len("Key ("):], ")="); ok {
+				for c := range strings.SplitSeq(cols, ",") {
+					ce.Columns = append(ce.Columns, strings.Trim(strings.TrimSpace(c), `"`))
+				}
+			}
+		}
+		return ce
+	}
+	var sqlErr *sqlite.Error
+	if errors.As(err, &sqlErr) &&
+		(sqlErr.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || sqlErr.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY) {
+		ce := &ConflictError{Err: err}
+		// Message reads `… UNIQUE constraint failed: table.a, table.b (2067)`.
+		msg := sqlErr.Error()
+		if i := strings.LastIndex(msg, "constraint failed: "); i >= 0 {
+			list := msg[i+len("constraint failed: "):]
+			if j := strings.LastIndex(list, " ("); j >= 0 {
+				list = list[:j]
+			}
+			for c := range strings.SplitSeq(list, ",") {
+				tbl, col, ok := strings.Cut(strings.TrimSpace(c), ".")
+				if ok {
+					ce.Table = tbl
+					ce.Columns = append(ce.Columns, col)
+				}
+			}
+		}
+		return ce
+	}
+	return err
+}
+
+// ---------------------------------------------------------------------------
+// Datasources, storage locations, backup jobs.
+
+// CreateDatasource inserts ds, assigning its ID and timestamps; an empty
+// Status becomes DatasourceUnknown.
+func (s *Store) CreateDatasource(ctx context.Context, ds *Datasource) error {
+	if ds.Status == "" {
+		ds.Status = DatasourceUnknown
+	}
+	return insertRow(ctx, s.db, ds)
+}
+
+// GetDatasource returns the datasource with id.
+func (s *Store) GetDatasource(ctx context.Context, id string) (*Datasource, error) {
+	return getRow[Datasource](ctx, s.db, "id", id)
+}
+
+// ListDatasources returns every datasource, by name.
+func (s *Store) ListDatasources(ctx context.Context) ([]Datasource, error) {
+	return listRows[Datasource](ctx, s.db.NewSelect().Order("name", "id"))
+}
+
+// UpdateDatasource writes ds; with columns, only those (see updateRow).
+func (s *Store) UpdateDatasource(ctx context.Context, ds *Datasource, columns ...string) error {
+	return updateRow(ctx, s.db, ds, columns...)
+}
+
+// CreateStorageLocation inserts loc, assigning its ID and timestamps.
+func (s *Store) CreateStorageLocation(ctx context.Context, loc *StorageLocation) error {
+	return insertRow(ctx, s.db, loc)
+}
+
+// GetStorageLocation returns the storage location with id.
+func (s *Store) GetStorageLocation(ctx context.Context, id string) (*StorageLocation, error) {
+	return getRow[StorageLocation](ctx, s.db, "id", id)
+}
+
+// ListStorageLocations returns every storage location, by name.
+func (s *Store) ListStorageLocations(ctx context.Context) ([]StorageLocation, error) {
+	return listRows[StorageLocation](ctx, s.db.NewSelect().Order("name", "id"))
+}
+
+// UpdateStorageLocation writes loc; with columns, only those.
+func (s *Store) UpdateStorageLocation(ctx context.Context, loc *StorageLocation, columns ...string) error {
+	return updateRow(ctx, s.db, loc, columns...)
+}
+
+// CreateBackupJob inserts job, assigning its ID and timestamps.
+func (s *Store) CreateBackupJob(ctx context.Context, job *BackupJob) error {
+	return insertRow(ctx, s.db, job)
+}
+
+// GetBackupJob returns the backup job with id.
+func (s *Store) GetBackupJob(ctx context.Context, id string) (*BackupJob, error) {
+	return getRow[BackupJob](ctx, s.db, "id", id)
+}
+
+// ListBackupJobs returns every backup job, by name.
+func (s *Store) ListBackupJobs(ctx context.Context) ([]BackupJob, error) {
+	return listRows[BackupJob](ctx, s.db.NewSelect().Order("name", "id"))
+}
+
+// UpdateBackupJob writes job; with columns, only those.
+func (s *Store) UpdateBackupJob(ctx context.Context, job *BackupJob, columns ...string) error {
+	return updateRow(ctx, s.db, job, columns...)
+}
+
+// ---------------------------------------------------------------------------
+// Executions.
+
+// CreateExecution inserts e, assigning its ID and timestamps; an empty
+// Operation becomes OperationBackup and an empty Status ExecutionQueued.
+func (s *Store) CreateExecution(ctx context.Context, e *Execution) error {
+	if e.Operation == "" {
+		e.Operation = OperationBackup
+	}
+	if e.Status == "" {
+		e.Status = ExecutionQueued
+	}
+	return insertRow(ctx, s.db, e)
+}
+
+// GetExecution returns the execution with id.
+func (s *Store) GetExecution(ctx context.Context, id string) (*Execution, error) {
+	return getRow[Execution](ctx, s.db, "id", id)
+}
+
+// UpdateExecution writes e; with columns (e.g. "status", "finished_at"),
+// only those and updated_at.
+func (s *Store) UpdateExecution(ctx context.Context, e *Execution, columns ...string) error {
+	return updateRow(ctx, s.db, e, columns...)
+}
+
+// ExecutionFilter selects executions. Empty fields match everything.
+type ExecutionFilter struct {
+	JobID        string
+	DatasourceID string
+	Operation    Operation
+	Status       ExecutionStatus
+	Limit        int // 0: DefaultListLimit; negative: no limit
+	Offset       int
+}
+
+// ListExecutions returns the executions matching f, newest first.
+func (s *Store) ListExecutions(ctx context.Context, f ExecutionFilter) ([]Execution, error) {
+	q := s.db.NewSelect()
+	for col, v := range map[string]string{
+		"job_id":        f.JobID,
+		"datasource_id": f.DatasourceID,
+		"operation":     string(f.Operation),
+		"status":        string(f.Status),
+	} {
+		if v != "" {
+			q = q.Where("? = ?", bun.Ident(col), v)
+		}
+	}
+	q = page(q.OrderExpr("created_at DESC, id DESC"), f.Limit, f.Offset)
+	return listRows[Execution](ctx, q)
+}
+
+// SetExecutionStorage records the status of an execution's copy in one
+// storage location, replacing the previous one.
+func (s *Store) SetExecutionStorage(ctx context.Context, es *ExecutionStorage) error {
+	return upsertRow(ctx, s.db, es, "execution_id", "storage_location_id")
+}
+
+// ListExecutionStorages returns the per-storage statuses of an execution.
+func (s *Store) ListExecutionStorages(ctx context.Context, executionID string) ([]ExecutionStorage, error) {
+	return listRows[ExecutionStorage](ctx, s.db.NewSelect().
+		Where("execution_id = ?", executionID).Order("storage_location_id"))
+}
+
+// AppendExecutionLog adds a log line to an execution and deletes the
+// oldest lines beyond the cap (DefaultMaxExecutionLogLines), so a chatty
+// execution cannot grow the table without bound.
+func (s *Store) AppendExecutionLog(ctx context.Context, executionID, level, message string) error {
+	line := &ExecutionLog{ExecutionID: executionID, At: now(), Level: level, Message: message}
+	if err := insertRow(ctx, s.db, line); err != nil {
+		return err
+	}
+	// Each append trims after its own insert, so once concurrent appends
+	// finish the last trim has seen every line.
+	_, err := s.db.NewDelete().Model((*ExecutionLog)(nil)).
+		Where("execution_id = ?", executionID).
+		Where("id <= (?)", s.db.NewSelect().Model((*ExecutionLog)(nil)).Column("id").
+			Where("execution_id = ?", executionID).
+			OrderExpr("id DESC").Limit(1).Offset(int64(s.maxLogLines))).
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("trim execution logs of %s: %w", executionID, err)
+	}
+	return nil
+}
+
+// ExecutionLogs returns an execution's log lines, oldest first.
+func (s *Store) ExecutionLogs(ctx context.Context, executionID string) ([]ExecutionLog, error) {
+	return listRows[ExecutionLog](ctx, s.db.NewSelect().Where("execution_id = ?", executionID).Order("id"))
+}
+
+// ---------------------------------------------------------------------------
+// Health checks, notifications, settings.
+
+// InsertHealthCheck records hc; a zero CheckedAt becomes now.
+func (s *Store) InsertHealthCheck(ctx context.Context, hc *HealthCheck) error {
+	if hc.CheckedAt.IsZero() {
+		hc.CheckedAt = now()
+	}
+	return insertRow(ctx, s.db, hc)
+}
+
+// ListHealthChecks returns a datasource's health checks, newest first
+// (limit as in ExecutionFilter).
+func (s *Store) ListHealthChecks(ctx context.Context, datasourceID string, limit int) ([]HealthCheck, error) {
+	return listRows[HealthCheck](ctx, page(s.db.NewSelect().
+		Where("datasource_id = ?", datasourceID).OrderExpr("checked_at DESC, id DESC"), limit, 0))
+}
+
+// InsertNotification records n; an empty Severity becomes SeverityInfo.
+func (s *Store) InsertNotification(ctx context.Context, n *Notification) error {
+	if n.Severity == "" {
+		n.Severity = SeverityInfo
+	}
+	return insertRow(ctx, s.db, n)
+}
+
+// NotificationFilter selects notifications. Empty fields match everything.
+type NotificationFilter struct {
+	Type       string // e.g. "connection_lost"
+	UnreadOnly bool
+	Limit      int // 0: DefaultListLimit; negative: no limit
+	Offset     int
+}
+
+// ListNotifications returns the notifications matching f, newest first.
+func (s *Store) ListNotifications(ctx context.Context, f NotificationFilter) ([]Notification, error) {
+	q := s.db.NewSelect()
+	if f.Type != "" {
+		q = q.Where("type = ?", f.Type)
+	}
+	if f.UnreadOnly {
+		q = q.Where("? = ?", bun.Ident("read"), false)
+	}
+	return listRows[Notification](ctx, page(q.OrderExpr("created_at DESC, id DESC"), f.Limit, f.Offset))
+}
+
+// GetSetting returns the setting with key.
+func (s *Store) GetSetting(ctx context.Context, key string) (*Setting, error) {
+	return getRow[Setting](ctx, s.db, "key", key)
+}
+
+// PutSetting creates or replaces the setting st.Key.
+func (s *Store) PutSetting(ctx context.Context, st *Setting) error {
+	return upsertRow(ctx, s.db, st, "key")
+}
