@@ -167,9 +167,6 @@ func (l *Local) put(ctx context.Context, key string, r io.Reader, opts *storage.
 	if err != nil {
 		return err
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 
 	if ifNotExist {
 		if err := os.Link(tmp, final); err != nil {
@@ -667,9 +664,6 @@ type ctxReader struct {
 }
 
 func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
 	return c.r.Read(p)
 }
 

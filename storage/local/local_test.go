@@ -368,3 +368,39 @@ func BenchmarkPut64MiB(b *testing.B) {
 		}
 	}
 }
+
+// endlessReader supplies zeros forever, counting them, and calls cancel
+// once at bytes are read.
+type endlessReader struct {
+	cancel context.CancelFunc
+	at, n  int64
+}
+
+func (r *endlessReader) Read(p []byte) (int, error) {
+	if r.n >= r.at && r.cancel != nil {
+		r.cancel()
+		r.cancel = nil
+	}
+	clear(p)
+	r.n += int64(len(p))
+	return len(p), nil
+}
+
+func TestCancelStopsCopy(t *testing.T) {
+	root := t.TempDir()
+	l := newLocal(t, root)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	r := &endlessReader{cancel: cancel, at: 4 << 20}
+	err := l.Put(ctx, "job/endless", r, nil)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Put = %v, want context.Canceled", err)
+	}
+	// One more buffer may be read after the cancel, not the whole stream.
+	if r.n > r.at+2<<20 {
+		t.Errorf("Put read %d bytes after its context was cancelled at %d", r.n-r.at, r.at)
+	}
+	if got := files(t, root); len(got) > 1 { // "job/" may remain
+		t.Errorf("root holds %q after a cancelled Put", got)
+	}
+}
