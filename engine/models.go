@@ -12,7 +12,10 @@ import (
 //
 // Conventions shared by every model:
 //   - IDs are UUID strings, assigned by the Store on insert when empty.
-//   - Times are UTC; created_at/updated_at are set by the Store.
+//   - Times are UTC; created_at/updated_at are set by the Store. On SQLite
+//     they are text in bun's fixed format, so comparing and ordering them
+//     in SQL is correct only against values bun formats (query arguments),
+//     never against SQL's CURRENT_TIMESTAMP or datetime('now').
 //   - Optional references are empty strings in Go and NULL in the database
 //     (bun "nullzero"); optional times are nil pointers.
 //   - Map, slice and struct fields are stored as JSON (jsonb on PostgreSQL,

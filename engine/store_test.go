@@ -630,3 +630,35 @@ func TestOpenStoreErrors(t *testing.T) {
 		t.Errorf("OpenStore with a bad sslmode: %v", err)
 	}
 }
+
+// TestTimeOrdering checks that times with different fractional digits sort
+// in time order on both databases (SQLite keeps them as text).
+func TestTimeOrdering(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, s *Store) {
+		ctx := t.Context()
+		ds := &Datasource{Name: "db", Type: "sqlite"}
+		mustNoErr(t, "CreateDatasource", s.CreateDatasource(ctx, ds))
+		base := time.Date(2025, 2, 13, 6, 0, 1, 0, time.UTC)
+		offsets := []time.Duration{500 * time.Millisecond, 0, 450 * time.Millisecond, time.Microsecond, time.Second, 50 * time.Millisecond}
+		for _, d := range offsets {
+			mustNoErr(t, "InsertHealthCheck", s.InsertHealthCheck(ctx, &HealthCheck{DatasourceID: ds.ID, CheckedAt: base.Add(d), Status: HealthOK}))
+		}
+		checks, err := s.ListHealthChecks(ctx, ds.ID, -1)
+		mustNoErr(t, "ListHealthChecks", err)
+		if len(checks) != len(offsets) {
+			t.Fatalf("got %d checks, want %d", len(checks), len(offsets))
+		}
+		for i := 1; i < len(checks); i++ {
+			if !checks[i-1].CheckedAt.After(checks[i].CheckedAt) {
+				t.Errorf("not newest first: %v then %v", checks[i-1].CheckedAt, checks[i].CheckedAt)
+			}
+		}
+		// A time argument compares correctly with stored times.
+		n, err := s.DB().NewSelect().Model((*HealthCheck)(nil)).Where("checked_at > ?", base.Add(450*time.Millisecond)).Count(ctx)
+		mustNoErr(t, "count", err)
+		if n != 2 {
+			t.Errorf("%d checks after +450ms, want 2", n)
+		}
+	})
+}
