@@ -37,7 +37,7 @@ func (e *Engine) ApplyRetention(ctx context.Context, jobID string) ([]retention.
 	if err != nil {
 		return nil, fmt.Errorf("apply retention of job %s: %w", jobID, err)
 	}
-	policy := job.Retention.policy()
+	policy := job.Retention
 	if !policy.AutoDelete {
 		return nil, nil
 	}

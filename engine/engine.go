@@ -16,7 +16,6 @@ import (
 	"github.com/dataguardian/dataguardian/drivers/sqlite"
 	"github.com/dataguardian/dataguardian/manifest"
 	"github.com/dataguardian/dataguardian/notify"
-	"github.com/dataguardian/dataguardian/retention"
 	"github.com/dataguardian/dataguardian/storage"
 	"github.com/dataguardian/dataguardian/storage/local"
 )
@@ -292,15 +291,10 @@ func (e *Engine) validateJob(ctx context.Context, job *BackupJob) error {
 			return bad("storage_location_ids: %q: %v", id, err)
 		}
 	}
-	if err := job.Retention.policy().Validate(); err != nil {
+	if err := job.Retention.Validate(); err != nil {
 		return bad("retention: %v", err)
 	}
 	return nil
-}
-
-func (r Retention) policy() retention.Policy {
-	return retention.Policy{MaxBackups: r.MaxBackups, AutoDelete: r.AutoDelete,
-		KeepDaily: r.KeepDaily, KeepWeekly: r.KeepWeekly, KeepMonthly: r.KeepMonthly}
 }
 
 // ExecutionLogs returns the log lines of an execution, oldest first.

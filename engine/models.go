@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/dataguardian/dataguardian/retention"
 	"github.com/uptrace/bun"
 )
 
@@ -69,14 +70,8 @@ type StorageLocation struct {
 }
 
 // Retention is a backup job's retention policy as stored (spec:
-// {"max_backups": 3, "auto_delete": true}). Zero Keep* fields mean "not used".
-type Retention struct {
-	MaxBackups  int  `json:"max_backups"`
-	AutoDelete  bool `json:"auto_delete"`
-	KeepDaily   int  `json:"keep_daily,omitempty"`
-	KeepWeekly  int  `json:"keep_weekly,omitempty"`
-	KeepMonthly int  `json:"keep_monthly,omitempty"`
-}
+// {"max_backups": 3, "auto_delete": true}); see retention.Policy.
+type Retention = retention.Policy
 
 // BackupJob backs up one datasource on a cron schedule into one or more
 // storage locations.
@@ -90,7 +85,7 @@ type BackupJob struct {
 	Timezone           string     `bun:"timezone" json:"timezone,omitempty"`
 	StorageLocationIDs []string   `bun:"storage_location_ids" json:"storage_location_ids"` // ordered: the first is preferred for restores
 	Compression        string     `bun:"compression" json:"compression"`                   // "gzip", "zstd", "lz4", "none"
-	MaxFileSizeMB      int        `bun:"max_file_size_mb,notnull" json:"max_file_size_mb"` // 0: no splitting
+	MaxFileSizeMB      int        `bun:"max_file_size_mb,notnull" json:"max_file_size_mb"` // largest part in MiB; 0 at creation means DefaultMaxFileSizeMB
 	Retention          Retention  `bun:"retention" json:"retention"`
 	Enabled            bool       `bun:"enabled,notnull" json:"enabled"`
 	NextExecutionAt    *time.Time `bun:"next_execution_at" json:"next_execution_at"`

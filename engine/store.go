@@ -59,12 +59,12 @@ type Store struct {
 	maxLogLines int
 }
 
-// OpenStore opens the metadata database named by url (see StoreConfig),
+// OpenStore opens the metadata database named by rawURL (see StoreConfig),
 // checks that it answers and brings its schema up to date. Running it again
 // on the same database is a no-op apart from the check; several processes
 // may run it at once.
-func OpenStore(ctx context.Context, url string) (*Store, error) {
-	target, err := parseStoreURL(url)
+func OpenStore(ctx context.Context, rawURL string) (*Store, error) {
+	target, err := parseStoreURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
@@ -513,14 +513,14 @@ type ExecutionFilter struct {
 // ListExecutions returns the executions matching f, newest first.
 func (s *Store) ListExecutions(ctx context.Context, f ExecutionFilter) ([]Execution, error) {
 	q := s.db.NewSelect()
-	for col, v := range map[string]string{
-		"job_id":        f.JobID,
-		"datasource_id": f.DatasourceID,
-		"operation":     string(f.Operation),
-		"status":        string(f.Status),
+	for _, w := range [...]struct{ col, v string }{
+		{"job_id", f.JobID},
+		{"datasource_id", f.DatasourceID},
+		{"operation", string(f.Operation)},
+		{"status", string(f.Status)},
 	} {
-		if v != "" {
-			q = q.Where("? = ?", bun.Ident(col), v)
+		if w.v != "" {
+			q = q.Where("? = ?", bun.Ident(w.col), w.v)
 		}
 	}
 	q = page(q.OrderExpr("created_at DESC, id DESC"), f.Limit, f.Offset)

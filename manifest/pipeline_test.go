@@ -460,3 +460,23 @@ func TestCancelledDumpLeavesNothing(t *testing.T) {
 		t.Fatalf("cancelled backup left %v", left)
 	}
 }
+
+// A part damaged after verification is named as a checksum mismatch even
+// when the decompressor trips over it first.
+func TestStreamNamesDamageUnderCompression(t *testing.T) {
+	for _, c := range compressions {
+		t.Run(string(c), func(t *testing.T) {
+			s, dir, res, _ := writeSplit(t, c)
+			m := res.Manifest
+			flipByte(t, filepath.Join(dir, m.Chunks[len(m.Chunks)-1].File), m.Chunks[len(m.Chunks)-1].SizeBytes/2)
+			rc, err := manifest.OpenStream(context.Background(), s, res.Dir, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rc.Close()
+			if _, err := io.Copy(io.Discard, rc); !errors.Is(err, manifest.ErrChecksumMismatch) {
+				t.Fatalf("err = %v; want ErrChecksumMismatch", err)
+			}
+		})
+	}
+}

@@ -78,12 +78,28 @@ func OpenStream(ctx context.Context, s storage.Storage, dir string, m *Manifest)
 		}
 		return nil, fmt.Errorf("open backup %s: %w", dir, err)
 	}
-	return &stream{Reader: dr, closers: []io.Closer{dr, pr}}, nil
+	return &stream{dec: dr, parts: pr, closers: []io.Closer{dr, pr}}, nil
 }
 
+// stream is the decompressed backup. A damaged part usually trips the
+// decompressor's own check before the part's sha256 is computed; the parts
+// are then read on to name the damage (ErrChecksumMismatch and friends)
+// rather than report a bare decompression error.
 type stream struct {
-	io.Reader
+	dec     io.Reader
+	parts   *partsReader
 	closers []io.Closer
+}
+
+func (s *stream) Read(p []byte) (int, error) {
+	n, err := s.dec.Read(p)
+	if err == nil || err == io.EOF || s.parts.err != nil && s.parts.err != io.EOF {
+		return n, err
+	}
+	if _, perr := io.Copy(io.Discard, s.parts); perr != nil {
+		return n, perr
+	}
+	return n, fmt.Errorf("decompress backup %s: %w", s.parts.dir, err)
 }
 
 func (s *stream) Close() error {

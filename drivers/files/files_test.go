@@ -3,6 +3,7 @@ package files_test
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -344,7 +345,12 @@ func FuzzRestore(f *testing.F) {
 	f.Add(buildTar(f, entry{name: "a/", typ: tar.TypeDir}, entry{name: "a/f", typ: tar.TypeReg}, entry{name: "l", link: "a/f", typ: tar.TypeSymlink}, entry{name: "h", link: "a/f", typ: tar.TypeLink}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		target, unchanged := sandbox(t)
-		if err := files.New().Restore(t.Context(), target, bytes.NewReader(data), nil); err != nil {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		if err := files.New().Restore(ctx, target, bytes.NewReader(data), nil); err != nil {
+			if ctx.Err() != nil {
+				t.Fatalf("restore took too long: %v", err)
+			}
 			unchanged()
 			return
 		}

@@ -157,6 +157,12 @@ func (d *Driver) extract(ctx context.Context, dir string, r io.Reader, logf func
 			return err
 		}
 	}
+	// Read the stream to its end (padding after the archive's end marker)
+	// so that a checking reader, such as manifest.Read's, has verified all
+	// of it before the tree is swapped in.
+	if _, err := io.Copy(io.Discard, ctxReader{ctx, r}); err != nil {
+		return fmt.Errorf("read archive: %w", err)
+	}
 	if err := x.checkSymlinks(); err != nil {
 		return err
 	}

@@ -310,8 +310,8 @@ func targetInfo(path string) (os.FileMode, bool, error) {
 	return fi.Mode().Perm(), wal, nil
 }
 
-// writeTemp copies the stream into a new file at tmp, checking ctx between
-// reads, and syncs it. Page 1 is marked rollback-journal so the check in
+// writeTemp copies the stream to its end into a new file at tmp, checking
+// ctx between reads, and syncs it. Page 1 is marked rollback-journal so the check in
 // finishTemp reads the file alone.
 func writeTemp(ctx context.Context, tmp string, mode os.FileMode, r io.Reader) error {
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
@@ -330,8 +330,21 @@ func writeTemp(ctx context.Context, tmp string, mode os.FileMode, r io.Reader) e
 	if _, err := f.Write(hdr); err != nil {
 		return err
 	}
-	if _, err := io.Copy(f, ctxReader{ctx, r}); err != nil {
-		return fmt.Errorf("read backup: %w", err)
+	buf := make([]byte, 1<<20)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, err := io.ReadFull(r, buf)
+		if _, werr := f.Write(buf[:n]); werr != nil {
+			return werr
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("read backup: %w", err)
+		}
 	}
 	if err := f.Sync(); err != nil {
 		return err
@@ -406,19 +419,6 @@ func syncDir(dir string) {
 		_ = f.Sync()
 		f.Close()
 	}
-}
-
-// ctxReader stops reading once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // Ping opens the database and runs SELECT 1. A missing file reports

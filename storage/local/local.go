@@ -115,7 +115,7 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader, opts *storage.
 	return nil
 }
 
-func (l *Local) put(ctx context.Context, key string, r io.Reader, opts *storage.PutOptions) (err error) {
+func (l *Local) put(ctx context.Context, key string, r io.Reader, opts *storage.PutOptions) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -165,6 +165,9 @@ func (l *Local) put(ctx context.Context, key string, r io.Reader, opts *storage.
 	err = f.Close()
 	f = nil
 	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 
@@ -664,6 +667,9 @@ type ctxReader struct {
 }
 
 func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
 	return c.r.Read(p)
 }
 
@@ -682,3 +688,48 @@ func (r *reader) Read(p []byte) (int, error) {
 }
 
 func (r *reader) Close() error { return r.f.Close() }
+
+var _ storage.Appender = (*Local)(nil)
+
+// Append adds p to the end of key with one write to a file opened with
+// O_APPEND, creating it (and its folders) when missing, and syncs it. Lines
+// appended by several processes never interleave within one call. Used for
+// logs such as _system/cleanup.log; backups themselves are never appended to.
+func (l *Local) Append(ctx context.Context, key string, p []byte) error {
+	if err := l.append(ctx, key, p); err != nil {
+		return &storage.OpError{Op: "append", Key: key, Err: err}
+	}
+	return nil
+}
+
+func (l *Local) append(ctx context.Context, key string, p []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	name := l.path(key)
+	dir := filepath.Dir(name)
+	existing, err := l.deepestDir(dir)
+	if err != nil {
+		return err
+	}
+	if fi, err := os.Lstat(name); err == nil && !fi.Mode().IsRegular() {
+		return fmt.Errorf("%w: %s is not a regular file", storage.ErrInvalidKey, key)
+	}
+	if err := mkdirAll(dir); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, filePerm)
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(p)
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		return err
+	}
+	return syncDirs(dir, existing)
+}

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/iotest"
 
@@ -369,8 +371,9 @@ func BenchmarkPut64MiB(b *testing.B) {
 	}
 }
 
-// endlessReader supplies zeros forever, counting them, and calls cancel
-// once at bytes are read.
+// endlessReader supplies zeros, counting them, calls cancel once at bytes
+// are read and stops at 64 MiB past that, so a Put ignoring its context
+// ends too.
 type endlessReader struct {
 	cancel context.CancelFunc
 	at, n  int64
@@ -380,6 +383,9 @@ func (r *endlessReader) Read(p []byte) (int, error) {
 	if r.n >= r.at && r.cancel != nil {
 		r.cancel()
 		r.cancel = nil
+	}
+	if r.n >= r.at+64<<20 {
+		return 0, io.EOF
 	}
 	clear(p)
 	r.n += int64(len(p))
@@ -402,5 +408,38 @@ func TestCancelStopsCopy(t *testing.T) {
 	}
 	if got := files(t, root); len(got) > 1 { // "job/" may remain
 		t.Errorf("root holds %q after a cancelled Put", got)
+	}
+}
+
+func TestAppend(t *testing.T) {
+	root := t.TempDir()
+	l := newLocal(t, root)
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			if err := l.Append(ctx, "_system/cleanup.log", []byte(fmt.Sprintf("line %02d %s\n", i, strings.Repeat("x", 200)))); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	data, err := os.ReadFile(filepath.Join(root, "_system", "cleanup.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	seen := map[string]bool{}
+	for _, line := range lines {
+		if len(line) != len("line 00 ")+200 {
+			t.Fatalf("interleaved or torn line %q", line)
+		}
+		seen[line[:7]] = true
+	}
+	if len(lines) != 20 || len(seen) != 20 {
+		t.Fatalf("%d lines, %d distinct; want 20", len(lines), len(seen))
+	}
+	if err := l.Append(ctx, "../escape", []byte("x")); !errors.Is(err, storage.ErrInvalidKey) {
+		t.Fatalf("Append outside the root: %v", err)
 	}
 }
