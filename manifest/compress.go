@@ -82,7 +82,7 @@ func NewCompressor(w io.Writer, c Compression, concurrency int) (io.WriteCloser,
 		}
 		return zw, nil
 	case Zstd:
-		return zstd.NewWriter(w, zstd.WithEncoderConcurrency(concurrency), zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithLowerEncoderMem(true))
+		return zstd.NewWriter(w, zstd.WithEncoderConcurrency(concurrency), zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithWindowSize(4<<20))
 	case LZ4:
 		zw := lz4.NewWriter(w)
 		if err := zw.Apply(lz4.ConcurrencyOption(concurrency), lz4.BlockSizeOption(lz4.Block1Mb)); err != nil {

@@ -1,7 +1,6 @@
 package manifest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -89,7 +88,7 @@ type Writer struct {
 	createdAt time.Time
 	dests     []*dest
 	comp      io.WriteCloser
-	buf       *bufio.Writer
+	async     *asyncWriter // compressor output → splitter, on its own goroutine
 	total     int64
 	split     splitter
 	done      bool
@@ -100,7 +99,8 @@ type dest struct {
 	err      error // first failure; the destination is then left out
 	reserved bool
 	pw       *io.PipeWriter
-	put      chan error
+	put      chan error   // result of the open part's Put
+	pending  []pendingPut // closed parts whose Put may still be syncing
 }
 
 // NewWriter reserves a new run folder "{JobID}/{YYYY-MM-DD_HHmmss}" on every
@@ -124,8 +124,8 @@ func NewWriter(ctx context.Context, dests []Destination, opts WriteOptions) (*Wr
 		return nil, err
 	}
 	w.split = splitter{w: w, partHash: sha256.New(), whole: sha256.New()}
-	w.buf = bufio.NewWriterSize(&w.split, 256<<10)
-	w.comp, err = NewCompressor(w.buf, opts.Compression, opts.Concurrency)
+	w.async = newAsyncWriter(&w.split)
+	w.comp, err = NewCompressor(w.async, opts.Compression, opts.Concurrency)
 	if err != nil {
 		w.Abort()
 		return nil, err
@@ -286,7 +286,7 @@ func (w *Writer) flush() error {
 	if err := w.comp.Close(); err != nil {
 		return fmt.Errorf("finish compression: %w", err)
 	}
-	if err := w.buf.Flush(); err != nil {
+	if err := w.async.Close(); err != nil {
 		return err
 	}
 	if w.split.n == 0 { // an empty stream still has one (empty) part
@@ -294,10 +294,47 @@ func (w *Writer) flush() error {
 			return err
 		}
 	}
-	if !w.split.open { // the stream ended exactly at a part boundary
-		return nil
+	if w.split.open { // else the stream ended exactly at a part boundary
+		if err := w.split.finishPart(); err != nil {
+			return err
+		}
 	}
-	return w.split.finishPart()
+	w.collect(true)
+	if len(w.live()) == 0 {
+		return w.allFailed("store parts")
+	}
+	return nil
+}
+
+// pendingPut is a part whose Put was handed all its bytes.
+type pendingPut struct {
+	n   int
+	put chan error
+}
+
+// collect records the outcome of finished part uploads; with wait it
+// waits for all of them.
+func (w *Writer) collect(wait bool) {
+	for _, d := range w.dests {
+		kept := d.pending[:0]
+		for _, p := range d.pending {
+			var err error
+			if wait {
+				err = <-p.put
+			} else {
+				select {
+				case err = <-p.put:
+				default:
+					kept = append(kept, p)
+					continue
+				}
+			}
+			if err != nil {
+				d.fail(fmt.Errorf("store part %d: %w", p.n, err))
+			}
+		}
+		d.pending = kept
+	}
 }
 
 func (w *Writer) manifest(md Metadata) *Manifest {
@@ -330,13 +367,18 @@ func (w *Writer) Abort() {
 		return
 	}
 	w.done = true
+	if w.async != nil {
+		// Stop the splitter goroutine before touching the destinations.
+		w.async.abort(errors.New("backup aborted"))
+	}
 	for _, d := range w.dests {
 		if d.pw != nil {
 			d.pw.CloseWithError(errors.New("backup aborted"))
-			<-d.put
+			d.pending = append(d.pending, pendingPut{n: w.split.n, put: d.put})
 			d.pw = nil
 		}
 	}
+	w.collect(true)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), 30*time.Second)
 	defer cancel()
 	for _, d := range w.dests {
@@ -474,12 +516,12 @@ func (s *splitter) finishPart() error {
 		if d.pw == nil {
 			continue
 		}
+		// The Put finishes (fsync, rename) while the next part streams.
 		d.pw.Close()
-		if err := <-d.put; err != nil {
-			d.fail(fmt.Errorf("store part %d: %w", s.n, err))
-		}
+		d.pending = append(d.pending, pendingPut{n: s.n, put: d.put})
 		d.pw = nil
 	}
+	s.w.collect(false)
 	s.open = false
 	s.chunks = append(s.chunks, Chunk{Number: s.n, Checksum: formatSum(s.partHash.Sum(nil)), SizeBytes: s.size})
 	if len(s.w.live()) == 0 {

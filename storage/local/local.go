@@ -116,19 +116,11 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader, opts *storage.
 }
 
 func (l *Local) put(ctx context.Context, key string, r io.Reader, opts *storage.PutOptions) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := checkKey(key); err != nil {
-		return err
-	}
-	ifNotExist := opts != nil && opts.IfNotExist
-	final := l.path(key)
-	dir := filepath.Dir(final)
-	existing, err := l.deepestDir(dir)
+	final, dir, existing, err := l.locate(ctx, key)
 	if err != nil {
 		return err
 	}
+	ifNotExist := opts != nil && opts.IfNotExist
 	if ifNotExist && existing == dir {
 		// Fail early rather than after reading the whole stream; the
 		// hard link below is what makes the check atomic.
@@ -351,15 +343,7 @@ func (l *Local) Delete(ctx context.Context, key string) error {
 }
 
 func (l *Local) delete(ctx context.Context, key string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := checkKey(key); err != nil {
-		return err
-	}
-	name := l.path(key)
-	dir := filepath.Dir(name)
-	existing, err := l.deepestDir(dir)
+	name, dir, existing, err := l.locate(ctx, key)
 	if err != nil {
 		return err
 	}
@@ -442,6 +426,21 @@ func (l *Local) rename(ctx context.Context, from, to string) error {
 		l.removeEmptyDirs(srcDir)
 	}
 	return nil
+}
+
+// locate checks ctx and key and returns the key's file name, its folder and
+// the deepest existing ancestor of that folder, checked to be inside the root.
+func (l *Local) locate(ctx context.Context, key string) (name, dir, existing string, err error) {
+	if err := ctx.Err(); err != nil {
+		return "", "", "", err
+	}
+	if err := checkKey(key); err != nil {
+		return "", "", "", err
+	}
+	name = l.path(key)
+	dir = filepath.Dir(name)
+	existing, err = l.deepestDir(dir)
+	return name, dir, existing, err
 }
 
 // path returns the file name of a valid key.
@@ -703,15 +702,7 @@ func (l *Local) Append(ctx context.Context, key string, p []byte) error {
 }
 
 func (l *Local) append(ctx context.Context, key string, p []byte) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := checkKey(key); err != nil {
-		return err
-	}
-	name := l.path(key)
-	dir := filepath.Dir(name)
-	existing, err := l.deepestDir(dir)
+	name, dir, existing, err := l.locate(ctx, key)
 	if err != nil {
 		return err
 	}
