@@ -84,7 +84,10 @@ type Health struct {
 //     format (Format) and return what it contains. It must stop promptly and
 //     return ctx.Err() (wrapped) when ctx is cancelled.
 //   - Restore must read the stream Dump produced from r and make target hold
-//     exactly that data. It must not leave target half-replaced where the
+//     exactly that data. It must read r to io.EOF before it commits anything
+//     to target where the type allows (the final checksums are checked at
+//     EOF), and it must stop with an error matching ctx.Err() when ctx is
+//     cancelled. It must not leave target half-replaced where the
 //     type allows an atomic swap (sqlite, files).
 //   - Ping must return a Health whose Status is one of the Health* constants;
 //     it returns an error only for a programming error, not for a down server.

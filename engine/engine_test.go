@@ -8,6 +8,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -19,6 +21,10 @@ import (
 	"github.com/dataguardian/dataguardian/manifest"
 )
 
+// discardLogger keeps test output to failures; execution logs are still
+// stored and asserted on.
+var discardLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
+
 // forEachEngine runs fn against an Engine on SQLite metadata and one on
 // PostgreSQL metadata (a fresh database on the test server).
 func forEachEngine(t *testing.T, fn func(t *testing.T, e *Engine)) {
@@ -29,7 +35,7 @@ func forEachEngine(t *testing.T, fn func(t *testing.T, e *Engine)) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			e, err := New(t.Context(), Config{DataDir: t.TempDir(), DatabaseURL: url(t)})
+			e, err := New(t.Context(), Config{DataDir: t.TempDir(), DatabaseURL: url(t), Logger: discardLogger})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -47,12 +47,15 @@ type PutOptions struct {
 // The contract every implementation must honour:
 //   - Put must read r to io.EOF and make the object visible only after Put
 //     returns nil; a failed or cancelled Put must leave the previous object
-//     (or nothing) under key, never a partial one.
+//     (or nothing) under key, never a partial one. An error from r must be
+//     returned wrapped (errors.Is finds it), and a cancelled ctx must stop
+//     the copy with an error matching ctx.Err().
 //   - Open must return an error matching ErrNotFound for a missing key. It
 //     reads length bytes from offset; length < 0 means to the end.
 //   - Stat must return an error matching ErrNotFound for a missing key.
 //   - List must return every object whose key starts with prefix, sorted by
-//     key, and never objects still being written by Put.
+//     key, and never objects still being written by Put. A prefix that fails
+//     ValidatePrefix must be refused with ErrInvalidKey.
 //   - Delete of a missing key must return nil.
 //   - Every method must reject keys that fail ValidateKey with ErrInvalidKey
 //     and must be safe for concurrent use.
