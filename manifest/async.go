@@ -95,9 +95,9 @@ func (a *asyncWriter) Close() error {
 	return a.failed()
 }
 
-// abort makes the sink skip whatever is still queued and waits for its
-// goroutine to stop. The sink's own error, if any, is kept.
-func (a *asyncWriter) abort(err error) {
+// stop makes the sink refuse further writes and skip what is queued; the
+// sink's own earlier error, if any, is kept. It may be called while another
+// goroutine writes; Close must still be called once writers are done.
+func (a *asyncWriter) stop(err error) {
 	a.err.CompareAndSwap(nil, &err)
-	a.Close()
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -478,5 +479,35 @@ func TestStreamNamesDamageUnderCompression(t *testing.T) {
 				t.Fatalf("err = %v; want ErrChecksumMismatch", err)
 			}
 		})
+	}
+}
+
+// Aborted backups release every goroutine they started (compressor workers,
+// the splitter, uploads).
+func TestAbortLeaksNoGoroutines(t *testing.T) {
+	s, _ := newLocal(t)
+	data := sqltext.Block(6, 1<<20)
+	before := runtime.NumGoroutine()
+	for _, c := range compressions {
+		for range 5 {
+			ctx, cancel := context.WithCancel(context.Background())
+			_, err := manifest.Write(ctx, []manifest.Destination{{Name: "disk", Storage: s}}, opts(c, 64<<10), func(ctx context.Context, w io.Writer) (manifest.Metadata, error) {
+				w.Write(data)
+				cancel()
+				_, err := w.Write(data)
+				return manifest.Metadata{}, err
+			})
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("%s: err = %v", c, err)
+			}
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before+2 {
+		buf := make([]byte, 1<<16)
+		t.Fatalf("%d goroutines before, %d after 20 aborted backups:\n%s", before, n, buf[:runtime.Stack(buf, true)])
 	}
 }

@@ -367,9 +367,17 @@ func (w *Writer) Abort() {
 		return
 	}
 	w.done = true
+	// Stop the pipeline from the top: the sink refuses further output, the
+	// compressor's goroutines (which write into the sink) end, and the
+	// splitter goroutine stops, all before the destinations are touched.
 	if w.async != nil {
-		// Stop the splitter goroutine before touching the destinations.
-		w.async.abort(errors.New("backup aborted"))
+		w.async.stop(errors.New("backup aborted"))
+	}
+	if w.comp != nil {
+		w.comp.Close()
+	}
+	if w.async != nil {
+		w.async.Close()
 	}
 	for _, d := range w.dests {
 		if d.pw != nil {
