@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -509,5 +510,39 @@ func TestAbortLeaksNoGoroutines(t *testing.T) {
 	if n := runtime.NumGoroutine(); n > before+2 {
 		buf := make([]byte, 1<<16)
 		t.Fatalf("%d goroutines before, %d after 20 aborted backups:\n%s", before, n, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// Backups of one job started in the same second, concurrently, each get a
+// run folder of their own.
+func TestConcurrentRunsGetDistinctFolders(t *testing.T) {
+	s, _ := newLocal(t)
+	fixed := time.Date(2025, 2, 13, 6, 0, 1, 0, time.UTC)
+	const n = 6
+	dirs := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			o := opts(manifest.Zstd, 1<<20)
+			o.Now = func() time.Time { return fixed }
+			var res *manifest.Result
+			res, errs[i] = manifest.Write(context.Background(), []manifest.Destination{{Name: "disk", Storage: s}}, o, dumpBytes([]byte(fmt.Sprintf("dump %d", i))))
+			dirs[i] = res.Dir
+		})
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if seen[dirs[i]] {
+			t.Fatalf("two runs share %s: %v", dirs[i], dirs)
+		}
+		seen[dirs[i]] = true
+		if got := string(readBack(t, s, dirs[i])); got != fmt.Sprintf("dump %d", i) {
+			t.Fatalf("%s holds %q, want dump %d", dirs[i], got, i)
+		}
 	}
 }
