@@ -133,3 +133,11 @@ func (r *Registry) Types() []string {
 	sort.Strings(out)
 	return out
 }
+
+// Log passes a progress line to o.Logf when it is set; it is safe to call
+// on a nil *RestoreOptions.
+func (o *RestoreOptions) Log(format string, args ...any) {
+	if o != nil && o.Logf != nil {
+		o.Logf(format, args...)
+	}
+}

@@ -36,10 +36,7 @@ import (
 // when the process runs as root. Other entry types (devices, fifos) are
 // skipped with a log line.
 func (d *Driver) Restore(ctx context.Context, target drivers.Source, r io.Reader, opts *drivers.RestoreOptions) error {
-	logf := func(string, ...any) {}
-	if opts != nil && opts.Logf != nil {
-		logf = opts.Logf
-	}
+	logf := opts.Log
 	if target.Path == "" {
 		return fmt.Errorf("restore files: %w: target has no path: set the directory to restore into", drivers.ErrInvalidSource)
 	}

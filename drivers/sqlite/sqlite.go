@@ -243,10 +243,7 @@ func plainHeader(page []byte) []byte {
 // (0600 for a new one) and, when the old database was in WAL mode, is marked
 // WAL too; the parent directory must exist.
 func (d *Driver) Restore(ctx context.Context, target drivers.Source, r io.Reader, opts *drivers.RestoreOptions) error {
-	logf := func(string, ...any) {}
-	if opts != nil && opts.Logf != nil {
-		logf = opts.Logf
-	}
+	logf := opts.Log
 	if target.Path == "" {
 		return fmt.Errorf("restore sqlite: %w: target has no path: set the database file path", drivers.ErrInvalidSource)
 	}
