@@ -141,3 +141,42 @@ func (o *RestoreOptions) Log(format string, args ...any) {
 		o.Logf(format, args...)
 	}
 }
+
+// VerifyOptions are the settings of one verification restore.
+type VerifyOptions struct {
+	// Database names the temporary database (or file) to restore into; the
+	// engine derives it from the execution ID. Drivers must refuse a name
+	// that already exists rather than overwrite it.
+	Database string
+	// Keep leaves the temporary database in place after the checks
+	// (keep_verification_database=true).
+	Keep bool
+	// Logf, if set, receives progress lines for the execution log.
+	Logf func(format string, args ...any)
+}
+
+// TableCheck is the verification of one table.
+type TableCheck struct {
+	Table        string `json:"table"`
+	Rows         int64  `json:"rows"`          // counted in the restored copy
+	ExpectedRows int64  `json:"expected_rows"` // from the backup metadata; -1 when unknown
+	OK           bool   `json:"ok"`
+}
+
+// VerifyReport is the outcome of a verification restore.
+type VerifyReport struct {
+	Database string       `json:"database"` // the temporary database restored into
+	Kept     bool         `json:"kept"`     // it was left in place
+	Tables   []TableCheck `json:"tables"`
+	OK       bool         `json:"ok"` // every expected table present with the expected rows
+	Problems []string     `json:"problems,omitempty"`
+}
+
+// Verifier is an optional capability of a Driver: restore a backup stream
+// into a temporary database named opts.Database on the server of src, check
+// it against md (tables present, row counts), report, and drop it unless
+// opts.Keep. It must drop the temporary database on every failure path,
+// cancellation included, unless Keep is set.
+type Verifier interface {
+	Verify(ctx context.Context, src Source, r io.Reader, md Metadata, opts *VerifyOptions) (*VerifyReport, error)
+}

@@ -60,10 +60,14 @@ type Metadata struct {
 	DatabaseVersion string         `json:"database_version,omitempty"`
 	TablesBackedUp  int            `json:"tables_backed_up"`
 	RowsApproximate int64          `json:"rows_approximate"`
-	Extra           map[string]any `json:"-"`
+	// TableRows maps each table ("schema.table") to its row count in the
+	// dumped snapshot, when the driver knows it; verification compares a
+	// restored copy against it.
+	TableRows map[string]int64 `json:"table_rows,omitempty"`
+	Extra     map[string]any   `json:"-"`
 }
 
-var metadataKeys = map[string]bool{"database_version": true, "tables_backed_up": true, "rows_approximate": true}
+var metadataKeys = map[string]bool{"database_version": true, "tables_backed_up": true, "rows_approximate": true, "table_rows": true}
 
 // MarshalJSON writes the named fields and Extra as one flat object.
 func (md Metadata) MarshalJSON() ([]byte, error) {
@@ -78,6 +82,9 @@ func (md Metadata) MarshalJSON() ([]byte, error) {
 	}
 	out["tables_backed_up"] = md.TablesBackedUp
 	out["rows_approximate"] = md.RowsApproximate
+	if len(md.TableRows) > 0 {
+		out["table_rows"] = md.TableRows
+	}
 	return json.Marshal(out)
 }
 
