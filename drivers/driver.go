@@ -55,6 +55,10 @@ type Metadata = manifest.Metadata
 
 // RestoreOptions are per-restore settings; nil means defaults.
 type RestoreOptions struct {
+	// Recreate drops and recreates the target database before restoring
+	// (network databases); false restores into the existing database,
+	// replacing the objects the backup contains.
+	Recreate bool
 	// Logf, if set, receives progress lines for the execution log.
 	Logf func(format string, args ...any)
 }

@@ -161,6 +161,13 @@ func (w *Writer) reserve(ctx context.Context) error {
 				continue
 			}
 			d.reserved = true
+			// A run that held the folder and already finished (its
+			// reservation gone) left its files: look again now that
+			// the reservation is ours.
+			if objs, err = d.Storage.List(ctx, dir+"/"); err != nil || len(objs) != 1 {
+				taken = true
+				break
+			}
 		}
 		if err := ctx.Err(); err != nil {
 			w.dir = dir
