@@ -13,6 +13,8 @@ import (
 
 	"github.com/dataguardian/dataguardian/drivers"
 	"github.com/dataguardian/dataguardian/drivers/files"
+	"github.com/dataguardian/dataguardian/drivers/mysql"
+	"github.com/dataguardian/dataguardian/drivers/postgres"
 	"github.com/dataguardian/dataguardian/drivers/sqlite"
 	"github.com/dataguardian/dataguardian/manifest"
 	"github.com/dataguardian/dataguardian/notify"
@@ -41,8 +43,8 @@ var (
 type StorageOpener func(ctx context.Context, loc *StorageLocation) (storage.Storage, error)
 
 // Config configures an Engine. The zero value is usable: SQLite metadata
-// and a secret key under DataDir, the sqlite and files drivers, local
-// storage, notifications to the log.
+// and a secret key under DataDir, every built-in driver, local storage,
+// notifications to the log.
 type Config struct {
 	// DataDir holds the embedded defaults: the SQLite metadata database and
 	// the generated secret key. "" means DefaultDataDir in the working directory.
@@ -53,7 +55,8 @@ type Config struct {
 	// SecretKey (32 bytes) seals datasource passwords at rest. nil means the
 	// key in DataDir/secret.key, created (mode 0600) on first use.
 	SecretKey []byte
-	// Drivers maps datasource types to drivers; nil means sqlite and files.
+	// Drivers maps datasource types to drivers; nil means postgres, mysql,
+	// mariadb, sqlite and files.
 	Drivers *drivers.Registry
 	// StorageOpeners maps storage location types to openers; nil means
 	// {"local": a directory given by config "path"}.
@@ -79,6 +82,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Drivers == nil {
 		c.Drivers = &drivers.Registry{}
+		c.Drivers.Register(postgres.New())
+		c.Drivers.Register(mysql.New())
+		c.Drivers.Register(mysql.NewMariaDB())
 		c.Drivers.Register(sqlite.New())
 		c.Drivers.Register(files.New())
 	}

@@ -60,8 +60,9 @@ type Metadata struct {
 	DatabaseVersion string         `json:"database_version,omitempty"`
 	TablesBackedUp  int            `json:"tables_backed_up"`
 	RowsApproximate int64          `json:"rows_approximate"`
-	// TableRows maps each table ("schema.table") to its row count in the
-	// dumped snapshot, when the driver knows it; verification compares a
+	// TableRows maps each table to its row count in the dump, when the
+	// driver knows it ("schema.table" for PostgreSQL, the bare name for
+	// MySQL, whose dumps hold one database); verification compares a
 	// restored copy against it.
 	TableRows map[string]int64 `json:"table_rows,omitempty"`
 	Extra     map[string]any   `json:"-"`

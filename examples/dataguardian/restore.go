@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/dataguardian/dataguardian/drivers"
+	"github.com/dataguardian/dataguardian/manifest"
+)
+
+// verifyDatabasePrefix starts the name of a verification database.
+const verifyDatabasePrefix = "dg_verify_"
+
+// restoreOutput is the --json output of restore.
+type restoreOutput struct {
+	OK           bool                  `json:"ok"`
+	SourceDir    string                `json:"source_dir"`
+	Target       string                `json:"target"` // without its password
+	Type         string                `json:"type"`
+	VerifyOnly   bool                  `json:"verify_only"`
+	Manifest     *summary              `json:"manifest,omitempty"`
+	Verification *drivers.VerifyReport `json:"verification,omitempty"`
+	Error        string                `json:"error,omitempty"`
+}
+
+type restoreFlags struct {
+	source                     sourceFlags
+	recreate, verifyOnly, keep bool
+}
+
+func (c *cli) restore(ctx context.Context, args []string) error {
+	fs, asJSON := c.flags("restore")
+	var f restoreFlags
+	f.source.register(fs, "datasource type of the target (default: the backup's datasource_type)",
+		"restore target: a postgres:// or mysql:// URL, user:pass@tcp(host:3306)/db, or a file or directory path (required)")
+	fs.BoolVar(&f.recreate, "recreate", false, "drop and recreate the target database first (postgres, mysql)")
+	fs.BoolVar(&f.verifyOnly, "verify-only", false, "restore into a temporary database dg_verify_ID on the target's server, check it, report and drop it")
+	fs.BoolVar(&f.keep, "keep-verification-database", false, "with --verify-only: keep the temporary database")
+	pos, err := c.parse(fs, args, "RUN_DIR")
+	if err != nil {
+		return err
+	}
+	if err := required([2]string{"dsn", f.source.dsn}); err != nil {
+		return err
+	}
+	if f.keep && !f.verifyOnly {
+		return usagef("--keep-verification-database needs --verify-only")
+	}
+	r, err := openRunDir(pos[0])
+	if err != nil {
+		return err
+	}
+	out := restoreOutput{SourceDir: r.path, VerifyOnly: f.verifyOnly}
+	err = c.runRestore(ctx, r, &f, &out)
+	out.OK, out.Error = err == nil, errorText(err)
+	if *asJSON {
+		return c.reportJSON(out, err)
+	}
+	if rep := out.Verification; rep != nil {
+		c.printReport(rep)
+	}
+	if err == nil && !f.verifyOnly {
+		c.stdout.line(fmt.Sprintf("restored %s into %s", r.path, out.Target))
+	}
+	return err
+}
+
+// runRestore verifies every checksum of the backup in r and then restores
+// it, or with --verify-only checks it in a temporary database.
+func (c *cli) runRestore(ctx context.Context, r *runDir, f *restoreFlags, out *restoreOutput) error {
+	m, err := r.load(ctx)
+	if err != nil {
+		return err
+	}
+	out.Manifest = summarize(m)
+	typ := f.source.typ
+	if typ == "" {
+		typ = m.DatasourceType
+	}
+	drv, err := lookupDriver(typ)
+	if err != nil {
+		return err
+	}
+	if want, _ := manifest.FormatFor(m.DatasourceType); drv.Format() != want {
+		return usagef("--type %s: the backup is a %s backup (%s format); restore it into a %s target", typ, m.DatasourceType, want, m.DatasourceType)
+	}
+	src, err := c.source(drv.Type(), &f.source)
+	if err != nil {
+		return err
+	}
+	out.Target, out.Type = src.String(), src.Type
+	verifier, ok := drv.(drivers.Verifier)
+	if f.verifyOnly && !ok {
+		return fmt.Errorf("--verify-only: the %s driver cannot verify into a temporary database; restore into a new target instead", drv.Type())
+	}
+	if err := c.verifyRun(ctx, r, m); err != nil {
+		return fmt.Errorf("%w; the target was not touched", err)
+	}
+	logf := c.logf("[RESTORE]")
+	p := c.startProgress("restore", m.TotalSizeBytes)
+	defer p.stop()
+	return manifest.Stream(ctx, r.st, r.key, m, func(ctx context.Context, rd io.Reader) error {
+		if !f.verifyOnly {
+			return drv.Restore(ctx, src, p.reader(rd), &drivers.RestoreOptions{Recreate: f.recreate, Logf: logf})
+		}
+		rep, err := verifier.Verify(ctx, src, p.reader(rd), m.Metadata, &drivers.VerifyOptions{Database: verifyDatabaseName(m), Keep: f.keep, Logf: logf})
+		out.Verification = rep
+		if err == nil && rep != nil && !rep.OK {
+			err = fmt.Errorf("verification of %s in %s failed: %s", r.path, rep.Database, strings.Join(rep.Problems, "; "))
+		}
+		return err
+	})
+}
+
+func (c *cli) printReport(rep *drivers.VerifyReport) {
+	c.stdout.line("verification database " + rep.Database)
+	for _, t := range rep.Tables {
+		status := "ok"
+		if !t.OK {
+			status = "MISMATCH"
+		}
+		expected := fmt.Sprint(t.ExpectedRows)
+		if t.ExpectedRows < 0 {
+			expected = "unknown"
+		}
+		c.stdout.line(fmt.Sprintf("  %-40s %10d rows (expected %s)  %s", t.Table, t.Rows, expected, status))
+	}
+	for _, p := range rep.Problems {
+		c.stdout.line("  problem: " + p)
+	}
+	switch {
+	case rep.OK && rep.Kept:
+		c.stdout.line("OK: the backup restores and matches its metadata; " + rep.Database + " was kept")
+	case rep.OK:
+		c.stdout.line("OK: the backup restores and matches its metadata; " + rep.Database + " was dropped")
+	default:
+		c.stdout.line("FAILED: the restored copy does not match the backup's metadata")
+	}
+}
+
+// verifyDatabaseName is "dg_verify_" and the first 8 characters of the
+// backup's execution ID, lowercased, with characters other than a-z, 0-9
+// and "_" turned into "_" (the creation time when the ID is empty).
+func verifyDatabaseName(m *manifest.Manifest) string {
+	id := m.ExecutionID
+	if id == "" {
+		id = m.CreatedAt.UTC().Format("20060102150405")
+	}
+	b := []byte(strings.ToLower(id))
+	for i, ch := range b {
+		if !(ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '_') {
+			b[i] = '_'
+		}
+	}
+	return verifyDatabasePrefix + string(b[:min(len(b), 8)])
+}
