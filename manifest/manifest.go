@@ -57,9 +57,9 @@ type Chunk struct {
 // Metadata describes the content of a dump. Extra holds any further
 // driver-specific keys; they are written flat beside the named fields.
 type Metadata struct {
-	DatabaseVersion string         `json:"database_version,omitempty"`
-	TablesBackedUp  int            `json:"tables_backed_up"`
-	RowsApproximate int64          `json:"rows_approximate"`
+	DatabaseVersion string `json:"database_version,omitempty"`
+	TablesBackedUp  int    `json:"tables_backed_up"`
+	RowsApproximate int64  `json:"rows_approximate"`
 	// TableRows maps each table to its row count in the dump, when the
 	// driver knows it ("schema.table" for PostgreSQL, the bare name for
 	// MySQL, whose dumps hold one database); verification compares a
