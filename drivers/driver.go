@@ -53,6 +53,21 @@ func (s Source) String() string {
 // Metadata describes what a dump contains. It lands in manifest.json.
 type Metadata = manifest.Metadata
 
+// DumpOptions are per-dump settings; nil means defaults.
+type DumpOptions struct {
+	// Logf, if set, receives progress lines and the dump tool's stderr for
+	// the execution log.
+	Logf func(format string, args ...any)
+}
+
+// Log passes a progress line to o.Logf when it is set; it is safe to call
+// on a nil *DumpOptions.
+func (o *DumpOptions) Log(format string, args ...any) {
+	if o != nil && o.Logf != nil {
+		o.Logf(format, args...)
+	}
+}
+
 // RestoreOptions are per-restore settings; nil means defaults.
 type RestoreOptions struct {
 	// Recreate drops and recreates the target database before restoring
@@ -101,7 +116,7 @@ type Driver interface {
 	Type() string
 	// Format is the base file format: "dump", "sql", "db", "tar".
 	Format() string
-	Dump(ctx context.Context, src Source, w io.Writer) (Metadata, error)
+	Dump(ctx context.Context, src Source, w io.Writer, opts *DumpOptions) (Metadata, error)
 	Restore(ctx context.Context, target Source, r io.Reader, opts *RestoreOptions) error
 	Ping(ctx context.Context, src Source) Health
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dataguardian/dataguardian/drivers"
 	"github.com/dataguardian/dataguardian/manifest"
 	"github.com/dataguardian/dataguardian/notify"
 	"github.com/dataguardian/dataguardian/storage"
@@ -132,7 +133,7 @@ func (e *Engine) runBackup(ctx context.Context, exec *Execution, job *BackupJob,
 		JobID: job.ID, ExecutionID: exec.ID, DatasourceType: ds.Type, Compression: comp,
 		PartSize: int64(job.MaxFileSizeMB) << 20, Concurrency: e.cfg.Concurrency, Now: e.cfg.Now,
 	}, func(ctx context.Context, w io.Writer) (manifest.Metadata, error) {
-		return driver.Dump(ctx, src, w)
+		return driver.Dump(ctx, src, w, &drivers.DumpOptions{Logf: func(format string, args ...any) { l.info(ctx, format, args...) }})
 	})
 	exec.BackupPath = res.Dir
 	for i, r := range res.Destinations {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,5 +82,29 @@ func TestRecoverFilesByHand(t *testing.T) {
 	script := `set -e; cat "$1"/backup.tar.gz | gunzip -c | tar -x -C "$2"; diff -r "$3" "$2"`
 	if b, err := exec.Command("sh", "-c", script, "sh", filepath.Join(root, x.BackupPath), out, src).CombinedOutput(); err != nil {
 		t.Fatalf("hand recovery of a files backup: %v\n%s", err, b)
+	}
+}
+
+// What a driver reports while dumping reaches the execution's stored log.
+func TestDumpNotesReachExecutionLog(t *testing.T) {
+	ctx := t.Context()
+	e, err := New(ctx, Config{DataDir: t.TempDir(), Logger: discardLogger})
+	mustNoErr(t, "new", err)
+	defer e.Close()
+	src := t.TempDir()
+	mustNoErr(t, "write", os.WriteFile(filepath.Join(src, "a.txt"), []byte("a"), 0o644))
+	sock, err := net.Listen("unix", filepath.Join(src, "app.sock"))
+	mustNoErr(t, "listen", err)
+	defer sock.Close()
+	ds := &Datasource{Name: "tree", Type: "files", Path: src}
+	mustNoErr(t, "datasource", e.CreateDatasource(ctx, ds, ""))
+	loc := &StorageLocation{Name: "disk", Type: "local", Config: map[string]string{"path": t.TempDir()}}
+	mustNoErr(t, "storage", e.CreateStorageLocation(ctx, loc))
+	job := &BackupJob{Name: "tree", DatasourceID: ds.ID, StorageLocationIDs: []string{loc.ID}}
+	mustNoErr(t, "job", e.CreateBackupJob(ctx, job))
+	x, err := e.RunBackup(ctx, job.ID)
+	mustNoErr(t, "backup", err)
+	if l := logText(t, e, x.ID); !strings.Contains(l, "[BACKUP] skipping special file app.sock") {
+		t.Fatalf("execution log lacks the driver's note:\n%s", l)
 	}
 }

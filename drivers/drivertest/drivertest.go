@@ -143,7 +143,7 @@ func (s *suite) backup(ctx context.Context, t *testing.T, st *local.Local, src d
 		if wrap != nil {
 			w = wrap(w)
 		}
-		return s.h.Driver.Dump(ctx, src, w)
+		return s.h.Driver.Dump(ctx, src, w, nil)
 	})
 }
 

@@ -45,7 +45,7 @@ func Example() {
 			Now:            func() time.Time { return time.Date(2025, 2, 13, 6, 0, 1, 0, time.UTC) },
 		},
 		func(ctx context.Context, w io.Writer) (manifest.Metadata, error) {
-			return driver.Dump(ctx, drivers.Source{Path: site}, w)
+			return driver.Dump(ctx, drivers.Source{Path: site}, w, nil)
 		})
 	if err != nil {
 		log.Fatal(err)

@@ -72,11 +72,11 @@ func checkDir(path string) (os.FileInfo, error) {
 // Sockets, devices and named pipes are skipped and counted in the metadata
 // ("skipped", "skipped_paths"); hard links are stored as separate files.
 // A file that shrinks while it is read is padded with zeros and logged.
-func (d *Driver) Dump(ctx context.Context, src drivers.Source, w io.Writer) (drivers.Metadata, error) {
+func (d *Driver) Dump(ctx context.Context, src drivers.Source, w io.Writer, opts *drivers.DumpOptions) (drivers.Metadata, error) {
 	if _, err := checkDir(src.Path); err != nil {
 		return drivers.Metadata{}, fmt.Errorf("dump files: %w", err)
 	}
-	dw := dumper{ctx: ctx, root: src.Path, tw: tar.NewWriter(w), log: d.logger()}
+	dw := dumper{ctx: ctx, root: src.Path, tw: tar.NewWriter(w), log: d.logger(), opts: opts}
 	err := filepath.WalkDir(src.Path, dw.add)
 	if err == nil {
 		err = dw.tw.Close()
@@ -100,6 +100,7 @@ type dumper struct {
 	root               string
 	tw                 *tar.Writer
 	log                *slog.Logger
+	opts               *drivers.DumpOptions
 	files, dirs, bytes int64
 	nSkipped           int
 	skipped            []string
@@ -135,6 +136,7 @@ func (d *dumper) add(path string, de fs.DirEntry, err error) error {
 			d.skipped = append(d.skipped, rel)
 		}
 		d.log.Info("files backup: skipping special file", "path", rel, "mode", fi.Mode().String())
+		d.opts.Log("skipping special file %s (%s)", rel, fi.Mode())
 		return nil
 	}
 	hdr, err := tar.FileInfoHeader(fi, link)
@@ -169,6 +171,7 @@ func (d *dumper) copyFile(path, rel string, size int64) error {
 	n, err := io.CopyN(d.tw, ctxReader{d.ctx, f}, size)
 	if errors.Is(err, io.EOF) {
 		d.log.Warn("files backup: file shrank while being read; padded with zeros", "path", rel, "read", n, "expected", size)
+		d.opts.Log("file %s shrank while being read (%d of %d bytes); padded with zeros", rel, n, size)
 		_, err = io.CopyN(d.tw, zeros{}, size-n)
 	}
 	if err != nil {

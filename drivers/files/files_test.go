@@ -187,7 +187,7 @@ func TestDumpMetadataAndSkipped(t *testing.T) {
 	}
 	defer l.Close()
 	var buf bytes.Buffer
-	md, err := files.New().Dump(t.Context(), drivers.Source{Type: "files", Path: root}, &buf)
+	md, err := files.New().Dump(t.Context(), drivers.Source{Type: "files", Path: root}, &buf, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func TestInvalidSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range []string{filepath.Join(dir, "missing"), file, ""} {
-		if _, err := files.New().Dump(t.Context(), drivers.Source{Path: p}, &bytes.Buffer{}); !errors.Is(err, drivers.ErrInvalidSource) {
+		if _, err := files.New().Dump(t.Context(), drivers.Source{Path: p}, &bytes.Buffer{}, nil); !errors.Is(err, drivers.ErrInvalidSource) {
 			t.Errorf("Dump(%q): got %v, want ErrInvalidSource", p, err)
 		}
 		if h := files.New().Ping(t.Context(), drivers.Source{Path: p}); h.Status == drivers.HealthOK || h.ErrorText == "" {

@@ -46,7 +46,7 @@ func dumpArgs(t tools, database string) []string {
 // holds even when the database is written meanwhile; tables are keyed by
 // their bare name (a dump holds one database). The connection settings reach
 // the tool in a 0600 option file, never in its arguments.
-func (d *Driver) Dump(ctx context.Context, src drivers.Source, w io.Writer) (md drivers.Metadata, err error) {
+func (d *Driver) Dump(ctx context.Context, src drivers.Source, w io.Writer, opts *drivers.DumpOptions) (md drivers.Metadata, err error) {
 	c, err := checkSource(src, true)
 	if err != nil {
 		return md, fmt.Errorf("dump mysql: %w", err)
@@ -78,6 +78,7 @@ func (d *Driver) Dump(ctx context.Context, src drivers.Source, w io.Writer) (md 
 	counter := newRowCounter(w)
 	logf := func(format string, args ...any) {
 		d.logger().Info(fmt.Sprintf(format, args...), "database", c.database)
+		opts.Log(format, args...)
 	}
 	start := time.Now()
 	err = proc.Cmd{

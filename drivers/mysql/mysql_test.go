@@ -269,7 +269,7 @@ func TestTypes(t *testing.T) {
 func dump(t *testing.T, d *mysql.Driver, src drivers.Source) ([]byte, drivers.Metadata) {
 	t.Helper()
 	var buf bytes.Buffer
-	md, err := d.Dump(t.Context(), src, &buf)
+	md, err := d.Dump(t.Context(), src, &buf, nil)
 	if err != nil {
 		t.Fatalf("dump: %v", err)
 	}
@@ -593,7 +593,7 @@ func TestPing(t *testing.T) {
 		if h := d.Ping(t.Context(), s); h.Status != drivers.HealthOK {
 			t.Errorf("ping through %s: %+v", sock, h)
 		}
-		if _, err := d.Dump(t.Context(), s, io.Discard); err != nil {
+		if _, err := d.Dump(t.Context(), s, io.Discard, nil); err != nil {
 			t.Errorf("dump through %s: %v", sock, err)
 		}
 	})
@@ -746,7 +746,7 @@ func TestSecretPassword(t *testing.T) {
 
 	w := watchChildren(t)
 	var buf bytes.Buffer
-	md, err := d.Dump(t.Context(), src, &gatedWriter{w: &buf, gate: w.seen})
+	md, err := d.Dump(t.Context(), src, &gatedWriter{w: &buf, gate: w.seen}, nil)
 	if err != nil {
 		t.Fatalf("dump: %v", err)
 	}
@@ -773,7 +773,7 @@ func TestSecretPassword(t *testing.T) {
 	// The client's own failure, as the same user.
 	bad := append(slices.Clip(buf.Bytes()), "INSERT INTO no_such_table VALUES (1);\n"...)
 	errs = append(errs, d.Restore(t.Context(), target, bytes.NewReader(bad), nil))
-	_, err = d.Dump(t.Context(), drivers.Source{Host: src.Host, Port: src.Port, Username: user, Password: password + "x", Database: src.Database}, io.Discard)
+	_, err = d.Dump(t.Context(), drivers.Source{Host: src.Host, Port: src.Port, Username: user, Password: password + "x", Database: src.Database}, io.Discard, nil)
 	errs = append(errs, err)
 	for _, err := range errs {
 		if err == nil {
@@ -823,7 +823,7 @@ func TestCancelDumpNoChild(t *testing.T) {
 		<-w.seen
 		cancel()
 		return len(p), nil
-	}))
+	}), nil)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled dump: %v", err)
 	}
@@ -845,7 +845,7 @@ func TestToolMissing(t *testing.T) {
 	d := mysql.New()
 	d.BinDir = t.TempDir()
 	src := drivers.Source{Host: "127.0.0.1", Username: "root", Database: "x"}
-	_, err := d.Dump(t.Context(), src, io.Discard)
+	_, err := d.Dump(t.Context(), src, io.Discard, nil)
 	if err == nil || !strings.Contains(err.Error(), "mariadb-dump, mysqldump") || !strings.Contains(err.Error(), "BinDir") {
 		t.Errorf("dump without tools: %v", err)
 	}

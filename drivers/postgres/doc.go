@@ -66,5 +66,5 @@
 //	src, err := drivers.ParseDSN("postgres", "postgres://backup@db:5432/app?sslmode=require")
 //	// handle err; set src.Password from your secret store
 //	res, err := manifest.Write(ctx, dests, opts,
-//		func(ctx context.Context, w io.Writer) (manifest.Metadata, error) { return d.Dump(ctx, src, w) })
+//		func(ctx context.Context, w io.Writer) (manifest.Metadata, error) { return d.Dump(ctx, src, w, nil) })
 package postgres

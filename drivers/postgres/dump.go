@@ -24,12 +24,12 @@ import (
 // A non-zero exit is an error carrying pg_dump's message (matching
 // proc.ErrToolFailed); cancelling ctx kills pg_dump's process group and
 // returns an error matching ctx.Err().
-func (d *Driver) Dump(ctx context.Context, src drivers.Source, w io.Writer) (drivers.Metadata, error) {
+func (d *Driver) Dump(ctx context.Context, src drivers.Source, w io.Writer, opts *drivers.DumpOptions) (drivers.Metadata, error) {
 	c, err := parseSource(src)
 	if err != nil {
 		return drivers.Metadata{}, fmt.Errorf("dump postgres: %w", err)
 	}
-	md, err := d.dump(ctx, c, w)
+	md, err := d.dump(ctx, c, w, opts)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 			err = fmt.Errorf("%w (%v)", ctxErr, err)
@@ -39,7 +39,7 @@ func (d *Driver) Dump(ctx context.Context, src drivers.Source, w io.Writer) (dri
 	return md, nil
 }
 
-func (d *Driver) dump(ctx context.Context, c conf, w io.Writer) (md drivers.Metadata, err error) {
+func (d *Driver) dump(ctx context.Context, c conf, w io.Writer, opts *drivers.DumpOptions) (md drivers.Metadata, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s, err := c.connect(ctx, c.database)
@@ -79,7 +79,7 @@ func (d *Driver) dump(ctx context.Context, c conf, w io.Writer) (md drivers.Meta
 		Env:    c.toolEnv(),
 		Drop:   dropEnv,
 		Stdout: out,
-		Logf:   c.toolLog(func(line string) { log.Info(line, "database", c.where()) }),
+		Logf:   c.toolLog(func(line string) { log.Info(line, "database", c.where()); opts.Log("%s", line) }),
 	}
 	dumped := make(chan error, 1)
 	go func() {

@@ -238,7 +238,7 @@ func TestConformance(t *testing.T) {
 func dump(t *testing.T, d *postgres.Driver, src drivers.Source) ([]byte, drivers.Metadata) {
 	t.Helper()
 	var buf bytes.Buffer
-	md, err := d.Dump(t.Context(), src, &buf)
+	md, err := d.Dump(t.Context(), src, &buf, nil)
 	if err != nil {
 		t.Fatalf("dump: %v", err)
 	}
@@ -683,7 +683,7 @@ func TestPasswordNeverInArgvOrErrors(t *testing.T) {
 
 	stop := watch(t, "pg_dump")
 	var buf bytes.Buffer
-	md, err := d.Dump(t.Context(), src, slowWriter{&buf})
+	md, err := d.Dump(t.Context(), src, slowWriter{&buf}, nil)
 	seen := stop()
 	if err != nil {
 		t.Fatal(err)
@@ -728,12 +728,12 @@ func TestPasswordNeverInArgvOrErrors(t *testing.T) {
 	// Errors of every kind leave the password out.
 	bad := src
 	bad.Database = "dg_missing_" + password
-	if _, err := d.Dump(t.Context(), bad, io.Discard); err == nil || strings.Contains(err.Error(), password) {
+	if _, err := d.Dump(t.Context(), bad, io.Discard, nil); err == nil || strings.Contains(err.Error(), password) {
 		t.Errorf("dump error: %v", err)
 	}
 	bad = src
 	bad.Username = "dg_no_such_role"
-	if _, err := d.Dump(t.Context(), bad, io.Discard); err == nil || strings.Contains(err.Error(), password) {
+	if _, err := d.Dump(t.Context(), bad, io.Discard, nil); err == nil || strings.Contains(err.Error(), password) {
 		t.Errorf("dump error: %v", err)
 	}
 	if err := d.Restore(t.Context(), target, strings.NewReader("garbage"), nil); err == nil || strings.Contains(err.Error(), password) {
@@ -755,7 +755,7 @@ func TestToolTooOld(t *testing.T) {
 		}
 	}
 	d := &postgres.Driver{BinDir: dir}
-	_, err := d.Dump(t.Context(), src, io.Discard)
+	_, err := d.Dump(t.Context(), src, io.Discard, nil)
 	if !errors.Is(err, postgres.ErrToolTooOld) {
 		t.Fatalf("dump with pg_dump 9.6: %v", err)
 	}
@@ -792,7 +792,7 @@ func TestCancelDumpLeavesNoProcess(t *testing.T) {
 		return len(p), nil
 	})
 	start := time.Now()
-	_, err := d.Dump(ctx, src, w)
+	_, err := d.Dump(ctx, src, w, nil)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled dump: %v", err)
 	}
@@ -821,7 +821,7 @@ func TestDumpWriterError(t *testing.T) {
 		written += len(p)
 		return len(p), nil
 	})
-	_, err := postgres.New().Dump(t.Context(), src, w)
+	_, err := postgres.New().Dump(t.Context(), src, w, nil)
 	if !errors.Is(err, errFull) {
 		t.Fatalf("dump into a failing writer: %v", err)
 	}

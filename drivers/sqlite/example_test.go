@@ -49,7 +49,9 @@ func Example() {
 			PartSize:       64 << 20,
 			Now:            func() time.Time { return time.Date(2025, 2, 13, 6, 0, 1, 0, time.UTC) },
 		},
-		func(ctx context.Context, w io.Writer) (manifest.Metadata, error) { return driver.Dump(ctx, src, w) })
+		func(ctx context.Context, w io.Writer) (manifest.Metadata, error) {
+			return driver.Dump(ctx, src, w, nil)
+		})
 	if err != nil {
 		log.Fatal(err)
 	}

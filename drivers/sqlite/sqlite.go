@@ -103,7 +103,7 @@ func open(path, mode string) (*sql.DB, os.FileInfo, error) {
 // In WAL mode writers are never blocked by Dump. In rollback-journal mode
 // the read transaction holds a shared lock for the whole dump, so writers
 // wait (their busy timeout) until it ends: put busy databases in WAL mode.
-func (d *Driver) Dump(ctx context.Context, src drivers.Source, w io.Writer) (md drivers.Metadata, err error) {
+func (d *Driver) Dump(ctx context.Context, src drivers.Source, w io.Writer, _ *drivers.DumpOptions) (md drivers.Metadata, err error) {
 	db, _, err := open(src.Path, "rw")
 	if err != nil {
 		return md, fmt.Errorf("dump sqlite: %w", err)

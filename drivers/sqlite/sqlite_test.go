@@ -211,7 +211,7 @@ func TestDumpWhileWriting(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	before := commits.Load()
-	md, err := sqlite.New().Dump(t.Context(), drivers.Source{Type: "sqlite", Path: path}, slowWriter{&buf})
+	md, err := sqlite.New().Dump(t.Context(), drivers.Source{Type: "sqlite", Path: path}, slowWriter{&buf}, nil)
 	during := commits.Load() - before
 	stop()
 	wg.Wait()
@@ -293,7 +293,7 @@ func (s slowWriter) Write(p []byte) (int, error) {
 func TestMissingSource(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "missing.db")
 	src := drivers.Source{Type: "sqlite", Path: path}
-	_, err := sqlite.New().Dump(t.Context(), src, io.Discard)
+	_, err := sqlite.New().Dump(t.Context(), src, io.Discard, nil)
 	if !errors.Is(err, drivers.ErrInvalidSource) {
 		t.Errorf("Dump of a missing file: got %v, want ErrInvalidSource", err)
 	}
@@ -312,7 +312,7 @@ func TestMissingSource(t *testing.T) {
 func TestRestoreRefusesDamagedStream(t *testing.T) {
 	src := newSource(t)
 	var good bytes.Buffer
-	if _, err := sqlite.New().Dump(t.Context(), src, &good); err != nil {
+	if _, err := sqlite.New().Dump(t.Context(), src, &good, nil); err != nil {
 		t.Fatal(err)
 	}
 	damaged := bytes.Clone(good.Bytes())
@@ -351,7 +351,7 @@ func TestRestoreRefusesDamagedStream(t *testing.T) {
 func TestRestoreKeepsJournalMode(t *testing.T) {
 	src := newSource(t)
 	var dump bytes.Buffer
-	if _, err := sqlite.New().Dump(t.Context(), src, &dump); err != nil {
+	if _, err := sqlite.New().Dump(t.Context(), src, &dump, nil); err != nil {
 		t.Fatal(err)
 	}
 	for name, tc := range map[string]struct {

@@ -70,7 +70,7 @@ func (c *cli) backup(ctx context.Context, args []string) error {
 	res, err := manifest.Write(ctx, []manifest.Destination{{Name: "local", Storage: st}},
 		manifest.WriteOptions{JobID: *jobID, ExecutionID: uuid.NewString(), DatasourceType: drv.Type(), Compression: comp, PartSize: *maxMB << 20},
 		func(ctx context.Context, w io.Writer) (manifest.Metadata, error) {
-			return drv.Dump(ctx, src, p.writer(w))
+			return drv.Dump(ctx, src, p.writer(w), &drivers.DumpOptions{Logf: c.logf("[BACKUP]")})
 		})
 	p.stop()
 	if err != nil {
