@@ -295,7 +295,7 @@ func (s *suite) testCancelRestore(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	err := s.restore(ctx, t, st, res.Dir, target, func(r io.Reader) io.Reader {
-		return &cancelReader{r: r, cancel: cancel}
+		return CancelAfter(r, 1, cancel)
 	})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("restore with a cancelled context: got %v, want an error matching context.Canceled", err)
@@ -303,15 +303,22 @@ func (s *suite) testCancelRestore(t *testing.T) {
 	unchanged()
 }
 
-// cancelReader cancels its context once some bytes were read.
+// CancelAfter returns a reader of r that calls cancel once n bytes (at
+// least one) have been read through it: a way to cancel a restore or a
+// verification half-way through its input.
+func CancelAfter(r io.Reader, n int64, cancel context.CancelFunc) io.Reader {
+	return &cancelReader{r: r, left: max(n, 1), cancel: cancel}
+}
+
 type cancelReader struct {
 	r      io.Reader
+	left   int64
 	cancel context.CancelFunc
 }
 
 func (c *cancelReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	if n > 0 {
+	if c.left -= int64(n); c.left <= 0 {
 		c.cancel()
 	}
 	return n, err

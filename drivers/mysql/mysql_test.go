@@ -447,7 +447,7 @@ func TestVerify(t *testing.T) {
 		name := verifyName(t)
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
-		r := &cancelAfter{r: bytes.NewReader(data), n: int64(len(data) / 2), cancel: cancel}
+		r := drivertest.CancelAfter(bytes.NewReader(data), int64(len(data)/2), cancel)
 		_, err := d.Verify(ctx, src, r, md, &drivers.VerifyOptions{Database: name})
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("cancelled verify: %v", err)
@@ -467,23 +467,6 @@ func TestVerify(t *testing.T) {
 			t.Errorf("failed verification left database %s", name)
 		}
 	})
-}
-
-// cancelAfter cancels once n bytes were read.
-type cancelAfter struct {
-	r      io.Reader
-	n      int64
-	read   int64
-	cancel context.CancelFunc
-}
-
-func (c *cancelAfter) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.read += int64(n)
-	if c.read >= c.n {
-		c.cancel()
-	}
-	return n, err
 }
 
 func TestPing(t *testing.T) {

@@ -463,7 +463,7 @@ func TestVerify(t *testing.T) {
 		name := verifyName(t)
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
-		r := &cancelAfter{r: bytes.NewReader(archive), cancel: cancel, after: int64(len(archive) / 2)}
+		r := drivertest.CancelAfter(bytes.NewReader(archive), int64(len(archive)/2), cancel)
 		_, err := d.Verify(ctx, src, r, md, &drivers.VerifyOptions{Database: name})
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("cancelled verify: %v", err)
@@ -499,23 +499,6 @@ func TestVerify(t *testing.T) {
 			}
 		}
 	})
-}
-
-// cancelAfter cancels once after bytes were read.
-type cancelAfter struct {
-	r      io.Reader
-	n      int64
-	after  int64
-	cancel context.CancelFunc
-}
-
-func (c *cancelAfter) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	if c.n >= c.after {
-		c.cancel()
-	}
-	return n, err
 }
 
 func TestPing(t *testing.T) {

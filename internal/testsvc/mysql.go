@@ -4,9 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,23 +21,12 @@ const EnvMySQLDSN = "DG_TEST_MYSQL_DSN"
 // password on the local MariaDB/MySQL server.
 const DefaultMySQLDSN = "root@tcp(127.0.0.1:3306)/"
 
-// myChecks caches the reachability check per DSN so a test binary pings each
-// server once.
-var myChecks sync.Map // dsn -> func() error (sync.OnceValue)
-
 // MySQLDSN returns the DSN of the test MySQL/MariaDB server (EnvMySQLDSN,
 // default DefaultMySQLDSN) after checking that it answers within 3 s. It
 // skips t (or fails it, see Require) when the server is unreachable.
 func MySQLDSN(t testing.TB) string {
 	t.Helper()
-	dsn := os.Getenv(EnvMySQLDSN)
-	if dsn == "" {
-		dsn = DefaultMySQLDSN
-	}
-	check, _ := myChecks.LoadOrStore(dsn, sync.OnceValue(func() error { return pingMySQL(dsn) }))
-	what := fmt.Sprintf("MySQL/MariaDB at %s (set %s to use another server)", myAddr(dsn), EnvMySQLDSN)
-	Require(t, what, check.(func() error)())
-	return dsn
+	return serverDSN(t, EnvMySQLDSN, DefaultMySQLDSN, "MySQL/MariaDB", myAddr, pingMySQL)
 }
 
 // MySQLConfig returns the parsed configuration of MySQLDSN, for tests that

@@ -54,23 +54,30 @@ func Require(t testing.TB, what string, err error) {
 	t.Skipf("%s is not available: %v (skipping; set %s=1 to make this a failure)", what, err, EnvRequireServices)
 }
 
-// pgChecks caches the reachability check per DSN so a test binary pings each
+// checks caches the reachability check per DSN so a test binary pings each
 // server once.
-var pgChecks sync.Map // dsn -> func() error (sync.OnceValue)
+var checks sync.Map // dsn -> func() error (sync.OnceValue)
+
+// serverDSN returns the DSN in env (or def) after checking, once per test
+// binary, that ping succeeds; otherwise it skips or fails t (see Require),
+// naming the server, its address and env.
+func serverDSN(t testing.TB, env, def, server string, addr func(string) string, ping func(string) error) string {
+	t.Helper()
+	dsn := os.Getenv(env)
+	if dsn == "" {
+		dsn = def
+	}
+	check, _ := checks.LoadOrStore(dsn, sync.OnceValue(func() error { return ping(dsn) }))
+	Require(t, fmt.Sprintf("%s at %s (set %s to use another server)", server, addr(dsn), env), check.(func() error)())
+	return dsn
+}
 
 // PostgresDSN returns the DSN of the test PostgreSQL server (EnvPostgresDSN,
 // default DefaultPostgresDSN) after checking that it answers. It skips t (or
 // fails it, see Require) when the server is unreachable.
 func PostgresDSN(t testing.TB) string {
 	t.Helper()
-	dsn := os.Getenv(EnvPostgresDSN)
-	if dsn == "" {
-		dsn = DefaultPostgresDSN
-	}
-	check, _ := pgChecks.LoadOrStore(dsn, sync.OnceValue(func() error { return pingPostgres(dsn) }))
-	what := fmt.Sprintf("PostgreSQL at %s (set %s to use another server)", pgAddr(dsn), EnvPostgresDSN)
-	Require(t, what, check.(func() error)())
-	return dsn
+	return serverDSN(t, EnvPostgresDSN, DefaultPostgresDSN, "PostgreSQL", pgAddr, pingPostgres)
 }
 
 // NewPostgresDatabase creates a fresh, uniquely named database on the test
