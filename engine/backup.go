@@ -176,6 +176,7 @@ func (e *Engine) start(ctx context.Context, exec *Execution) {
 	if err := e.store.UpdateExecution(ctx, exec, "status", "started_at"); err != nil {
 		e.log.Warn("mark execution running", "execution_id", exec.ID, "err", err)
 	}
+	e.publishExecution(exec)
 }
 
 // finish records the outcome of exec, even when ctx was cancelled, and
@@ -207,6 +208,7 @@ func (e *Engine) finish(ctx context.Context, exec *Execution, l execLog, err err
 	if uerr := e.store.UpdateExecution(ctx, exec); uerr != nil {
 		e.log.Error("record execution outcome", "execution_id", exec.ID, "err", uerr)
 	}
+	e.publishExecution(exec)
 	e.notify(ctx, n)
 }
 
@@ -220,4 +222,9 @@ func (e *Engine) notify(ctx context.Context, n notify.Notification) {
 	if err := e.cfg.Notifier.Notify(ctx, n); err != nil {
 		e.log.Warn("deliver notification", "type", n.Type, "err", err)
 	}
+}
+
+func (e *Engine) publishExecution(x *Execution) {
+	e.events.Publish(Event{Type: EventExecutionStatus, EntityID: x.ID, Status: string(x.Status),
+		Data: map[string]any{"operation": x.Operation, "job_id": x.JobID, "datasource_id": x.DatasourceID}})
 }

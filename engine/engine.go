@@ -128,7 +128,12 @@ type Engine struct {
 	store  *Store
 	sealer *Sealer
 	log    *slog.Logger
+	events Bus
 }
+
+// Events returns the bus on which the engine publishes status changes
+// (executions now; datasources once health checks run).
+func (e *Engine) Events() *Bus { return &e.events }
 
 // New opens (and migrates) the metadata store and returns a ready Engine.
 func New(ctx context.Context, cfg Config) (*Engine, error) {

@@ -148,6 +148,8 @@ func TestBackupAndRestoreEndToEnd(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e *Engine) {
 		ctx := t.Context()
 		f := newFixture(t, e, BackupJob{Compression: "zstd", MaxFileSizeMB: 1})
+		events, stop := e.Events().Subscribe(16)
+		defer stop()
 		exec, err := e.RunBackup(ctx, f.job.ID)
 		if err != nil {
 			t.Fatal(err)
@@ -168,6 +170,9 @@ func TestBackupAndRestoreEndToEnd(t *testing.T) {
 			if len(parts) < 2 {
 				t.Fatalf("%s: want a split backup, parts %v", root, parts)
 			}
+		}
+		if a, b := <-events, <-events; a.Status != "running" || b.Status != "completed" || b.EntityID != exec.ID {
+			t.Fatalf("events %+v then %+v; want running then completed for %s", a, b, exec.ID)
 		}
 		if l := logText(t, e, exec.ID); !strings.Contains(l, "[BACKUP] backing up sqlite") || !strings.Contains(l, "[BACKUP] backup completed") {
 			t.Fatalf("backup log:\n%s", l)
