@@ -68,32 +68,69 @@ func (e *Engine) openJobStorages(ctx context.Context, job *BackupJob) []jobStora
 // and returns it; the error is non-nil when the backup failed, in which
 // case the execution says why and no earlier backup was touched.
 func (e *Engine) RunBackup(ctx context.Context, jobID string) (*Execution, error) {
+	exec, err := e.newBackupExecution(ctx, jobID, "")
+	if err != nil {
+		return nil, err
+	}
+	return exec, e.executeBackup(ctx, exec)
+}
+
+// newBackupExecution records a queued backup execution of job jobID. A
+// non-empty id is used as the execution ID, so that recording the same
+// scheduled run twice fails with ErrAlreadyExists instead of running twice.
+func (e *Engine) newBackupExecution(ctx context.Context, jobID, id string) (*Execution, error) {
 	job, err := e.store.GetBackupJob(ctx, jobID)
 	if err != nil {
 		return nil, fmt.Errorf("run backup job %s: %w", jobID, err)
 	}
-	ds, err := e.store.GetDatasource(ctx, job.DatasourceID)
-	if err != nil {
-		return nil, fmt.Errorf("run backup job %s: datasource: %w", job.Name, err)
-	}
-	exec := &Execution{JobID: job.ID, DatasourceID: ds.ID, Operation: OperationBackup, Status: ExecutionQueued,
+	exec := &Execution{ID: id, JobID: job.ID, DatasourceID: job.DatasourceID, Operation: OperationBackup, Status: ExecutionQueued,
 		Compression: job.Compression, Attempt: 1}
 	if err := e.store.CreateExecution(ctx, exec); err != nil {
 		return nil, fmt.Errorf("run backup job %s: %w", job.Name, err)
 	}
-	if err := e.runBackup(ctx, exec, job, ds); err != nil {
-		return exec, err
+	e.publishExecution(exec)
+	return exec, nil
+}
+
+// ExecuteBackup runs the queued backup execution executionID (what a
+// backup worker does with a claimed task) and, when it succeeds, applies
+// the job's retention policy. The error is the backup's failure, also
+// recorded in the execution.
+func (e *Engine) ExecuteBackup(ctx context.Context, executionID string) error {
+	exec, err := e.store.GetExecution(ctx, executionID)
+	if err != nil {
+		return fmt.Errorf("execute backup %s: %w", executionID, err)
+	}
+	return e.executeBackup(ctx, exec)
+}
+
+func (e *Engine) executeBackup(ctx context.Context, exec *Execution) error {
+	if exec.Operation != OperationBackup || exec.Status.Terminal() {
+		return fmt.Errorf("%w: execution %s is a %s execution with status %s, not a backup to run", ErrInvalid, exec.ID, exec.Operation, exec.Status)
+	}
+	job, err := e.store.GetBackupJob(ctx, exec.JobID)
+	if err == nil {
+		var ds *Datasource
+		if ds, err = e.store.GetDatasource(ctx, job.DatasourceID); err == nil {
+			err = e.runBackup(ctx, exec, job, ds)
+		}
+	}
+	if err != nil {
+		if !exec.Status.Terminal() { // the job or datasource vanished before the run started
+			e.finish(ctx, exec, execLog{e: e, id: exec.ID, prefix: "[BACKUP]"}, err)
+		}
+		return err
 	}
 	// Retention runs only after a successful backup (spec: cleanup after success).
 	l := execLog{e: e, id: exec.ID, prefix: "[BACKUP]"}
-	dropped, err := e.ApplyRetention(ctx, job.ID)
-	if err != nil {
-		l.errorf(ctx, "retention: %v", err)
+	dropped, rerr := e.ApplyRetention(ctx, job.ID)
+	if rerr != nil {
+		l.errorf(ctx, "retention: %v", rerr)
 	}
 	for _, d := range dropped {
 		l.info(ctx, "retention deleted %s (%s)", d.Backup.Path, d.Reason)
 	}
-	return exec, nil
+	return nil
 }
 
 func (e *Engine) runBackup(ctx context.Context, exec *Execution, job *BackupJob, ds *Datasource) (err error) {

@@ -270,6 +270,11 @@ func (e *Engine) CreateBackupJob(ctx context.Context, job *BackupJob) error {
 		return err
 	}
 	job.Enabled = true
+	if job.Schedule != "" {
+		s, loc, _ := parseSchedule(job.Schedule, job.Timezone)
+		next := nextRun(s, loc, e.now())
+		job.NextExecutionAt = &next
+	}
 	return e.store.CreateBackupJob(ctx, job)
 }
 
@@ -304,6 +309,11 @@ func (e *Engine) validateJob(ctx context.Context, job *BackupJob) error {
 	}
 	if err := job.Retention.Validate(); err != nil {
 		return bad("retention: %v", err)
+	}
+	if job.Schedule != "" {
+		if _, _, err := parseSchedule(job.Schedule, job.Timezone); err != nil {
+			return bad("%v", err)
+		}
 	}
 	return nil
 }

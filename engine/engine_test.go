@@ -171,8 +171,8 @@ func TestBackupAndRestoreEndToEnd(t *testing.T) {
 				t.Fatalf("%s: want a split backup, parts %v", root, parts)
 			}
 		}
-		if a, b := <-events, <-events; a.Status != "running" || b.Status != "completed" || b.EntityID != exec.ID {
-			t.Fatalf("events %+v then %+v; want running then completed for %s", a, b, exec.ID)
+		if a, b, c := <-events, <-events, <-events; a.Status != "queued" || b.Status != "running" || c.Status != "completed" || c.EntityID != exec.ID {
+			t.Fatalf("events %s, %s, %s; want queued, running, completed for %s", a.Status, b.Status, c.Status, exec.ID)
 		}
 		if l := logText(t, e, exec.ID); !strings.Contains(l, "[BACKUP] backing up sqlite") || !strings.Contains(l, "[BACKUP] backup completed") {
 			t.Fatalf("backup log:\n%s", l)

@@ -1,0 +1,207 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/alitto/pond/v2"
+	"github.com/google/uuid"
+)
+
+// Recoverer is an optional capability of a Queue: hand back the tasks whose
+// lease expired (their process died), after re-queueing them or, when their
+// attempts are exhausted, failing them. Workers call it periodically and
+// mark the executions of the failed ones failed, so no execution stays
+// running forever.
+type Recoverer interface {
+	Recover(ctx context.Context) ([]Task, error)
+}
+
+// WorkerOptions configure a Worker. Zero values are the documented defaults.
+type WorkerOptions struct {
+	// Owner names this process in task leases; "" means host:pid:random.
+	Owner string
+	// Concurrency bounds the backups run at once; 0 means 2.
+	Concurrency int
+	// Poll is how often the queue is polled when it was empty; 0 means 1 s.
+	Poll time.Duration
+	// Lease is how long a claimed task stays ours without a heartbeat;
+	// heartbeats extend it every Lease/3. 0 means 2 min.
+	Lease time.Duration
+	// ShutdownTimeout is how long running backups may go on after Run's
+	// context is done; then they are cancelled (recorded cancelled). 0 means 1 min.
+	ShutdownTimeout time.Duration
+}
+
+func (o WorkerOptions) withDefaults() WorkerOptions {
+	if o.Owner == "" {
+		host, _ := os.Hostname()
+		o.Owner = fmt.Sprintf("%s:%d:%s", host, os.Getpid(), uuid.NewString()[:8])
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 2
+	}
+	if o.Poll <= 0 {
+		o.Poll = time.Second
+	}
+	if o.Lease <= 0 {
+		o.Lease = 2 * time.Minute
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = time.Minute
+	}
+	return o
+}
+
+// Worker claims backup tasks from a Queue and runs them with a bounded
+// pond pool, one backup at a time per datasource (within this process).
+type Worker struct {
+	e     *Engine
+	q     Queue
+	opts  WorkerOptions
+	locks sync.Map // datasource ID → *sync.Mutex
+}
+
+// NewWorker returns a Worker running the backups queued on q.
+func NewWorker(e *Engine, q Queue, opts WorkerOptions) *Worker {
+	return &Worker{e: e, q: q, opts: opts.withDefaults()}
+}
+
+// Run claims and runs tasks until ctx is done. It then claims nothing more
+// and waits up to ShutdownTimeout for running backups, cancelling those
+// still running after that; it returns once every one has stopped.
+func (w *Worker) Run(ctx context.Context) error {
+	pool := pond.NewPool(w.opts.Concurrency)
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	slots := make(chan struct{}, w.opts.Concurrency)
+	poll := time.NewTicker(w.opts.Poll)
+	defer poll.Stop()
+	lastRecover := time.Time{}
+	for {
+		if time.Since(lastRecover) >= w.opts.Lease/2 {
+			w.recover(ctx)
+			lastRecover = time.Now()
+		}
+		for len(slots) < cap(slots) && ctx.Err() == nil {
+			task, err := w.q.Claim(ctx, []string{TaskBackup}, w.opts.Owner, w.opts.Lease)
+			if err != nil {
+				if !errors.Is(err, ErrQueueEmpty) && ctx.Err() == nil {
+					w.e.log.Error("[BACKUP] claim task", "err", err)
+				}
+				break
+			}
+			slots <- struct{}{}
+			pool.Go(func() {
+				defer func() { <-slots }()
+				w.run(workCtx, task)
+			})
+		}
+		select {
+		case <-ctx.Done():
+			stopped := make(chan struct{})
+			go func() { pool.StopAndWait(); close(stopped) }()
+			select {
+			case <-stopped:
+			case <-time.After(w.opts.ShutdownTimeout):
+				w.e.log.Warn("[BACKUP] shutdown deadline reached: cancelling running backups", "running", len(slots))
+				cancelWork()
+				<-stopped
+			}
+			return nil
+		case <-poll.C:
+		}
+	}
+}
+
+// run executes one claimed task, keeping its lease alive meanwhile.
+func (w *Worker) run(ctx context.Context, t *Task) {
+	bg := context.WithoutCancel(ctx)
+	exec, err := w.e.store.GetExecution(ctx, t.ExecutionID)
+	if err != nil {
+		w.e.log.Error("[BACKUP] load claimed execution", "execution_id", t.ExecutionID, "err", err)
+		_ = w.q.Complete(bg, t.ID, w.opts.Owner)
+		return
+	}
+	if exec.Status.Terminal() { // already ran (a retry of a finished task): nothing to do
+		_ = w.q.Complete(bg, t.ID, w.opts.Owner)
+		return
+	}
+	lock, _ := w.locks.LoadOrStore(exec.DatasourceID, &sync.Mutex{})
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var hb sync.WaitGroup
+	hb.Go(func() { w.heartbeat(runCtx, t, cancel) })
+	lock.(*sync.Mutex).Lock()
+	err = w.e.executeBackup(runCtx, exec)
+	lock.(*sync.Mutex).Unlock()
+	cancel()
+	hb.Wait()
+	if err != nil {
+		w.e.log.Warn("[BACKUP] queued backup failed", "execution_id", exec.ID, "err", err)
+	}
+	if cerr := w.q.Complete(bg, t.ID, w.opts.Owner); cerr != nil {
+		w.e.log.Warn("[BACKUP] complete task", "task_id", t.ID, "err", cerr)
+	}
+}
+
+// heartbeat extends t's lease every Lease/3 until ctx ends; if the lease is
+// lost (another process took the task over) it cancels the run.
+func (w *Worker) heartbeat(ctx context.Context, t *Task, cancel context.CancelFunc) {
+	tick := time.NewTicker(w.opts.Lease / 3)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if err := w.q.Extend(ctx, t.ID, w.opts.Owner, w.opts.Lease); err != nil && ctx.Err() == nil {
+				w.e.log.Error("[BACKUP] lease lost: stopping the backup", "task_id", t.ID, "err", err)
+				cancel()
+				return
+			}
+		}
+	}
+}
+
+// recover asks the queue for tasks whose process died and fails the
+// executions that will not be retried.
+func (w *Worker) recover(ctx context.Context) {
+	r, ok := w.q.(Recoverer)
+	if !ok {
+		return
+	}
+	tasks, err := r.Recover(ctx)
+	if err != nil {
+		w.e.log.Error("recover expired tasks", "err", err)
+		return
+	}
+	for _, t := range tasks {
+		if err := w.e.FailOrphaned(ctx, t.ExecutionID, "the process running it stopped (lease expired)"); err != nil {
+			w.e.log.Warn("recover execution", "execution_id", t.ExecutionID, "err", err)
+		}
+	}
+}
+
+// FailOrphaned marks a queued or running execution whose worker died as
+// failed with reason, so it never stays running. Finished executions are
+// left as they are.
+func (e *Engine) FailOrphaned(ctx context.Context, executionID, reason string) error {
+	exec, err := e.store.GetExecution(ctx, executionID)
+	if err != nil {
+		return err
+	}
+	if exec.Status.Terminal() {
+		return nil
+	}
+	prefix := "[BACKUP]"
+	if exec.Operation != OperationBackup {
+		prefix = "[RESTORE]"
+	}
+	e.finish(ctx, exec, execLog{e: e, id: exec.ID, prefix: prefix}, errors.New(reason))
+	return nil
+}
