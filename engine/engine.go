@@ -66,6 +66,9 @@ type Config struct {
 	Notifier notify.Notifier
 	// Logger receives the engine's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Health configures health checks (interval, per-check timeout, pool
+	// size, thresholds); zero fields take the HealthOptions defaults.
+	Health HealthOptions
 	// Concurrency bounds each compressor's goroutines; 0 means GOMAXPROCS.
 	Concurrency int
 	// Now returns the current time; nil means time.Now.
@@ -104,6 +107,9 @@ func (c Config) WithDefaults() Config {
 }
 
 func (c Config) validate() error {
+	if err := c.Health.WithDefaults().validate(); err != nil {
+		return err
+	}
 	if c.Concurrency < 0 {
 		return fmt.Errorf("%w: Concurrency %d: use 0 for one goroutine per CPU or a positive number", ErrInvalid, c.Concurrency)
 	}

@@ -136,6 +136,12 @@ func (e *OpError) Error() string { return e.Op + " " + e.Key + ": " + e.Err.Erro
 // Unwrap returns the underlying error.
 func (e *OpError) Unwrap() error { return e.Err }
 
+// FreeSpacer is an optional capability: a Storage that knows how much
+// space is left for new objects (storage/local does) implements it.
+type FreeSpacer interface {
+	FreeBytes() (uint64, error)
+}
+
 // Appender is an optional capability: a Storage that can append to an
 // object in place (a local file opened with O_APPEND) implements it. Append
 // creates the object when it is missing; each call's bytes land contiguously.

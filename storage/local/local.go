@@ -688,7 +688,10 @@ func (r *reader) Read(p []byte) (int, error) {
 
 func (r *reader) Close() error { return r.f.Close() }
 
-var _ storage.Appender = (*Local)(nil)
+var (
+	_ storage.Appender   = (*Local)(nil)
+	_ storage.FreeSpacer = (*Local)(nil)
+)
 
 // Append adds p to the end of key with one write to a file opened with
 // O_APPEND, creating it (and its folders) when missing, and syncs it. Lines
