@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/dataguardian/dataguardian/drivers"
 	"github.com/dataguardian/dataguardian/drivers/files"
 	"github.com/dataguardian/dataguardian/drivers/mysql"
@@ -66,6 +68,12 @@ type Config struct {
 	Notifier notify.Notifier
 	// Logger receives the engine's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Queue hands queued work to workers; nil means a StoreQueue on the
+	// metadata store (durable; shared safely by processes on one PostgreSQL).
+	Queue Queue
+	// Worker, Scheduler configure the workers Start runs.
+	Worker    WorkerOptions
+	Scheduler SchedulerOptions
 	// Health configures health checks (interval, per-check timeout, pool
 	// size, thresholds); zero fields take the HealthOptions defaults.
 	Health HealthOptions
@@ -165,7 +173,27 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Queue == nil {
+		cfg.Queue = NewStoreQueue(store, &QueueOptions{Now: cfg.Now,
+			// A restore half done is failed, never run again over the target.
+			KindMaxAttempts: map[string]int{TaskRestore: 1, TaskVerify: 1, TaskSync: 1}})
+	}
 	return &Engine{cfg: cfg, store: store, sealer: sealer, log: cfg.Logger}, nil
+}
+
+// Queue returns the queue the engine's workers take work from.
+func (e *Engine) Queue() Queue { return e.cfg.Queue }
+
+// Start runs the engine's background work until ctx is done: the scheduler
+// (enqueues due backup jobs), the backup worker and the health worker. When
+// ctx is done nothing new is claimed and running backups get
+// Worker.ShutdownTimeout to finish; Start returns once everything stopped.
+func (e *Engine) Start(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return NewScheduler(e, e.cfg.Queue, e.cfg.Scheduler).Run(ctx) })
+	g.Go(func() error { return NewWorker(e, e.cfg.Queue, e.cfg.Worker).Run(ctx) })
+	g.Go(func() error { return NewHealthWorker(e, e.cfg.Health).Run(ctx) })
+	return g.Wait()
 }
 
 // loadOrCreateKey reads a base64 secret key file, creating it with a new

@@ -36,6 +36,7 @@ var migrations = func() *migrate.Migrations {
 		Comment: "initial_schema",
 		Up:      upMigration(migrateInitialSchema),
 	})
+	ms.Add(queueTasksMigration) // migrations_queue.go
 	return ms
 }()
 

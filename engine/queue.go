@@ -32,7 +32,10 @@ type Task struct {
 type QueueStats struct {
 	Depth     int           // due tasks not claimed
 	Running   int           // claimed tasks with a live lease
-	OldestAge time.Duration // age of the oldest due task
+	OldestAge time.Duration // age of the oldest due task: how long past its RunAt it has waited
+	Scheduled int           // queued tasks whose RunAt is still ahead
+	Expired   int           // claimed tasks whose lease expired, not yet recovered
+	Failed    int           // tasks that used all their attempts
 }
 
 // Queue hands tasks to workers, durably and at most once at a time.
@@ -45,6 +48,21 @@ type QueueStats struct {
 //     again (or is failed by the engine's recovery), so a crashed process
 //     never leaves work claimed forever.
 //   - Extend, Complete and Retry must fail when owner no longer holds the lease.
+//
+// And, as engine/queuetest checks (StoreQueue is the reference):
+//   - Enqueue of an ID that exists must fail with an error matching
+//     ErrAlreadyExists (so a scheduler can enqueue a due time exactly once);
+//     an empty ID gets a fresh one, a zero RunAt means now, Attempt 0 means 1.
+//   - Claim with no kinds must consider every kind; due tasks are claimed in
+//     RunAt order.
+//   - A lease has ended once its expiry time is reached: from then on Extend,
+//     Complete and Retry must fail with an error matching ErrLeaseLost.
+//   - Retry must queue the task again for Attempt+1 at the given time (a zero
+//     time means a backoff delay from now), or, when the task has used its
+//     attempts, mark it failed and return an error matching
+//     ErrAttemptsExhausted.
+//   - A queue that moves expired leases with an explicit sweep implements
+//     Recoverer (worker.go); the engine must then call Recover periodically.
 //   - All methods must be safe for concurrent use by several processes
 //     sharing the same metadata database.
 type Queue interface {
@@ -54,4 +72,25 @@ type Queue interface {
 	Complete(ctx context.Context, taskID, owner string) error
 	Retry(ctx context.Context, taskID, owner string, at time.Time, reason string) error
 	Stats(ctx context.Context) (QueueStats, error)
+}
+
+// Recoverer is an optional capability of a Queue: hand back the tasks whose
+// lease expired (their process died), after re-queueing them or, when their
+// attempts are exhausted, failing them. Workers call it periodically and
+// mark the executions of the failed ones failed, so no execution stays
+// running forever.
+type Recoverer interface {
+	Recover(ctx context.Context) ([]RecoveredTask, error)
+}
+
+// RecoveredTask is a task Recoverer.Recover moved.
+type RecoveredTask struct {
+	// Task as Recover left it: queued again with Attempt+1 and a new RunAt,
+	// or failed (Attempt is the last one). LeaseOwner and LeaseExpiresAt
+	// keep the expired lease: the process that stopped and when.
+	Task
+	// Failed reports that the task used its attempts and will not run
+	// again: the engine marks its execution failed with
+	// LeaseExpiredReason. Otherwise the task runs again.
+	Failed bool
 }

@@ -12,15 +12,6 @@ import (
 	"github.com/google/uuid"
 )
 
-// Recoverer is an optional capability of a Queue: hand back the tasks whose
-// lease expired (their process died), after re-queueing them or, when their
-// attempts are exhausted, failing them. Workers call it periodically and
-// mark the executions of the failed ones failed, so no execution stays
-// running forever.
-type Recoverer interface {
-	Recover(ctx context.Context) ([]Task, error)
-}
-
 // WorkerOptions configure a Worker. Zero values are the documented defaults.
 type WorkerOptions struct {
 	// Owner names this process in task leases; "" means host:pid:random.
@@ -181,7 +172,11 @@ func (w *Worker) recover(ctx context.Context) {
 		return
 	}
 	for _, t := range tasks {
-		if err := w.e.FailOrphaned(ctx, t.ExecutionID, "the process running it stopped (lease expired)"); err != nil {
+		if !t.Failed {
+			w.e.log.Warn("[BACKUP] re-queued: the process running it stopped", "execution_id", t.ExecutionID, "attempt", t.Attempt, "previous_owner", t.LeaseOwner)
+			continue
+		}
+		if err := w.e.FailOrphaned(ctx, t.ExecutionID, LeaseExpiredReason+" and no attempt is left"); err != nil {
 			w.e.log.Warn("recover execution", "execution_id", t.ExecutionID, "err", err)
 		}
 	}
