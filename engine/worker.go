@@ -48,18 +48,37 @@ func (o WorkerOptions) withDefaults() WorkerOptions {
 	return o
 }
 
-// Worker claims backup tasks from a Queue and runs them with a bounded
-// pond pool, one backup at a time per datasource (within this process).
+// Worker claims tasks from a Queue (backups, restores, verifications,
+// syncs) and runs them with a bounded pond pool, one task at a time per
+// datasource (within this process).
 type Worker struct {
 	e     *Engine
 	q     Queue
 	opts  WorkerOptions
+	kinds []string
 	locks sync.Map // datasource ID → *sync.Mutex
 }
 
-// NewWorker returns a Worker running the backups queued on q.
-func NewWorker(e *Engine, q Queue, opts WorkerOptions) *Worker {
-	return &Worker{e: e, q: q, opts: opts.withDefaults()}
+// NewWorker returns a Worker running the tasks of the given kinds queued on
+// q; no kinds means every kind the engine runs.
+func NewWorker(e *Engine, q Queue, opts WorkerOptions, kinds ...string) *Worker {
+	if len(kinds) == 0 {
+		kinds = []string{TaskBackup, TaskRestore, TaskVerify, TaskSync}
+	}
+	return &Worker{e: e, q: q, opts: opts.withDefaults(), kinds: kinds}
+}
+
+// runTask runs the execution of a claimed task of the given kind.
+func (e *Engine) runTask(ctx context.Context, kind string, exec *Execution) error {
+	switch kind {
+	case TaskBackup:
+		return e.executeBackup(ctx, exec)
+	case TaskRestore, TaskVerify:
+		return e.executeRestore(ctx, exec)
+	case TaskSync:
+		return e.executeSync(ctx, exec)
+	}
+	return fmt.Errorf("%w: task kind %q", ErrInvalid, kind)
 }
 
 // Run claims and runs tasks until ctx is done. It then claims nothing more
@@ -79,10 +98,10 @@ func (w *Worker) Run(ctx context.Context) error {
 			lastRecover = time.Now()
 		}
 		for len(slots) < cap(slots) && ctx.Err() == nil {
-			task, err := w.q.Claim(ctx, []string{TaskBackup}, w.opts.Owner, w.opts.Lease)
+			task, err := w.q.Claim(ctx, w.kinds, w.opts.Owner, w.opts.Lease)
 			if err != nil {
 				if !errors.Is(err, ErrQueueEmpty) && ctx.Err() == nil {
-					w.e.log.Error("[BACKUP] claim task", "err", err)
+					w.e.log.Error("claim task", "err", err)
 				}
 				break
 			}
@@ -99,7 +118,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			select {
 			case <-stopped:
 			case <-time.After(w.opts.ShutdownTimeout):
-				w.e.log.Warn("[BACKUP] shutdown deadline reached: cancelling running backups", "running", len(slots))
+				w.e.log.Warn("shutdown deadline reached: cancelling running work", "running", len(slots))
 				cancelWork()
 				<-stopped
 			}
@@ -114,7 +133,7 @@ func (w *Worker) run(ctx context.Context, t *Task) {
 	bg := context.WithoutCancel(ctx)
 	exec, err := w.e.store.GetExecution(ctx, t.ExecutionID)
 	if err != nil {
-		w.e.log.Error("[BACKUP] load claimed execution", "execution_id", t.ExecutionID, "err", err)
+		w.e.log.Error("load claimed execution", "execution_id", t.ExecutionID, "err", err)
 		_ = w.q.Complete(bg, t.ID, w.opts.Owner)
 		return
 	}
@@ -128,15 +147,15 @@ func (w *Worker) run(ctx context.Context, t *Task) {
 	var hb sync.WaitGroup
 	hb.Go(func() { w.heartbeat(runCtx, t, cancel) })
 	lock.(*sync.Mutex).Lock()
-	err = w.e.executeBackup(runCtx, exec)
+	err = w.e.runTask(runCtx, t.Kind, exec)
 	lock.(*sync.Mutex).Unlock()
 	cancel()
 	hb.Wait()
 	if err != nil {
-		w.e.log.Warn("[BACKUP] queued backup failed", "execution_id", exec.ID, "err", err)
+		w.e.log.Warn("queued "+t.Kind+" failed", "execution_id", exec.ID, "err", err)
 	}
 	if cerr := w.q.Complete(bg, t.ID, w.opts.Owner); cerr != nil {
-		w.e.log.Warn("[BACKUP] complete task", "task_id", t.ID, "err", cerr)
+		w.e.log.Warn("complete task", "task_id", t.ID, "err", cerr)
 	}
 }
 
@@ -151,7 +170,7 @@ func (w *Worker) heartbeat(ctx context.Context, t *Task, cancel context.CancelFu
 			return
 		case <-tick.C:
 			if err := w.q.Extend(ctx, t.ID, w.opts.Owner, w.opts.Lease); err != nil && ctx.Err() == nil {
-				w.e.log.Error("[BACKUP] lease lost: stopping the backup", "task_id", t.ID, "err", err)
+				w.e.log.Error("lease lost: stopping the task", "task_id", t.ID, "err", err)
 				cancel()
 				return
 			}
@@ -173,7 +192,7 @@ func (w *Worker) recover(ctx context.Context) {
 	}
 	for _, t := range tasks {
 		if !t.Failed {
-			w.e.log.Warn("[BACKUP] re-queued: the process running it stopped", "execution_id", t.ExecutionID, "attempt", t.Attempt, "previous_owner", t.LeaseOwner)
+			w.e.log.Warn("re-queued: the process running it stopped", "execution_id", t.ExecutionID, "attempt", t.Attempt, "previous_owner", t.LeaseOwner)
 			continue
 		}
 		if err := w.e.FailOrphaned(ctx, t.ExecutionID, LeaseExpiredReason+" and no attempt is left"); err != nil {
