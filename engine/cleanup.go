@@ -2,8 +2,13 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"slices"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/dataguardian/dataguardian/manifest"
 	"github.com/dataguardian/dataguardian/retention"
@@ -113,4 +118,275 @@ func removeRunFolder(ctx context.Context, s storage.Storage, dir string) error {
 		}
 	}
 	return nil
+}
+
+// CleanupOptions configure the cleanup worker. Zero values are the
+// documented defaults.
+type CleanupOptions struct {
+	// Interval is how often the cleanup runs; 0 means 1 h.
+	Interval time.Duration
+	// TaskRetention is how long done and failed queue tasks are kept; 0
+	// means 7 days.
+	TaskRetention time.Duration
+	// IncompleteAfter is how long a run folder without manifest.json may
+	// go unwritten before it counts as abandoned (a killed backup's
+	// leftovers) and is removed; 0 means 24 h.
+	IncompleteAfter time.Duration
+}
+
+// WithDefaults returns o with every zero field set to its default.
+func (o CleanupOptions) WithDefaults() CleanupOptions {
+	if o.Interval <= 0 {
+		o.Interval = time.Hour
+	}
+	if o.TaskRetention <= 0 {
+		o.TaskRetention = 7 * 24 * time.Hour
+	}
+	if o.IncompleteAfter <= 0 {
+		o.IncompleteAfter = 24 * time.Hour
+	}
+	return o
+}
+
+// CleanupReport says what one cleanup run did.
+type CleanupReport struct {
+	// Jobs is how many jobs had their retention policy applied.
+	Jobs int
+	// Deleted lists the backups retention deleted.
+	Deleted []retention.Decision
+	// TasksPruned is how many finished queue tasks were deleted.
+	TasksPruned int
+	// Incomplete lists the abandoned run folders removed, as
+	// "storage name: run folder".
+	Incomplete []string
+}
+
+// RunCleanup runs one cleanup pass (what the cleanup worker does every
+// Interval): the retention policy of every enabled job with auto_delete,
+// the pruning of finished queue tasks (when the queue is a *StoreQueue),
+// and the removal of abandoned run folders on every enabled storage
+// location (see removeAbandoned). A failing job or storage does not stop
+// the others; the error joins their failures.
+func (e *Engine) RunCleanup(ctx context.Context) (CleanupReport, error) {
+	return e.runCleanup(ctx, e.cfg.Cleanup.WithDefaults())
+}
+
+func (e *Engine) runCleanup(ctx context.Context, opts CleanupOptions) (CleanupReport, error) {
+	var rep CleanupReport
+	var errs []error
+	jobs, err := e.store.ListBackupJobs(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("cleanup: %w", err)
+	}
+	for _, job := range jobs {
+		if !job.Enabled || !job.Retention.AutoDelete {
+			continue
+		}
+		dropped, err := e.ApplyRetention(ctx, job.ID)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		rep.Jobs++
+		rep.Deleted = append(rep.Deleted, dropped...)
+	}
+	if q, ok := e.cfg.Queue.(*StoreQueue); ok {
+		n, err := q.Prune(ctx, e.now().Add(-opts.TaskRetention))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cleanup: %w", err))
+		}
+		rep.TasksPruned = n
+	}
+	removed, err := e.removeAbandoned(ctx, opts.IncompleteAfter)
+	rep.Incomplete = removed
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if ctx.Err() != nil {
+		return rep, ctx.Err()
+	}
+	return rep, errors.Join(errs...)
+}
+
+// runDir is what removeAbandoned learns about one run folder.
+type runDir struct {
+	dir         string
+	job         string
+	newest      time.Time // the later of the folder time and its newest object
+	hasManifest bool
+	reserved    bool // holds manifest.Writer's reservation (names the execution)
+}
+
+// reservationKey is the file manifest.Writer keeps in a run folder while
+// its backup is written; it holds the execution ID.
+const reservationKey = ".dataguardian-run"
+
+// removeAbandoned removes, on every enabled storage location, the run
+// folders that have no manifest.json, were last written more than age ago
+// and belong to no queued or running execution: what a killed backup left
+// (.incomplete-part-*, .dataguardian-run) or a failed retry-upload. Each
+// removal is appended to _system/cleanup.log there. It returns
+// "storage: folder" for each folder removed.
+func (e *Engine) removeAbandoned(ctx context.Context, age time.Duration) ([]string, error) {
+	locs, err := e.store.ListStorageLocations(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("cleanup: %w", err)
+	}
+	active := map[string]*Execution{}
+	for _, st := range []ExecutionStatus{ExecutionRunning, ExecutionQueued} {
+		xs, err := e.store.ListExecutions(ctx, ExecutionFilter{Operation: OperationBackup, Status: st, Limit: -1})
+		if err != nil {
+			return nil, fmt.Errorf("cleanup: %w", err)
+		}
+		for i := range xs {
+			active[xs[i].ID] = &xs[i]
+		}
+	}
+	now := e.now()
+	var removed []string
+	var errs []error
+	for i := range locs {
+		loc := &locs[i]
+		if !loc.Enabled {
+			continue
+		}
+		st, err := e.openStorage(ctx, loc)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cleanup: storage %s: %w", loc.Name, err))
+			continue
+		}
+		folders, err := listRunFolders(ctx, st)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cleanup: storage %s: %w", loc.Name, err))
+			continue
+		}
+	folder:
+		for _, f := range folders {
+			if f.hasManifest || now.Sub(f.newest) < age {
+				continue
+			}
+			execID := ""
+			if f.reserved {
+				execID = readReservation(ctx, st, f.dir)
+				if _, ok := active[execID]; ok {
+					continue
+				}
+			}
+			for _, x := range active {
+				if x.BackupPath == f.dir {
+					continue folder
+				}
+			}
+			if err := removeRunFolder(ctx, st, f.dir); err != nil {
+				errs = append(errs, fmt.Errorf("cleanup: remove %s on storage %s: %w", f.dir, loc.Name, err))
+				continue
+			}
+			reason := fmt.Sprintf("incomplete: no %s, last written %s, no running execution", manifest.FileName, f.newest.UTC().Format(time.RFC3339))
+			line := retention.FormatCleanupLine(retention.LogEntry{At: now, JobID: f.job, Path: f.dir, ExecutionID: execID, Reason: reason}) + "\n"
+			if err := storage.Append(ctx, st, CleanupLogKey, []byte(line)); err != nil {
+				e.log.Warn("cleanup: append cleanup log", "storage", loc.Name, "err", err)
+			}
+			e.log.Info("cleanup: removed abandoned run folder", "storage", loc.Name, "path", f.dir)
+			removed = append(removed, loc.Name+": "+f.dir)
+		}
+	}
+	return removed, errors.Join(errs...)
+}
+
+// listRunFolders lists the storage once and groups its objects by run
+// folder "{job_id}/{YYYY-MM-DD_HHmmss}" (job folders starting with "_",
+// such as _system, are not run folders).
+func listRunFolders(ctx context.Context, st storage.Storage) ([]runDir, error) {
+	objs, err := st.List(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	var out []runDir
+	for _, o := range objs {
+		job, rest, ok1 := strings.Cut(o.Key, "/")
+		run, file, ok2 := strings.Cut(rest, "/")
+		if !ok1 || !ok2 || job == "" || strings.HasPrefix(job, "_") || file == "" {
+			continue
+		}
+		t, err := time.ParseInLocation(manifest.RunFolderLayout, run, time.UTC)
+		if err != nil || manifest.RunFolder(t) != run {
+			continue
+		}
+		dir := job + "/" + run
+		if n := len(out); n == 0 || out[n-1].dir != dir {
+			out = append(out, runDir{dir: dir, job: job, newest: t})
+		}
+		f := &out[len(out)-1]
+		if o.ModTime.After(f.newest) {
+			f.newest = o.ModTime
+		}
+		switch file {
+		case manifest.FileName:
+			f.hasManifest = true
+		case reservationKey:
+			f.reserved = true
+		}
+	}
+	return out, nil
+}
+
+// readReservation returns the execution ID in a run folder's reservation,
+// or "" when it cannot be read.
+func readReservation(ctx context.Context, st storage.Storage, dir string) string {
+	rc, err := st.Open(ctx, dir+"/"+reservationKey, 0, 256)
+	if err != nil {
+		return ""
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(rc)
+	return strings.TrimSpace(string(b))
+}
+
+// CleanupWorker runs RunCleanup every Interval.
+type CleanupWorker struct {
+	e    *Engine
+	opts CleanupOptions
+
+	mu   sync.Mutex
+	last CleanupReport
+	runs int
+}
+
+// NewCleanupWorker returns a CleanupWorker for e; zero opts fields take the
+// CleanupOptions defaults.
+func NewCleanupWorker(e *Engine, opts CleanupOptions) *CleanupWorker {
+	return &CleanupWorker{e: e, opts: opts.WithDefaults()}
+}
+
+// Run cleans up at once and then every Interval until ctx is done; it
+// returns nil then. A failing pass is logged and retried at the next tick.
+func (w *CleanupWorker) Run(ctx context.Context) error {
+	log := w.e.log.WithGroup("cleanup")
+	tick := time.NewTicker(w.opts.Interval)
+	defer tick.Stop()
+	for {
+		rep, err := w.e.runCleanup(ctx, w.opts)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			log.Error("cleanup pass", "err", err)
+		}
+		w.mu.Lock()
+		w.last, w.runs = rep, w.runs+1
+		w.mu.Unlock()
+		log.Debug("cleanup pass", "jobs", rep.Jobs, "deleted", len(rep.Deleted), "tasks_pruned", rep.TasksPruned, "incomplete", len(rep.Incomplete))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// Last returns the report of the last pass and how many passes ran.
+func (w *CleanupWorker) Last() (CleanupReport, int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.last, w.runs
 }

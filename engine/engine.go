@@ -63,8 +63,10 @@ type Config struct {
 	// StorageOpeners maps storage location types to openers; nil means
 	// {"local": a directory given by config "path"}.
 	StorageOpeners map[string]StorageOpener
-	// Notifier receives notifications besides the in-app records; nil
-	// means notify.Log.
+	// Notifier receives every notification on the caller's path (it must
+	// return promptly), besides the in-app records and the channels stored
+	// with SetNotificationSettings (delivered in the background); nil means
+	// notify.Log.
 	Notifier notify.Notifier
 	// Logger receives the engine's logs; nil means slog.Default().
 	Logger *slog.Logger
@@ -77,6 +79,9 @@ type Config struct {
 	// Health configures health checks (interval, per-check timeout, pool
 	// size, thresholds); zero fields take the HealthOptions defaults.
 	Health HealthOptions
+	// Cleanup configures the cleanup worker (interval, queue task
+	// retention); zero fields take the CleanupOptions defaults.
+	Cleanup CleanupOptions
 	// Concurrency bounds each compressor's goroutines; 0 means GOMAXPROCS.
 	Concurrency int
 	// Now returns the current time; nil means time.Now.
@@ -143,6 +148,7 @@ type Engine struct {
 	sealer *Sealer
 	log    *slog.Logger
 	events Bus
+	notifs *notifications
 }
 
 // Events returns the bus on which the engine publishes status changes
@@ -178,7 +184,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 			// A restore half done is failed, never run again over the target.
 			KindMaxAttempts: map[string]int{TaskRestore: 1, TaskVerify: 1, TaskSync: 1}})
 	}
-	return &Engine{cfg: cfg, store: store, sealer: sealer, log: cfg.Logger}, nil
+	e := &Engine{cfg: cfg, store: store, sealer: sealer, log: cfg.Logger}
+	e.initNotifications(ctx)
+	return e, nil
 }
 
 // Queue returns the queue the engine's workers take work from.
@@ -193,6 +201,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	g.Go(func() error { return NewScheduler(e, e.cfg.Queue, e.cfg.Scheduler).Run(ctx) })
 	g.Go(func() error { return NewWorker(e, e.cfg.Queue, e.cfg.Worker).Run(ctx) })
 	g.Go(func() error { return NewHealthWorker(e, e.cfg.Health).Run(ctx) })
+	g.Go(func() error { return NewCleanupWorker(e, e.cfg.Cleanup).Run(ctx) })
 	return g.Wait()
 }
 
@@ -222,8 +231,12 @@ func loadOrCreateKey(path string) ([]byte, error) {
 	return key, f.Sync()
 }
 
-// Close closes the metadata store.
-func (e *Engine) Close() error { return e.store.Close() }
+// Close waits briefly for pending notification deliveries and closes the
+// metadata store.
+func (e *Engine) Close() error {
+	e.notifs.close()
+	return e.store.Close()
+}
 
 // Store returns the metadata store.
 func (e *Engine) Store() *Store { return e.store }

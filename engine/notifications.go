@@ -1,0 +1,319 @@
+package engine
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dataguardian/dataguardian/notify"
+)
+
+// NotificationSettingsKey is the system_settings key holding the external
+// channels' settings (notify.ChannelSettings as JSON, sealed).
+const NotificationSettingsKey = "notifications.channels"
+
+const (
+	// deliveryTimeout bounds one background delivery to the channels.
+	deliveryTimeout = 2 * time.Minute
+	// maxPendingDeliveries bounds the deliveries in flight; beyond it a
+	// notification is dropped (it is still recorded in-app) with a warning.
+	maxPendingDeliveries = 64
+	// closeWait is how long Close waits for pending deliveries before it
+	// cancels them, and again for them to stop.
+	closeWait = 5 * time.Second
+	// enrichTimeout bounds the lookups that fill a notification's Data.
+	enrichTimeout = 5 * time.Second
+)
+
+// notifications is the engine's notification fan-out, installed as
+// Config.Notifier by New: every notification gets its template data
+// filled in, goes to the configured Notifier on the caller's path (the
+// in-process hook; notify.Log by default), and then to the channels of the
+// stored settings in the background, each delivery with its own deadline,
+// so a slow SMTP server or webhook never blocks a worker.
+type notifications struct {
+	e         *Engine
+	extra     notify.Notifier // Config.Notifier; may be nil
+	templates *notify.Templates
+	live      atomic.Pointer[notify.Multi]
+	setMu     sync.Mutex // serializes settings and template changes
+
+	mu     sync.Mutex // guards closed and wg.Add
+	closed bool
+	wg     sync.WaitGroup
+	slots  chan struct{}
+	base   context.Context
+	cancel context.CancelFunc
+}
+
+var _ notify.Notifier = (*notifications)(nil)
+
+// initNotifications loads the stored templates and channel settings and
+// installs the fan-out as e.cfg.Notifier. Unusable stored settings are
+// logged and leave only the in-process Notifier; they never stop New.
+func (e *Engine) initNotifications(ctx context.Context) {
+	n := &notifications{e: e, extra: e.cfg.Notifier, templates: notify.NewTemplates(),
+		slots: make(chan struct{}, maxPendingDeliveries)}
+	n.base, n.cancel = context.WithCancel(context.Background())
+	e.notifs = n
+	e.cfg.Notifier = n
+	if err := e.loadTemplates(ctx); err != nil {
+		e.log.Warn("load notification templates", "err", err)
+	}
+	s, err := e.storedChannelSettings(ctx)
+	if err != nil {
+		e.log.Warn("load notification settings: external channels off until they are set again", "err", err)
+		return
+	}
+	m, err := s.Build(n.templates)
+	if err != nil {
+		e.log.Warn("build notification channels: external channels off until they are set again", "err", err)
+		return
+	}
+	n.live.Store(&m)
+}
+
+// Name returns "engine".
+func (*notifications) Name() string { return "engine" }
+
+// Notify fills n's template data, hands n to the in-process Notifier and
+// starts its delivery to the external channels. Only the in-process
+// Notifier's error is returned; external failures are logged.
+func (n *notifications) Notify(ctx context.Context, x notify.Notification) error {
+	x = n.e.enrichNotification(ctx, x)
+	var err error
+	if n.extra != nil {
+		err = n.extra.Notify(ctx, x)
+	}
+	n.deliver(x)
+	return err
+}
+
+// deliver sends x to the live channels on a goroutine of its own.
+func (n *notifications) deliver(x notify.Notification) {
+	m := n.live.Load()
+	if m == nil || len(*m) == 0 {
+		return
+	}
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		n.e.log.Warn("notification not delivered: engine closed", "type", x.Type)
+		return
+	}
+	select {
+	case n.slots <- struct{}{}:
+	default:
+		n.mu.Unlock()
+		n.e.log.Warn("notification not delivered: too many deliveries pending", "type", x.Type, "pending", maxPendingDeliveries)
+		return
+	}
+	n.wg.Add(1)
+	n.mu.Unlock()
+	go func() {
+		defer func() { <-n.slots; n.wg.Done() }()
+		ctx, cancel := context.WithTimeout(n.base, deliveryTimeout)
+		defer cancel()
+		if err := m.Notify(ctx, x); err != nil {
+			n.e.log.Warn("deliver notification", "type", x.Type, "err", err)
+		}
+	}()
+}
+
+// close stops new deliveries, waits up to closeWait for pending ones, then
+// cancels them and waits up to closeWait again.
+func (n *notifications) close() {
+	n.mu.Lock()
+	n.closed = true
+	n.mu.Unlock()
+	done := make(chan struct{})
+	go func() { n.wg.Wait(); close(done) }()
+	t := time.NewTimer(closeWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		n.cancel()
+		t.Reset(closeWait)
+		select {
+		case <-done:
+		case <-t.C:
+			n.e.log.Warn("notification deliveries still running at close")
+		}
+	}
+	n.cancel()
+}
+
+// enrichNotification fills the template data of a notification about an
+// execution (job_name, datasource_name, size_bytes, duration_seconds,
+// error, execution_id, …) without overriding keys already set.
+func (e *Engine) enrichNotification(ctx context.Context, x notify.Notification) notify.Notification {
+	if x.EntityType != "execution" || x.EntityID == "" {
+		return x
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), enrichTimeout)
+	defer cancel()
+	data := map[string]any{"execution_id": x.EntityID}
+	if exec, err := e.store.GetExecution(ctx, x.EntityID); err == nil {
+		data["operation"] = string(exec.Operation)
+		data["status"] = string(exec.Status)
+		if exec.SizeBytes > 0 {
+			data["size_bytes"] = exec.SizeBytes
+			data["compressed_size_bytes"] = exec.CompressedSizeBytes
+		}
+		if exec.FinishedAt != nil && exec.StartedAt != nil {
+			data["duration_seconds"] = float64(exec.DurationMS) / 1000
+		}
+		if exec.ErrorMessage != "" {
+			data["error"] = exec.ErrorMessage
+		}
+		if exec.BackupPath != "" {
+			data["backup_path"] = exec.BackupPath
+		}
+		if exec.JobID != "" {
+			if job, err := e.store.GetBackupJob(ctx, exec.JobID); err == nil {
+				data["job_name"] = job.Name
+			}
+		}
+		if ds, err := e.store.GetDatasource(ctx, exec.DatasourceID); err == nil {
+			data["datasource_name"] = ds.Name
+		}
+	}
+	maps.Copy(data, x.Data) // the caller's keys win
+	x.Data = data
+	return x
+}
+
+// storedChannelSettings returns the stored channel settings, secrets in
+// clear; none stored gives the zero settings.
+func (e *Engine) storedChannelSettings(ctx context.Context) (notify.ChannelSettings, error) {
+	var s notify.ChannelSettings
+	st, err := e.store.GetSetting(ctx, NotificationSettingsKey)
+	if errors.Is(err, ErrNotFound) {
+		return s, nil
+	}
+	if err != nil {
+		return s, err
+	}
+	plain := []byte(st.Value)
+	if st.Encrypted {
+		var b64 string
+		if err := json.Unmarshal(st.Value, &b64); err != nil {
+			return s, fmt.Errorf("setting %s: sealed value is not a JSON string: %w", NotificationSettingsKey, err)
+		}
+		sealed, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil {
+			return s, fmt.Errorf("setting %s: sealed value is not base64: %w", NotificationSettingsKey, err)
+		}
+		if plain, err = e.sealer.Open(sealed); err != nil {
+			return s, fmt.Errorf("setting %s: %w", NotificationSettingsKey, err)
+		}
+	}
+	if err := json.Unmarshal(plain, &s); err != nil {
+		return s, fmt.Errorf("setting %s: %w", NotificationSettingsKey, err)
+	}
+	return s, nil
+}
+
+// NotificationSettings returns the external channels' settings with every
+// secret redacted ("********"); send them back unchanged to keep a secret.
+func (e *Engine) NotificationSettings(ctx context.Context) (notify.ChannelSettings, error) {
+	s, err := e.storedChannelSettings(ctx)
+	if err != nil {
+		return notify.ChannelSettings{}, fmt.Errorf("notification settings: %w", err)
+	}
+	return s.Redacted(), nil
+}
+
+// SetNotificationSettings validates s and stores it sealed with the
+// engine's secret key, then makes its channels live for the next
+// notification. A secret left as "********" keeps its stored value.
+// Invalid settings give an error matching ErrInvalid and
+// notify.ErrInvalidSettings, whose notify.FieldErrors name each field.
+func (e *Engine) SetNotificationSettings(ctx context.Context, s notify.ChannelSettings) error {
+	n := e.notifs
+	n.setMu.Lock()
+	defer n.setMu.Unlock()
+	prev, err := e.storedChannelSettings(ctx)
+	if err != nil && !errors.Is(err, ErrDecrypt) { // a value sealed with a lost key is replaced
+		return fmt.Errorf("set notification settings: %w", err)
+	}
+	s = s.KeepSecrets(prev)
+	if err := s.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	m, err := s.Build(n.templates)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	plain, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("set notification settings: %w", err)
+	}
+	sealed, err := e.sealer.Seal(plain)
+	if err != nil {
+		return fmt.Errorf("set notification settings: %w", err)
+	}
+	value, _ := json.Marshal(base64.StdEncoding.EncodeToString(sealed))
+	if err := e.store.PutSetting(ctx, &Setting{Key: NotificationSettingsKey, Value: value, Encrypted: true}); err != nil {
+		return fmt.Errorf("set notification settings: %w", err)
+	}
+	n.live.Store(&m)
+	return nil
+}
+
+// loadTemplates reads every stored template version into the live
+// Templates; versions already loaded are left as they are. A row that does
+// not parse is logged and skipped.
+func (e *Engine) loadTemplates(ctx context.Context) error {
+	rows, err := listRows[NotificationTemplate](ctx, e.store.db.NewSelect().Order("key", "channel", "version"))
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if err := e.notifs.templates.Set(r.Key, r.Channel, r.Version, r.Subject, r.Body); err != nil {
+			e.log.Warn("notification template skipped", "id", r.ID, "key", r.Key, "channel", r.Channel, "version", r.Version, "err", err)
+		}
+	}
+	return nil
+}
+
+// AddTemplateVersion stores a new version of the template for notification
+// type typ on channel ("email", "whatsapp", "webhook") and makes it the one
+// the next notification uses. Earlier versions are kept unchanged. A
+// template that does not parse or render gives an error matching
+// ErrInvalid and notify.ErrTemplate.
+func (e *Engine) AddTemplateVersion(ctx context.Context, typ, channel, subject, body string) (*NotificationTemplate, error) {
+	n := e.notifs
+	n.setMu.Lock()
+	defer n.setMu.Unlock()
+	// Pick up versions other processes stored, so the number is the next one.
+	if err := e.loadTemplates(ctx); err != nil {
+		return nil, fmt.Errorf("add template version: %w", err)
+	}
+	v := n.templates.NextVersion(typ, channel)
+	// Validate on a scratch set, so a failed insert leaves nothing live.
+	if err := notify.NewTemplates().Set(typ, channel, v, subject, body); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	row := &NotificationTemplate{Key: typ, Channel: channel, Version: v, Subject: subject, Body: body, Active: true}
+	if err := insertRow(ctx, e.store.db, row); err != nil {
+		return nil, fmt.Errorf("add template version: %w", err)
+	}
+	if err := n.templates.Set(typ, channel, v, subject, body); err != nil {
+		return nil, fmt.Errorf("add template version: %w", err)
+	}
+	return row, nil
+}
+
+// Templates returns every stored template version, by type, channel and
+// version.
+func (e *Engine) Templates(ctx context.Context) ([]NotificationTemplate, error) {
+	return listRows[NotificationTemplate](ctx, e.store.db.NewSelect().Order("key", "channel", "version"))
+}
