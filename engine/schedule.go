@@ -43,24 +43,51 @@ func nextRun(s cron.Schedule, loc *time.Location, t time.Time) time.Time {
 // while nothing ran (downtime) runs once, not once per missed time.
 //
 // Each due time is enqueued exactly once even when several processes share
-// the metadata database: the run's execution and task IDs derive from (job,
-// due time), so a second attempt fails on the unique key, and the move of
-// next_execution_at is a compare-and-set. It returns how many runs this call
-// enqueued.
+// the metadata database (see enqueueDue). It returns how many runs this
+// call enqueued.
 func (e *Engine) EnqueueDueBackups(ctx context.Context, q Queue, limit int) (int, error) {
+	return enqueueDueJobs(ctx, e, q, limit, TaskBackup, "[BACKUP]", func(ctx context.Context, job *BackupJob, id string) error {
+		_, err := e.newBackupExecution(ctx, job.ID, id)
+		return err
+	})
+}
+
+// scheduledJob is a row the scheduler enqueues runs of: a backup job or a
+// sync job.
+type scheduledJob interface {
+	scheduled() (id, expr, tz string, next *time.Time)
+}
+
+func (j *BackupJob) scheduled() (string, string, string, *time.Time) {
+	return j.ID, j.Schedule, j.Timezone, j.NextExecutionAt
+}
+
+func (j *SyncJob) scheduled() (string, string, string, *time.Time) {
+	return j.ID, j.Schedule, j.Timezone, j.NextExecutionAt
+}
+
+// enqueueDueJobs enqueues one run (a task of kind) of each enabled row of T
+// whose next_execution_at has come, at most limit of them, oldest due
+// first; create records the queued execution of a run with the given ID.
+// It returns how many runs this call enqueued.
+func enqueueDueJobs[T any, P interface {
+	*T
+	scheduledJob
+}](ctx context.Context, e *Engine, q Queue, limit int, kind, prefix string, create func(ctx context.Context, job P, id string) error) (int, error) {
 	now := e.now()
-	var jobs []BackupJob
-	err := e.store.DB().NewSelect().Model(&jobs).
+	jobs, err := listRows[T](ctx, e.store.DB().NewSelect().
 		Where("enabled = ?", true).Where("next_execution_at IS NOT NULL").Where("next_execution_at <= ?", now).
-		OrderExpr("next_execution_at ASC").Limit(int64(max(limit, 1))).Scan(ctx)
+		OrderExpr("next_execution_at ASC").Limit(int64(max(limit, 1))))
 	if err != nil {
-		return 0, fmt.Errorf("list due backup jobs: %w", err)
+		return 0, fmt.Errorf("due %s runs: %w", kind, err)
 	}
 	n := 0
 	for i := range jobs {
-		ok, err := e.enqueueDue(ctx, q, &jobs[i], now)
+		job := P(&jobs[i])
+		ok, err := enqueueDue(ctx, e, q, job, now, kind, prefix, func(ctx context.Context, id string) error { return create(ctx, job, id) })
 		if err != nil {
-			e.log.Error("[BACKUP] enqueue scheduled run", "job_id", jobs[i].ID, "err", err)
+			id, _, _, _ := job.scheduled()
+			e.log.Error(prefix+" enqueue scheduled run", "job_id", id, "err", err)
 			continue
 		}
 		if ok {
@@ -70,30 +97,43 @@ func (e *Engine) EnqueueDueBackups(ctx context.Context, q Queue, limit int) (int
 	return n, nil
 }
 
-func (e *Engine) enqueueDue(ctx context.Context, q Queue, job *BackupJob, now time.Time) (bool, error) {
-	due := *job.NextExecutionAt
-	s, loc, err := parseSchedule(job.Schedule, job.Timezone)
+// enqueueDue enqueues the run of job due at its next_execution_at and moves
+// next_execution_at to the schedule's next time after now.
+//
+// The run is enqueued exactly once even when several processes do this at
+// once: its execution and task IDs derive from (job, due time), so a second
+// attempt fails on the unique key, and the move of next_execution_at is a
+// compare-and-set on the due time. A process that crashed between the steps
+// is completed by the next attempt (the existing execution is enqueued
+// under the same ID). It reports whether this call recorded the run.
+func enqueueDue[T any, P interface {
+	*T
+	scheduledJob
+}](ctx context.Context, e *Engine, q Queue, job P, now time.Time, kind, prefix string, create func(ctx context.Context, id string) error) (bool, error) {
+	jobID, expr, tz, next := job.scheduled()
+	due := *next
+	s, loc, err := parseSchedule(expr, tz)
 	if err != nil {
 		return false, err
 	}
-	id := uuid.NewSHA1(scheduledRunSpace, []byte(job.ID+"@"+due.UTC().Format(time.RFC3339Nano))).String()
-	_, err = e.newBackupExecution(ctx, job.ID, id)
+	id := uuid.NewSHA1(scheduledRunSpace, []byte(jobID+"@"+due.UTC().Format(time.RFC3339Nano))).String()
+	err = create(ctx, id)
 	created := err == nil
 	if err != nil && !errors.Is(err, ErrAlreadyExists) {
 		return false, err
 	}
-	if err := q.Enqueue(ctx, Task{ID: id, Kind: TaskBackup, ExecutionID: id, Attempt: 1, RunAt: now}); err != nil && !errors.Is(err, ErrAlreadyExists) {
+	if err := q.Enqueue(ctx, Task{ID: id, Kind: kind, ExecutionID: id, Attempt: 1, RunAt: now}); err != nil && !errors.Is(err, ErrAlreadyExists) {
 		return false, fmt.Errorf("enqueue run %s: %w", id, err)
 	}
-	next := nextRun(s, loc, now)
-	res, err := e.store.DB().NewUpdate().Model((*BackupJob)(nil)).
-		Set("next_execution_at = ?", next).Set("last_execution_at = ?", now).Set("updated_at = ?", now).
-		Where("id = ?", job.ID).Where("next_execution_at = ?", due).Exec(ctx)
+	after := nextRun(s, loc, now)
+	res, err := e.store.DB().NewUpdate().Model((*T)(nil)).
+		Set("next_execution_at = ?", after).Set("last_execution_at = ?", now).Set("updated_at = ?", now).
+		Where("id = ?", jobID).Where("next_execution_at = ?", due).Exec(ctx)
 	if err != nil {
-		return false, fmt.Errorf("advance schedule of job %s: %w", job.ID, err)
+		return false, fmt.Errorf("advance schedule of job %s: %w", jobID, err)
 	}
 	if n, _ := res.RowsAffected(); n == 1 && created {
-		e.log.Info("[BACKUP] scheduled run enqueued", "job_id", job.ID, "execution_id", id, "due", due, "next", next)
+		e.log.Info(prefix+" scheduled run enqueued", "job_id", jobID, "execution_id", id, "due", due, "next", after)
 	}
 	return created, nil
 }
@@ -122,7 +162,7 @@ type SchedulerOptions struct {
 	Batch int
 }
 
-// Scheduler enqueues due backup jobs on a Queue, every Tick.
+// Scheduler enqueues due backup jobs and sync jobs on a Queue, every Tick.
 type Scheduler struct {
 	e    *Engine
 	q    Queue
@@ -150,7 +190,11 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		if err != nil && ctx.Err() == nil {
 			s.e.log.Error("[BACKUP] scheduler", "err", err)
 		}
-		if n == s.opts.Batch && ctx.Err() == nil {
+		m, err := s.e.EnqueueDueSyncs(ctx, s.q, s.opts.Batch)
+		if err != nil && ctx.Err() == nil {
+			s.e.log.Error("[SYNC] scheduler", "err", err)
+		}
+		if (n == s.opts.Batch || m == s.opts.Batch) && ctx.Err() == nil {
 			continue
 		}
 		select {

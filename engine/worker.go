@@ -68,15 +68,14 @@ func NewWorker(e *Engine, q Queue, opts WorkerOptions, kinds ...string) *Worker 
 	return &Worker{e: e, q: q, opts: opts.withDefaults(), kinds: kinds}
 }
 
-// runTask runs the execution of a claimed task of the given kind.
+// runTask runs the execution of a claimed task of the given kind (sync
+// tasks, whose execution is a sync execution, go to executeSync).
 func (e *Engine) runTask(ctx context.Context, kind string, exec *Execution) error {
 	switch kind {
 	case TaskBackup:
 		return e.executeBackup(ctx, exec)
 	case TaskRestore, TaskVerify:
 		return e.executeRestore(ctx, exec)
-	case TaskSync:
-		return e.executeSync(ctx, exec)
 	}
 	return fmt.Errorf("%w: task kind %q", ErrInvalid, kind)
 }
@@ -131,28 +130,42 @@ func (w *Worker) Run(ctx context.Context) error {
 // run executes one claimed task, keeping its lease alive meanwhile.
 func (w *Worker) run(ctx context.Context, t *Task) {
 	bg := context.WithoutCancel(ctx)
-	exec, err := w.e.store.GetExecution(ctx, t.ExecutionID)
+	var exec *Execution
+	var status ExecutionStatus
+	var datasources []string // sorted: locked in order
+	var err error
+	if t.Kind == TaskSync { // its execution is a database_sync_executions row
+		status, datasources, err = w.e.syncTaskState(ctx, t.ExecutionID)
+	} else if exec, err = w.e.store.GetExecution(ctx, t.ExecutionID); err == nil {
+		status, datasources = exec.Status, []string{exec.DatasourceID}
+	}
 	if err != nil {
 		w.e.log.Error("load claimed execution", "execution_id", t.ExecutionID, "err", err)
 		_ = w.q.Complete(bg, t.ID, w.opts.Owner)
 		return
 	}
-	if exec.Status.Terminal() { // already ran (a retry of a finished task): nothing to do
+	if status.Terminal() { // already ran (a retry of a finished task): nothing to do
 		_ = w.q.Complete(bg, t.ID, w.opts.Owner)
 		return
 	}
-	lock, _ := w.locks.LoadOrStore(exec.DatasourceID, &sync.Mutex{})
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var hb sync.WaitGroup
 	hb.Go(func() { w.heartbeat(runCtx, t, cancel) })
-	lock.(*sync.Mutex).Lock()
-	err = w.e.runTask(runCtx, t.Kind, exec)
-	lock.(*sync.Mutex).Unlock()
+	for _, id := range datasources {
+		lock, _ := w.locks.LoadOrStore(id, &sync.Mutex{})
+		lock.(*sync.Mutex).Lock()
+		defer lock.(*sync.Mutex).Unlock()
+	}
+	if t.Kind == TaskSync {
+		err = w.e.executeSync(runCtx, t.ExecutionID)
+	} else {
+		err = w.e.runTask(runCtx, t.Kind, exec)
+	}
 	cancel()
 	hb.Wait()
 	if err != nil {
-		w.e.log.Warn("queued "+t.Kind+" failed", "execution_id", exec.ID, "err", err)
+		w.e.log.Warn("queued "+t.Kind+" failed", "execution_id", t.ExecutionID, "err", err)
 	}
 	if cerr := w.q.Complete(bg, t.ID, w.opts.Owner); cerr != nil {
 		w.e.log.Warn("complete task", "task_id", t.ID, "err", cerr)
@@ -195,7 +208,11 @@ func (w *Worker) recover(ctx context.Context) {
 			w.e.log.Warn("re-queued: the process running it stopped", "execution_id", t.ExecutionID, "attempt", t.Attempt, "previous_owner", t.LeaseOwner)
 			continue
 		}
-		if err := w.e.FailOrphaned(ctx, t.ExecutionID, LeaseExpiredReason+" and no attempt is left"); err != nil {
+		fail := w.e.FailOrphaned
+		if t.Kind == TaskSync {
+			fail = w.e.failOrphanedSync
+		}
+		if err := fail(ctx, t.ExecutionID, LeaseExpiredReason+" and no attempt is left"); err != nil {
 			w.e.log.Warn("recover execution", "execution_id", t.ExecutionID, "err", err)
 		}
 	}
