@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/dataguardian/dataguardian/drivers"
 	"github.com/dataguardian/dataguardian/manifest"
@@ -17,6 +18,13 @@ type RestoreOptions struct {
 	// means the job's storage locations in order, the first whose copy
 	// verifies.
 	StorageLocationID string
+	// Recreate drops and recreates the target database before restoring
+	// (network databases; drivers.RestoreOptions.Recreate).
+	Recreate bool
+	// SafetyBackup takes a backup of the current state of the backup's own
+	// datasource (a zero target only) after the copy verified and before
+	// anything touches the target; the restore does not start when it fails.
+	SafetyBackup bool
 }
 
 // Restore restores the backup made by execution executionID into target,
@@ -27,10 +35,40 @@ type RestoreOptions struct {
 // skipped for the next storage location, and when no copy verifies the
 // restore fails with the target untouched. It records a restore execution
 // (operation=restore) with its logs and returns it.
+//
+// Restore is the library call behind a confirmed request: it runs the same
+// code as a queued restore (RequestRestore) without asking for the
+// confirmation phrase.
 func (e *Engine) Restore(ctx context.Context, executionID string, target drivers.Source, opts *RestoreOptions) (*Execution, error) {
 	if opts == nil {
 		opts = &RestoreOptions{}
 	}
+	req := RestoreRequest{ExecutionID: executionID, ConfirmationPhrase: ConfirmRestore, StorageLocationID: opts.StorageLocationID,
+		Recreate: opts.Recreate, SafetyBackup: opts.SafetyBackup}
+	if target.Type != "" {
+		req.Target = &target
+	}
+	exec, err := e.newRestoreExecution(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return exec, e.executeRestore(ctx, exec)
+}
+
+// restorePlan is a backup checked restorable, with its job, datasource and
+// driver.
+type restorePlan struct {
+	backup *Execution
+	job    *BackupJob
+	ds     *Datasource
+	driver drivers.Driver
+}
+
+// restorable loads the backup made by execution executionID and checks that
+// it can be restored: a completed backup with files that retention has not
+// deleted, whose job, datasource and driver exist. Every restore path
+// (synchronous, requested, queued) checks through it.
+func (e *Engine) restorable(ctx context.Context, executionID string) (*restorePlan, error) {
 	backup, err := e.store.GetExecution(ctx, executionID)
 	if err != nil {
 		return nil, fmt.Errorf("restore %s: %w", executionID, err)
@@ -42,24 +80,72 @@ func (e *Engine) Restore(ctx context.Context, executionID string, target drivers
 	if _, deleted := backup.Metadata[metaRetentionDeleted]; deleted {
 		return nil, fmt.Errorf("restore %s: %w: retention deleted its files; choose a newer backup", executionID, ErrNotRestorable)
 	}
-	job, err := e.store.GetBackupJob(ctx, backup.JobID)
-	if err != nil {
+	p := &restorePlan{backup: backup}
+	if p.job, err = e.store.GetBackupJob(ctx, backup.JobID); err != nil {
 		return nil, fmt.Errorf("restore %s: job: %w", executionID, err)
 	}
-	ds, err := e.store.GetDatasource(ctx, backup.DatasourceID)
-	if err != nil {
+	if p.ds, err = e.store.GetDatasource(ctx, backup.DatasourceID); err != nil {
 		return nil, fmt.Errorf("restore %s: datasource: %w", executionID, err)
 	}
-	exec := &Execution{JobID: job.ID, DatasourceID: ds.ID, Operation: OperationRestore, Status: ExecutionQueued,
-		SourceExecutionID: backup.ID, BackupPath: backup.BackupPath, Compression: backup.Compression, Attempt: 1}
-	if err := e.store.CreateExecution(ctx, exec); err != nil {
+	if p.driver, err = e.cfg.Drivers.Lookup(p.ds.Type); err != nil {
 		return nil, fmt.Errorf("restore %s: %w", executionID, err)
 	}
-	err = e.runRestore(ctx, exec, job, ds, target, opts)
-	return exec, err
+	return p, nil
 }
 
+// checkRestore validates the options of a restore of p (everything but the
+// confirmation phrase); the errors match ErrInvalid and name the field.
+func (e *Engine) checkRestore(ctx context.Context, p *restorePlan, req *RestoreRequest) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("restore %s: %w: %s", p.backup.ID, ErrInvalid, fmt.Sprintf(format, args...))
+	}
+	if req.Target != nil && req.Target.Type != p.ds.Type {
+		return bad("target type %q differs from the backup's datasource type %q", req.Target.Type, p.ds.Type)
+	}
+	if req.VerificationMode {
+		if _, ok := p.driver.(drivers.Verifier); !ok {
+			return bad("verification_mode: the %s driver cannot verify into a temporary database; restore into a separate target instead", p.ds.Type)
+		}
+		if req.SafetyBackup {
+			return bad("safety_backup: verification mode restores into a temporary database and never touches the datasource; leave it false")
+		}
+		if req.Recreate {
+			return bad("recreate: verification mode always restores into a new temporary database; leave it false")
+		}
+	} else if req.KeepVerificationDatabase {
+		return bad("keep_verification_database applies to verification mode only: set verification_mode or leave it false")
+	}
+	if req.SafetyBackup {
+		if req.Target != nil {
+			return bad("safety_backup backs up the backup's own datasource: leave target empty to restore over it, or safety_backup false")
+		}
+		if p.job.DatasourceID != p.ds.ID {
+			return bad("safety_backup: job %q now backs up another datasource; take the safety backup by hand", p.job.Name)
+		}
+	}
+	if req.StorageLocationID != "" {
+		if _, err := e.store.GetStorageLocation(ctx, req.StorageLocationID); err != nil {
+			return bad("storage_location_id %q: %v", req.StorageLocationID, err)
+		}
+	}
+	return nil
+}
+
+// restoreTarget returns target, or the connection of ds when target is nil.
+func (e *Engine) restoreTarget(ds *Datasource, target *drivers.Source) (drivers.Source, error) {
+	if target != nil {
+		return *target, nil
+	}
+	return e.Source(ds)
+}
+
+// runRestore verifies a copy of the backup (pass 1), takes the safety
+// backup when asked, and streams the backup into target (pass 2). It marks
+// exec running and records its outcome.
 func (e *Engine) runRestore(ctx context.Context, exec *Execution, job *BackupJob, ds *Datasource, target drivers.Source, opts *RestoreOptions) (err error) {
+	if opts == nil {
+		opts = &RestoreOptions{}
+	}
 	l := execLog{e: e, id: exec.ID, prefix: "[RESTORE]"}
 	e.start(ctx, exec)
 	defer func() { e.finish(ctx, exec, l, err) }()
@@ -80,11 +166,103 @@ func (e *Engine) runRestore(ctx context.Context, exec *Execution, job *BackupJob
 	if err != nil {
 		return err
 	}
+	if opts.SafetyBackup {
+		if err := e.safetyBackup(ctx, l, exec, job, ds); err != nil {
+			return err
+		}
+	}
 	l.info(ctx, "restoring %s (%d bytes) into %s", exec.BackupPath, m.TotalSizeBytes, target)
 	exec.SizeBytes, exec.CompressedSizeBytes, exec.Checksum = m.TotalSizeBytes, m.CompressedSizeBytes, m.Checksum
 	return manifest.Stream(ctx, st, exec.BackupPath, m, func(ctx context.Context, r io.Reader) error {
-		return driver.Restore(ctx, target, r, &drivers.RestoreOptions{Logf: func(format string, args ...any) { l.info(ctx, format, args...) }})
+		return driver.Restore(ctx, target, r, &drivers.RestoreOptions{Recreate: opts.Recreate,
+			Logf: func(format string, args ...any) { l.info(ctx, format, args...) }})
 	})
+}
+
+// safetyBackup backs up the current state of ds with a backup execution of
+// job of its own, synchronously, and records its ID in exec's metadata.
+//
+// It runs the backup without the retention pass a queued backup ends with:
+// retention could delete the very backup being restored (the oldest of a
+// full job). The job's next backup or the cleanup worker applies it.
+func (e *Engine) safetyBackup(ctx context.Context, l execLog, exec *Execution, job *BackupJob, ds *Datasource) error {
+	safety, err := e.newBackupExecution(ctx, job.ID, "")
+	if err != nil {
+		return fmt.Errorf("safety backup: %w; restore not started, target untouched", err)
+	}
+	l.info(ctx, "safety backup of the current state of %q: execution %s", ds.Name, safety.ID)
+	if exec.Metadata == nil {
+		exec.Metadata = map[string]any{}
+	}
+	exec.Metadata[metaSafetyBackup] = safety.ID
+	if err := e.runBackup(ctx, safety, job, ds); err != nil {
+		return fmt.Errorf("safety backup %s: %w; restore not started, target untouched", safety.ID, err)
+	}
+	l.info(ctx, "safety backup %s completed: %s", safety.ID, safety.BackupPath)
+	return nil
+}
+
+// verifyDatabaseName is the temporary database a verification execution
+// restores into: "dg_verify_" and the first 8 hex digits of its ID.
+func verifyDatabaseName(executionID string) string {
+	hex := strings.ToLower(strings.ReplaceAll(executionID, "-", ""))
+	return "dg_verify_" + hex[:min(8, len(hex))]
+}
+
+// runVerify verifies a copy of the backup (pass 1), restores it into a
+// temporary database on the server of target through the driver's Verifier
+// (pass 2), stores the report in exec.Metadata["verification"] and fails
+// when the report is not OK. It marks exec running and records its outcome.
+func (e *Engine) runVerify(ctx context.Context, exec *Execution, job *BackupJob, ds *Datasource, target drivers.Source, storageLocationID string, keep bool) (err error) {
+	l := execLog{e: e, id: exec.ID, prefix: "[RESTORE]"}
+	e.start(ctx, exec)
+	defer func() { e.finish(ctx, exec, l, err) }()
+
+	driver, err := e.cfg.Drivers.Lookup(ds.Type)
+	if err != nil {
+		return err
+	}
+	verifier, ok := driver.(drivers.Verifier)
+	if !ok {
+		return fmt.Errorf("%w: verification_mode: the %s driver cannot verify into a temporary database", ErrInvalid, ds.Type)
+	}
+	st, m, err := e.pickCopy(ctx, l, exec, job, &RestoreOptions{StorageLocationID: storageLocationID})
+	if err != nil {
+		return err
+	}
+	name := verifyDatabaseName(exec.ID)
+	l.info(ctx, "verification restore of %s (%d bytes) into temporary database %s on %s", exec.BackupPath, m.TotalSizeBytes, name, target)
+	exec.SizeBytes, exec.CompressedSizeBytes, exec.Checksum = m.TotalSizeBytes, m.CompressedSizeBytes, m.Checksum
+	var rep *drivers.VerifyReport
+	err = manifest.Stream(ctx, st, exec.BackupPath, m, func(ctx context.Context, r io.Reader) error {
+		var verr error
+		rep, verr = verifier.Verify(ctx, target, r, m.Metadata, &drivers.VerifyOptions{Database: name, Keep: keep,
+			Logf: func(format string, args ...any) { l.info(ctx, format, args...) }})
+		return verr
+	})
+	if rep != nil {
+		if exec.Metadata == nil {
+			exec.Metadata = map[string]any{}
+		}
+		exec.Metadata[metaVerification] = rep
+		if rep.Kept {
+			l.info(ctx, "kept verification database %s: drop it when done", rep.Database)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if rep == nil {
+		return fmt.Errorf("verify %s: the %s driver returned no report", exec.BackupPath, ds.Type)
+	}
+	for _, t := range rep.Tables {
+		l.info(ctx, "table %s: %d rows (expected %d) ok=%v", t.Table, t.Rows, t.ExpectedRows, t.OK)
+	}
+	if !rep.OK {
+		return fmt.Errorf("verify %s: restored copy differs from the backup: %s", exec.BackupPath, strings.Join(rep.Problems, "; "))
+	}
+	l.info(ctx, "verification passed: %d table(s) match the backup", len(rep.Tables))
+	return nil
 }
 
 // pickCopy returns the first storage whose copy of the backup verifies
