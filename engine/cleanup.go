@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -50,7 +49,7 @@ func (e *Engine) ApplyRetention(ctx context.Context, jobID string) ([]retention.
 	if err != nil {
 		return nil, fmt.Errorf("apply retention of job %s: %w", job.Name, err)
 	}
-	restores, err := e.store.ListExecutions(ctx, ExecutionFilter{JobID: job.ID, Operation: OperationRestore, Status: ExecutionRunning, Limit: -1})
+	reading, err := e.backupsBeingRead(ctx, job.ID)
 	if err != nil {
 		return nil, fmt.Errorf("apply retention of job %s: %w", job.Name, err)
 	}
@@ -62,7 +61,7 @@ func (e *Engine) ApplyRetention(ctx context.Context, jobID string) ([]retention.
 			continue
 		}
 		b := retention.Backup{ID: x.ID, JobID: job.ID, CreatedAt: x.CreatedAt, Status: retentionStatus[x.Status], Path: x.BackupPath}
-		if slices.ContainsFunc(restores, func(r Execution) bool { return r.SourceExecutionID == x.ID }) {
+		if reading[x.ID] {
 			b.Status = retention.StatusRestoring
 		}
 		byID[x.ID] = x
@@ -389,4 +388,22 @@ func (w *CleanupWorker) Last() (CleanupReport, int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.last, w.runs
+}
+
+// backupsBeingRead returns the backups of job that a queued or running
+// restore or verification will read: retention keeps them.
+func (e *Engine) backupsBeingRead(ctx context.Context, jobID string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, op := range []Operation{OperationRestore, OperationVerify} {
+		for _, st := range []ExecutionStatus{ExecutionQueued, ExecutionRunning} {
+			xs, err := e.store.ListExecutions(ctx, ExecutionFilter{JobID: jobID, Operation: op, Status: st, Limit: -1})
+			if err != nil {
+				return nil, err
+			}
+			for _, x := range xs {
+				out[x.SourceExecutionID] = true
+			}
+		}
+	}
+	return out, nil
 }
