@@ -23,9 +23,16 @@ import (
 
 // The engine and its configuration.
 type (
-	Engine         = engine.Engine
-	Config         = engine.Config
-	RestoreOptions = engine.RestoreOptions
+	Engine           = engine.Engine
+	Config           = engine.Config
+	RestoreOptions   = engine.RestoreOptions
+	RestoreRequest   = engine.RestoreRequest
+	WorkerOptions    = engine.WorkerOptions
+	SchedulerOptions = engine.SchedulerOptions
+	HealthOptions    = engine.HealthOptions
+	CleanupOptions   = engine.CleanupOptions
+	QueueOptions     = engine.QueueOptions
+	Event            = engine.Event
 )
 
 // The plug-in interfaces.
@@ -40,6 +47,7 @@ type (
 type (
 	Source          = drivers.Source
 	Datasource      = engine.Datasource
+	SyncJob         = engine.SyncJob
 	StorageLocation = engine.StorageLocation
 	BackupJob       = engine.BackupJob
 	Retention       = engine.Retention
@@ -53,6 +61,7 @@ var (
 	ErrNotFound         = engine.ErrNotFound
 	ErrInvalid          = engine.ErrInvalid
 	ErrNotRestorable    = engine.ErrNotRestorable
+	ErrConfirmation     = engine.ErrConfirmation
 	ErrChecksumMismatch = manifest.ErrChecksumMismatch
 	ErrMissingPart      = manifest.ErrMissingPart
 	ErrSizeMismatch     = manifest.ErrSizeMismatch
