@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -181,7 +183,15 @@ func (q *StoreQueue) Enqueue(ctx context.Context, t Task) error {
 	if t.Kind == "" || t.ExecutionID == "" {
 		return fmt.Errorf("enqueue task: kind and execution ID are required (got kind %q, execution %q)", t.Kind, t.ExecutionID)
 	}
-	now := q.now()
+	row := q.newRow(t, q.now())
+	if _, err := q.db.NewInsert().Model(row).Exec(ctx); err != nil {
+		return fmt.Errorf("enqueue task %s: %w", row.ID, dbError(err))
+	}
+	return nil
+}
+
+// newRow is the queued row of t (see Enqueue) stored at now.
+func (q *StoreQueue) newRow(t Task, now time.Time) *queueTask {
 	row := &queueTask{
 		ID:          t.ID,
 		Kind:        t.Kind,
@@ -199,8 +209,28 @@ func (q *StoreQueue) Enqueue(ctx context.Context, t Task) error {
 	if t.RunAt.IsZero() {
 		row.RunAt = now
 	}
-	if _, err := q.db.NewInsert().Model(row).Exec(ctx); err != nil {
-		return fmt.Errorf("enqueue task %s: %w", row.ID, dbError(err))
+	return row
+}
+
+// enqueueNew stores ts as queued in one statement on db (the queue's
+// database, or a transaction on it), in ID order, skipping every task
+// whose ID exists: the scheduler enqueues a batch of runs inside the
+// transaction that records them.
+func (q *StoreQueue) enqueueNew(ctx context.Context, db bun.IDB, ts []Task) error {
+	if len(ts) == 0 {
+		return nil
+	}
+	now := q.now()
+	rows := make([]*queueTask, len(ts))
+	for i, t := range ts {
+		if t.Kind == "" || t.ExecutionID == "" {
+			return fmt.Errorf("enqueue task: kind and execution ID are required (got kind %q, execution %q)", t.Kind, t.ExecutionID)
+		}
+		rows[i] = q.newRow(t, now)
+	}
+	slices.SortFunc(rows, func(a, b *queueTask) int { return strings.Compare(a.ID, b.ID) })
+	if _, err := db.NewInsert().Model(&rows).On("CONFLICT (id) DO NOTHING").Exec(ctx); err != nil {
+		return fmt.Errorf("enqueue %d tasks: %w", len(rows), dbError(err))
 	}
 	return nil
 }

@@ -4,10 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/robfig/cron/v3"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 )
 
 // scheduledRunSpace namespaces the IDs of scheduled runs: the execution of
@@ -56,6 +62,7 @@ func (e *Engine) EnqueueDueBackups(ctx context.Context, q Queue, limit int) (int
 // sync job.
 type scheduledJob interface {
 	scheduled() (id, expr, tz string, next *time.Time)
+	queuedRun(id string) scheduledRun
 }
 
 func (j *BackupJob) scheduled() (string, string, string, *time.Time) {
@@ -68,18 +75,39 @@ func (j *SyncJob) scheduled() (string, string, string, *time.Time) {
 
 // enqueueDueJobs enqueues one run (a task of kind) of each enabled row of T
 // whose next_execution_at has come, at most limit of them, oldest due
-// first; create records the queued execution of a run with the given ID.
-// It returns how many runs this call enqueued.
+// first. It returns how many runs this call enqueued.
+//
+// On the engine's own StoreQueue the whole batch is one transaction (see
+// enqueueBatch): a few statements for up to limit jobs. On another Queue
+// each job goes through enqueueDue, where create records the queued
+// execution of a run with the given ID.
 func enqueueDueJobs[T any, P interface {
 	*T
 	scheduledJob
 }](ctx context.Context, e *Engine, q Queue, limit int, kind, prefix string, create func(ctx context.Context, job P, id string) error) (int, error) {
 	now := e.now()
-	jobs, err := listRows[T](ctx, e.store.DB().NewSelect().
-		Where("enabled = ?", true).Where("next_execution_at IS NOT NULL").Where("next_execution_at <= ?", now).
-		OrderExpr("next_execution_at ASC").Limit(int64(max(limit, 1))))
+	limit = max(limit, 1)
+	if sq, ok := q.(*StoreQueue); ok && sq.db == e.store.DB() {
+		var runs []scheduledRun
+		err := e.store.DB().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			jobs, err := dueJobs[T](ctx, tx, now, limit, sq.pg)
+			if err != nil {
+				return err
+			}
+			runs, err = enqueueBatch[T, P](ctx, e, tx, sq, jobs, now, kind, prefix)
+			return err
+		})
+		if err != nil {
+			return 0, fmt.Errorf("enqueue due %s runs: %w", kind, err)
+		}
+		for _, r := range runs { // after commit: only runs that exist
+			r.publish(e)
+		}
+		return len(runs), nil
+	}
+	jobs, err := dueJobs[T](ctx, e.store.DB(), now, limit, false)
 	if err != nil {
-		return 0, fmt.Errorf("due %s runs: %w", kind, err)
+		return 0, fmt.Errorf("enqueue due %s runs: %w", kind, err)
 	}
 	n := 0
 	for i := range jobs {
@@ -95,6 +123,202 @@ func enqueueDueJobs[T any, P interface {
 		}
 	}
 	return n, nil
+}
+
+// dueJobs reads up to limit enabled rows of T due at now, oldest due first.
+// With lock (PostgreSQL, inside a transaction) it locks them, skipping rows
+// another process has locked: concurrent schedulers take disjoint batches
+// instead of waiting for, or deadlocking on, each other.
+func dueJobs[T any](ctx context.Context, db bun.IDB, now time.Time, limit int, lock bool) ([]T, error) {
+	q := db.NewSelect().
+		Where("enabled = ?", true).Where("next_execution_at IS NOT NULL").Where("next_execution_at <= ?", now).
+		OrderExpr("next_execution_at ASC").Limit(int64(limit))
+	if lock {
+		q = q.For("UPDATE SKIP LOCKED")
+	}
+	return listRows[T](ctx, q)
+}
+
+// scheduledRunID is the ID of the execution (and task) of the run of job
+// jobID due at due.
+func scheduledRunID(jobID string, due time.Time) string {
+	return uuid.NewSHA1(scheduledRunSpace, []byte(jobID+"@"+due.UTC().Format(time.RFC3339Nano))).String()
+}
+
+// enqueueBatch records and enqueues, in tx, the runs of jobs (read due at
+// now) and moves their next_execution_at, in three statements:
+//
+//  1. a compare-and-set of every job's next_execution_at from the due time
+//     read to the schedule's next time after now; only the jobs it moved
+//     (RETURNING) go on, so a job another process advanced meanwhile is
+//     left alone;
+//  2. the queued executions, INSERT … ON CONFLICT (id) DO NOTHING: the IDs
+//     derive from (job, due time), so a run recorded before is not
+//     recorded again;
+//  3. their tasks, likewise.
+//
+// It returns the executions it inserted, for the caller to publish once tx
+// has committed. A job whose schedule does not parse is logged and skipped.
+func enqueueBatch[T any, P interface {
+	*T
+	scheduledJob
+}](ctx context.Context, e *Engine, tx bun.IDB, q *StoreQueue, jobs []T, now time.Time, kind, prefix string) ([]scheduledRun, error) {
+	type plan struct {
+		job       P
+		id        string
+		due, next time.Time
+	}
+	plans := make(map[string]plan, len(jobs))
+	moves := make([]scheduleMove, 0, len(jobs))
+	for i := range jobs {
+		job := P(&jobs[i])
+		jobID, expr, tz, next := job.scheduled()
+		s, loc, err := parseSchedule(expr, tz)
+		if err != nil {
+			e.log.Error(prefix+" enqueue scheduled run", "job_id", jobID, "err", err)
+			continue
+		}
+		p := plan{job: job, id: scheduledRunID(jobID, *next), due: *next, next: nextRun(s, loc, now)}
+		plans[jobID] = p
+		moves = append(moves, scheduleMove{jobID: jobID, due: p.due, next: p.next})
+	}
+	moved, err := advanceSchedules[T](ctx, tx, moves, now)
+	if err != nil {
+		return nil, err
+	}
+	runs := make([]scheduledRun, 0, len(moved))
+	tasks := make([]Task, 0, len(moved))
+	for _, jobID := range moved {
+		p := plans[jobID]
+		runs = append(runs, p.job.queuedRun(p.id))
+		tasks = append(tasks, Task{ID: p.id, Kind: kind, ExecutionID: p.id, Attempt: 1, RunAt: now})
+	}
+	slices.SortFunc(runs, func(a, b scheduledRun) int { return strings.Compare(a.runID(), b.runID()) })
+	inserted, err := insertRuns(ctx, tx, runs)
+	if err != nil {
+		return nil, err
+	}
+	if err := q.enqueueNew(ctx, tx, tasks); err != nil {
+		return nil, err
+	}
+	out := runs[:0]
+	for _, r := range runs {
+		if inserted[r.runID()] {
+			out = append(out, r)
+			p := plans[r.jobID()]
+			e.log.Debug(prefix+" scheduled run enqueued", "job_id", r.jobID(), "execution_id", p.id, "due", p.due, "next", p.next)
+		}
+	}
+	if len(out) > 0 {
+		e.log.Info(prefix+" scheduled runs enqueued", "runs", len(out), "jobs_due", len(jobs))
+	}
+	return out, nil
+}
+
+// scheduleMove is the compare-and-set of one job's next_execution_at.
+type scheduleMove struct {
+	jobID     string
+	due, next time.Time
+}
+
+// advanceSchedules sets, in one statement, next_execution_at to next (and
+// last_execution_at to now) on each row of T whose next_execution_at is
+// still due, and returns the IDs of the rows it changed.
+func advanceSchedules[T any](ctx context.Context, db bun.IDB, moves []scheduleMove, now time.Time) ([]string, error) {
+	if len(moves) == 0 {
+		return nil, nil
+	}
+	slices.SortFunc(moves, func(a, b scheduleMove) int { return strings.Compare(a.jobID, b.jobID) })
+	// VALUES columns are column1… on both PostgreSQL and SQLite; PostgreSQL
+	// needs the times typed to compare them with a timestamptz column.
+	tuple := "(?, ?, ?)"
+	if db.Dialect().Name() == dialect.PG {
+		tuple = "(?, ?::timestamptz, ?::timestamptz)"
+	}
+	table := db.Dialect().Tables().Get(reflect.TypeFor[T]()).Name
+	var sb strings.Builder
+	args := []any{bun.Ident(table), now, now}
+	for i, m := range moves {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(tuple)
+		args = append(args, m.jobID, m.due, m.next)
+	}
+	args = append(args, bun.Ident(table), bun.Ident(table), bun.Ident(table))
+	var ids []string
+	err := db.NewRaw(`UPDATE ? SET next_execution_at = v.column3, last_execution_at = ?, updated_at = ?
+FROM (VALUES `+sb.String()+`) AS v
+WHERE ?.id = v.column1 AND ?.next_execution_at = v.column2 RETURNING ?.id`, args...).Scan(ctx, &ids)
+	if err != nil {
+		return nil, fmt.Errorf("advance schedules: %w", err)
+	}
+	return ids, nil
+}
+
+// scheduledRun is the queued execution of a scheduled run: an *Execution
+// or a *SyncExecution.
+type scheduledRun interface {
+	runID() string
+	jobID() string
+	publish(e *Engine)
+}
+
+func (x *Execution) runID() string         { return x.ID }
+func (x *Execution) jobID() string         { return x.JobID }
+func (x *Execution) publish(e *Engine)     { e.publishExecution(x) }
+func (x *SyncExecution) runID() string     { return x.ID }
+func (x *SyncExecution) jobID() string     { return x.SyncJobID }
+func (x *SyncExecution) publish(e *Engine) { e.publishSync(x) }
+
+// insertRuns inserts runs (all of one type) that do not exist yet and
+// returns the IDs it inserted.
+func insertRuns(ctx context.Context, db bun.IDB, runs []scheduledRun) (map[string]bool, error) {
+	if len(runs) == 0 {
+		return nil, nil
+	}
+	switch runs[0].(type) {
+	case *Execution:
+		return insertNew(ctx, db, rowsOf[Execution](runs))
+	case *SyncExecution:
+		return insertNew(ctx, db, rowsOf[SyncExecution](runs))
+	}
+	return nil, fmt.Errorf("insert runs: unexpected %T", runs[0])
+}
+
+func rowsOf[X any](runs []scheduledRun) []*X {
+	out := make([]*X, len(runs))
+	for i, r := range runs {
+		out[i] = any(r).(*X)
+	}
+	return out
+}
+
+// insertNew stamps and inserts rows in one statement, in ID order, skipping
+// those whose ID exists, and returns the IDs it inserted.
+func insertNew[X any](ctx context.Context, db bun.IDB, rows []*X) (map[string]bool, error) {
+	for _, r := range rows {
+		stamp(db, r, true)
+	}
+	var ids []string
+	if _, err := db.NewInsert().Model(&rows).On("CONFLICT (id) DO NOTHING").Returning("id").Exec(ctx, &ids); err != nil {
+		return nil, fmt.Errorf("create %ss: %w", noun[X](db), dbError(err))
+	}
+	out := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		out[id] = true
+	}
+	return out, nil
+}
+
+// queuedRun is the queued execution of job's scheduled run id.
+func (j *BackupJob) queuedRun(id string) scheduledRun {
+	return &Execution{ID: id, JobID: j.ID, DatasourceID: j.DatasourceID, Operation: OperationBackup, Status: ExecutionQueued,
+		Compression: j.Compression, Attempt: 1}
+}
+
+func (j *SyncJob) queuedRun(id string) scheduledRun {
+	return &SyncExecution{ID: id, SyncJobID: j.ID, Status: ExecutionQueued}
 }
 
 // enqueueDue enqueues the run of job due at its next_execution_at and moves
@@ -116,7 +340,7 @@ func enqueueDue[T any, P interface {
 	if err != nil {
 		return false, err
 	}
-	id := uuid.NewSHA1(scheduledRunSpace, []byte(jobID+"@"+due.UTC().Format(time.RFC3339Nano))).String()
+	id := scheduledRunID(jobID, due)
 	err = create(ctx, id)
 	created := err == nil
 	if err != nil && !errors.Is(err, ErrAlreadyExists) {
@@ -155,7 +379,7 @@ func (e *Engine) EnqueueBackup(ctx context.Context, q Queue, jobID string) (*Exe
 
 // SchedulerOptions configure a Scheduler. Zero values are the defaults.
 type SchedulerOptions struct {
-	// Tick is how often due jobs are looked for; 0 means 1 s.
+	// Tick is how often due jobs are looked for; 0 means 250 ms (a due run waits at most that long).
 	Tick time.Duration
 	// Batch bounds the jobs enqueued per look; 0 means 500 (a larger
 	// backlog is worked off on the following ticks, at once).
@@ -172,7 +396,7 @@ type Scheduler struct {
 // NewScheduler returns a Scheduler for e's jobs on q.
 func NewScheduler(e *Engine, q Queue, opts SchedulerOptions) *Scheduler {
 	if opts.Tick <= 0 {
-		opts.Tick = time.Second
+		opts.Tick = 250 * time.Millisecond
 	}
 	if opts.Batch <= 0 {
 		opts.Batch = 500
@@ -180,22 +404,31 @@ func NewScheduler(e *Engine, q Queue, opts SchedulerOptions) *Scheduler {
 	return &Scheduler{e: e, q: q, opts: opts}
 }
 
+// pgSchedulerLanes is how many batches a Scheduler on a PostgreSQL
+// StoreQueue enqueues at once while a backlog lasts: batches lock disjoint
+// jobs (SKIP LOCKED), and the server, not this process, is the bottleneck.
+const pgSchedulerLanes = 4
+
 // Run enqueues due jobs until ctx is done. A full batch is followed at once
-// by another look, so a backlog does not wait a tick per batch.
+// by more (on PostgreSQL, pgSchedulerLanes at a time), so a backlog does
+// not wait a tick per batch.
 func (s *Scheduler) Run(ctx context.Context) error {
 	tick := time.NewTicker(s.opts.Tick)
 	defer tick.Stop()
+	lanes := 1
+	if sq, ok := s.q.(*StoreQueue); ok && sq.pg {
+		lanes = pgSchedulerLanes
+	}
 	for {
-		n, err := s.e.EnqueueDueBackups(ctx, s.q, s.opts.Batch)
-		if err != nil && ctx.Err() == nil {
-			s.e.log.Error("[BACKUP] scheduler", "err", err)
-		}
-		m, err := s.e.EnqueueDueSyncs(ctx, s.q, s.opts.Batch)
-		if err != nil && ctx.Err() == nil {
-			s.e.log.Error("[SYNC] scheduler", "err", err)
-		}
-		if (n == s.opts.Batch || m == s.opts.Batch) && ctx.Err() == nil {
-			continue
+		if s.look(ctx) && ctx.Err() == nil {
+			var wg sync.WaitGroup
+			for range lanes {
+				wg.Go(func() {
+					for s.look(ctx) && ctx.Err() == nil {
+					}
+				})
+			}
+			wg.Wait()
 		}
 		select {
 		case <-ctx.Done():
@@ -203,4 +436,18 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// look enqueues one batch of due backup jobs and one of sync jobs, and
+// reports whether either was full (more may be due).
+func (s *Scheduler) look(ctx context.Context) bool {
+	n, err := s.e.EnqueueDueBackups(ctx, s.q, s.opts.Batch)
+	if err != nil && ctx.Err() == nil {
+		s.e.log.Error("[BACKUP] scheduler", "err", err)
+	}
+	m, err := s.e.EnqueueDueSyncs(ctx, s.q, s.opts.Batch)
+	if err != nil && ctx.Err() == nil {
+		s.e.log.Error("[SYNC] scheduler", "err", err)
+	}
+	return n == s.opts.Batch || m == s.opts.Batch
 }

@@ -1,0 +1,198 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dataguardian/dataguardian/internal/testsvc"
+	"github.com/uptrace/bun"
+)
+
+// addDueJobs inserts n enabled backup jobs of ds due at due, in one
+// statement (CreateBackupJob per job would dominate the tests' time).
+func addDueJobs(t testing.TB, e *Engine, ds string, storages []string, n int, due time.Time) []string {
+	t.Helper()
+	jobs := make([]BackupJob, n)
+	ids := make([]string, n)
+	for i := range jobs {
+		jobs[i] = BackupJob{Name: fmt.Sprintf("due %d", i), DatasourceID: ds, StorageLocationIDs: storages,
+			Schedule: "* * * * *", Compression: "none", MaxFileSizeMB: DefaultMaxFileSizeMB, Enabled: true, NextExecutionAt: &due}
+		stamp(e.Store().DB(), &jobs[i], true)
+		ids[i] = jobs[i].ID
+	}
+	for chunk := range slicesChunk(jobs, 1000) {
+		if _, err := e.Store().DB().NewInsert().Model(&chunk).Exec(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ids
+}
+
+func slicesChunk[E any](s []E, n int) func(func([]E) bool) {
+	return func(yield func([]E) bool) {
+		for len(s) > 0 {
+			c := s[:min(n, len(s))]
+			s = s[len(c):]
+			if !yield(c) {
+				return
+			}
+		}
+	}
+}
+
+// checkOncePerJob fails unless each of ids has exactly one backup
+// execution and one task, and its next_execution_at moved past due.
+func checkOncePerJob(t *testing.T, e *Engine, ids []string, due time.Time) {
+	t.Helper()
+	ctx := t.Context()
+	var perJob []struct {
+		JobID string `bun:"job_id"`
+		N     int    `bun:"n"`
+	}
+	err := e.Store().DB().NewSelect().TableExpr("backup_executions").ColumnExpr("job_id, COUNT(*) AS n").
+		Group("job_id").Scan(ctx, &perJob)
+	mustNoErr(t, "count executions", err)
+	if len(perJob) != len(ids) {
+		t.Fatalf("%d jobs got runs; want %d", len(perJob), len(ids))
+	}
+	for _, r := range perJob {
+		if r.N != 1 {
+			t.Fatalf("job %s has %d runs; want 1", r.JobID, r.N)
+		}
+	}
+	tasks, err := e.Store().DB().NewSelect().TableExpr("queue_tasks").
+		Where("execution_id IN (?)", e.Store().DB().NewSelect().TableExpr("backup_executions").Column("id")).Count(ctx)
+	mustNoErr(t, "count tasks", err)
+	if tasks != int64(len(ids)) {
+		t.Fatalf("%d tasks; want %d", tasks, len(ids))
+	}
+	stale, err := e.Store().DB().NewSelect().Model((*BackupJob)(nil)).Where("next_execution_at <= ?", due).Count(ctx)
+	mustNoErr(t, "count due", err)
+	if stale != 0 {
+		t.Fatalf("%d jobs still due at %s", stale, due)
+	}
+}
+
+// Two engines on one PostgreSQL racing through 1,200 due jobs (more than
+// two batches) enqueue each exactly once.
+func TestEnqueueDueBatchesAcrossProcesses(t *testing.T) {
+	url := testsvc.NewPostgresDatabase(t)
+	ctx := t.Context()
+	var engines []*Engine
+	for range 2 {
+		e, err := New(ctx, Config{DataDir: t.TempDir(), DatabaseURL: url, SecretKey: testKey, Logger: discardLogger})
+		mustNoErr(t, "new", err)
+		defer e.Close()
+		engines = append(engines, e)
+	}
+	f := newFixture(t, engines[0], BackupJob{})
+	due := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Second)
+	const jobs = 1200
+	ids := addDueJobs(t, engines[0], f.ds.ID, f.job.StorageLocationIDs, jobs, due)
+
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	total := 0
+	for _, e := range engines {
+		for range 2 {
+			wg.Go(func() {
+				for idle := 0; idle < 3; {
+					n, err := e.EnqueueDueBackups(ctx, e.Queue(), 500)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					total += n
+					mu.Unlock()
+					if n == 0 {
+						idle++
+						time.Sleep(10 * time.Millisecond)
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	for _, e := range engines {
+		n, err := e.EnqueueDueBackups(ctx, e.Queue(), jobs)
+		mustNoErr(t, "enqueue", err)
+		total += n
+	}
+	if total != jobs {
+		t.Fatalf("the calls report %d runs enqueued; want %d", total, jobs)
+	}
+	checkOncePerJob(t, engines[1], ids, due)
+}
+
+// A batch read before another process enqueued its jobs (or before their
+// next_execution_at was moved) records nothing: the compare-and-set on the
+// due time fails, so no run is enqueued twice and no stale due time runs.
+func TestEnqueueBatchSkipsJobsMovedSinceRead(t *testing.T) {
+	for name, url := range map[string]func(t *testing.T) string{
+		"sqlite":   sqliteTestURL,
+		"postgres": func(t *testing.T) string { return testsvc.NewPostgresDatabase(t) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := t.Context()
+			e, err := New(ctx, Config{DataDir: t.TempDir(), DatabaseURL: url(t), SecretKey: testKey, Logger: discardLogger})
+			mustNoErr(t, "new", err)
+			defer e.Close()
+			f := newFixture(t, e, BackupJob{})
+			due := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+			ids := addDueJobs(t, e, f.ds.ID, f.job.StorageLocationIDs, 20, due)
+			now := e.now()
+			stale, err := dueJobs[BackupJob](ctx, e.Store().DB(), now, 100, false)
+			mustNoErr(t, "read due jobs", err)
+			if len(stale) != 20 {
+				t.Fatalf("%d due jobs; want 20", len(stale))
+			}
+
+			// Meanwhile: another process enqueues the first 10, and the
+			// schedule of the other 10 is moved (edited) without a run.
+			n, err := e.EnqueueDueBackups(ctx, e.Queue(), 10)
+			mustNoErr(t, "enqueue", err)
+			if n != 10 {
+				t.Fatalf("enqueued %d; want 10", n)
+			}
+			later := now.Add(time.Hour).Truncate(time.Second)
+			_, err = e.Store().DB().NewUpdate().Model((*BackupJob)(nil)).Set("next_execution_at = ?", later).
+				Where("next_execution_at = ?", due).Exec(ctx)
+			mustNoErr(t, "move schedules", err)
+
+			var runs []scheduledRun
+			err = e.Store().DB().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+				runs, err = enqueueBatch[BackupJob](ctx, e, tx, e.Queue().(*StoreQueue), stale, now, TaskBackup, "[BACKUP]")
+				return err
+			})
+			mustNoErr(t, "stale batch", err)
+			if len(runs) != 0 {
+				t.Fatalf("the stale batch enqueued %d runs; want 0", len(runs))
+			}
+			xs, err := e.Store().ListExecutions(ctx, ExecutionFilter{Limit: -1})
+			mustNoErr(t, "list", err)
+			if len(xs) != 10 {
+				t.Fatalf("%d executions; want the 10 enqueued once", len(xs))
+			}
+			st, err := e.Queue().Stats(ctx)
+			mustNoErr(t, "stats", err)
+			if st.Depth != 10 {
+				t.Fatalf("queue depth %d; want 10", st.Depth)
+			}
+			moved := 0
+			for _, j := range ids {
+				job, err := e.Store().GetBackupJob(ctx, j)
+				mustNoErr(t, "get job", err)
+				if job.NextExecutionAt.Equal(later) {
+					moved++
+				}
+			}
+			if moved != 10 {
+				t.Fatalf("%d jobs keep the edited next_execution_at; want 10", moved)
+			}
+		})
+	}
+}
