@@ -112,11 +112,14 @@ func (e *Engine) executeBackup(ctx context.Context, exec *Execution) error {
 	if err == nil {
 		var ds *Datasource
 		if ds, err = e.store.GetDatasource(ctx, job.DatasourceID); err == nil {
-			err = e.runBackup(ctx, exec, job, ds)
+			var adopted bool
+			if adopted, err = e.adoptCommitted(ctx, exec, job); err == nil && !adopted {
+				err = e.runBackup(ctx, exec, job, ds)
+			}
 		}
 	}
 	if err != nil {
-		if !exec.Status.Terminal() { // the job or datasource vanished before the run started
+		if !exec.Status.Terminal() && !interrupted(ctx) { // the job or datasource vanished before the run started
 			e.finish(ctx, exec, execLog{e: e, id: exec.ID, prefix: "[BACKUP]"}, err)
 		}
 		return err
@@ -188,12 +191,69 @@ func (e *Engine) runBackup(ctx context.Context, exec *Execution, job *BackupJob,
 	if err != nil {
 		return err
 	}
-	m := res.Manifest
+	recordManifest(exec, res.Manifest)
+	l.info(ctx, "wrote %s: %d bytes, %d compressed (ratio %.3f) in %d part(s), %s", res.Dir, exec.SizeBytes,
+		exec.CompressedSizeBytes, res.Manifest.CompressionRatio, len(res.Manifest.Chunks), exec.Checksum)
+	return nil
+}
+
+// recordManifest copies what a committed backup's manifest says into exec.
+func recordManifest(exec *Execution, m *manifest.Manifest) {
 	exec.SizeBytes, exec.CompressedSizeBytes, exec.Checksum = m.TotalSizeBytes, m.CompressedSizeBytes, m.Checksum
 	exec.Metadata = map[string]any{"manifest": m.Metadata, "chunks": len(m.Chunks), "compression_ratio": m.CompressionRatio}
-	l.info(ctx, "wrote %s: %d bytes, %d compressed (ratio %.3f) in %d part(s), %s",
-		res.Dir, m.TotalSizeBytes, m.CompressedSizeBytes, m.CompressionRatio, len(m.Chunks), m.Checksum)
-	return nil
+}
+
+// adoptCommitted completes exec from the backup an earlier attempt of it
+// committed (manifest.json written) before its process died, instead of
+// backing up a second time. It reports whether it did. Only an execution
+// that started before (StartedAt set) is looked for.
+func (e *Engine) adoptCommitted(ctx context.Context, exec *Execution, job *BackupJob) (bool, error) {
+	if exec.StartedAt == nil {
+		return false, nil
+	}
+	storages := e.openJobStorages(ctx, job)
+	dir := ""
+	var m *manifest.Manifest
+	for _, js := range storages {
+		if js.err != nil || dir != "" {
+			continue
+		}
+		backups, err := manifest.List(ctx, js.st)
+		if err != nil {
+			return false, fmt.Errorf("look for an earlier attempt's backup on storage %s: %w", js.loc.Name, err)
+		}
+		for _, b := range backups {
+			if b.JobID == job.ID && b.Manifest != nil && b.Manifest.ExecutionID == exec.ID {
+				dir, m = b.Dir, b.Manifest
+				break
+			}
+		}
+	}
+	if dir == "" {
+		return false, nil
+	}
+	l := execLog{e: e, id: exec.ID, prefix: "[BACKUP]"}
+	l.info(ctx, "an earlier attempt committed %s before its process stopped: verifying it instead of backing up again", dir)
+	found := false
+	for _, js := range storages {
+		status := StorageUnreachable
+		_, err := verifyCopy(ctx, js, dir)
+		switch {
+		case err == nil:
+			status, found = StorageAvailable, true
+		case js.err == nil:
+			status = StorageMissing
+		}
+		e.setStorageStatus(ctx, exec.ID, js.loc.ID, status, err)
+	}
+	if !found { // nothing verifies: back up again
+		l.errorf(ctx, "no copy of %s verifies: backing up again", dir)
+		return false, nil
+	}
+	exec.BackupPath = dir
+	recordManifest(exec, m)
+	e.finish(ctx, exec, l, nil)
+	return true, nil
 }
 
 func (e *Engine) setStorageStatus(ctx context.Context, execID, locID string, status StorageStatus, cause error) {
@@ -219,6 +279,10 @@ func (e *Engine) start(ctx context.Context, exec *Execution) {
 // finish records the outcome of exec, even when ctx was cancelled, and
 // notifies.
 func (e *Engine) finish(ctx context.Context, exec *Execution, l execLog, err error) {
+	if interrupted(ctx) {
+		l.errorf(context.WithoutCancel(ctx), "%s interrupted (%v): left to run again", exec.Operation, context.Cause(ctx))
+		return
+	}
 	ctx = context.WithoutCancel(ctx)
 	now := e.now()
 	exec.FinishedAt = &now

@@ -38,6 +38,8 @@ import (
 	"github.com/dataguardian/dataguardian/engine"
 	"github.com/dataguardian/dataguardian/internal/testsvc"
 	"github.com/dataguardian/dataguardian/manifest"
+	"github.com/dataguardian/dataguardian/storage"
+	"github.com/dataguardian/dataguardian/storage/local"
 )
 
 // Environment of an engine child process (TestMultiProcessChild).
@@ -139,6 +141,10 @@ func TestMultiProcessChild(t *testing.T) {
 			ShutdownTimeout: 10 * time.Second},
 		Scheduler: engine.SchedulerOptions{Tick: mpTick},
 		Health:    engine.HealthOptions{Interval: time.Hour},
+		StorageOpeners: map[string]engine.StorageOpener{"local": func(ctx context.Context, loc *engine.StorageLocation) (storage.Storage, error) {
+			st, err := local.New(loc.Config["path"])
+			return holdRelease{st, os.Getenv("DG_TEST_HOLD_RELEASE")}, err
+		}},
 	})
 	if err != nil {
 		t.Fatalf("engine.New: %v", err)
@@ -719,4 +725,38 @@ func TestMultiProcessKillDuringBulk(t *testing.T) {
 	for _, c := range children[1:] {
 		c.stop(t)
 	}
+}
+
+type holdRelease struct {
+	storage.Storage
+	hold string
+}
+
+func (h holdRelease) Delete(ctx context.Context, key string) error {
+	if h.hold != "" && strings.HasSuffix(key, "/.dataguardian-run") {
+		if _, err := os.Stat(filepath.Join(h.hold, "armed")); err == nil {
+			os.WriteFile(filepath.Join(h.hold, "held"), nil, 0o600)
+			select {} // killed here: manifest written, execution not yet completed
+		}
+	}
+	return h.Storage.Delete(ctx, key)
+}
+
+func TestMultiProcessKillAfterManifest(t *testing.T) {
+	s := newMPSetup(t)
+	hold := t.TempDir()
+	os.WriteFile(filepath.Join(hold, "armed"), nil, 0o600)
+	t.Setenv("DG_TEST_HOLD_RELEASE", hold)
+	jobs := s.sqliteJobs(t, "x", 1)
+	a := startMPChild(t, "proc-A", s.url, "")
+	waitMPReady(t, a)
+	s.due(t, jobs...)
+	mpWait(t, "held", 30*time.Second, func() bool { _, err := os.Stat(filepath.Join(hold, "held")); return err == nil })
+	a.kill(t)
+	os.Remove(filepath.Join(hold, "armed"))
+	b := startMPChild(t, "proc-B", s.url, "")
+	waitMPReady(t, b)
+	mpWait(t, "completed", 60*time.Second, func() bool { return s.countCompleted(t) >= 1 })
+	t.Logf("run folders: %v", s.runFolders(t, jobs[0].ID))
+	s.checkOncePerJob(t, jobs)
 }

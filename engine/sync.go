@@ -362,6 +362,17 @@ func (e *Engine) syncBackupJob(ctx context.Context, job *SyncJob, src *Datasourc
 // publishes it and notifies (sync_completed, info; sync_failed, critical,
 // or warning when cancelled).
 func (e *Engine) finishSync(ctx context.Context, x *SyncExecution, l *syncLog, err error) {
+	if interrupted(ctx) {
+		// The sync runs again; the steps of this attempt will not finish.
+		bg := context.WithoutCancel(ctx)
+		for _, id := range []string{x.BackupExecutionID, x.RestoreExecutionID} {
+			if id != "" {
+				_ = e.FailOrphaned(bg, id, "interrupted with its sync, which runs again")
+			}
+		}
+		l.log(bg, slog.LevelError, "sync interrupted (%v): left to run again", context.Cause(ctx))
+		return
+	}
 	ctx = context.WithoutCancel(ctx)
 	now := e.now()
 	x.FinishedAt = &now

@@ -85,8 +85,8 @@ func (e *Engine) runTask(ctx context.Context, kind string, exec *Execution) erro
 // still running after that; it returns once every one has stopped.
 func (w *Worker) Run(ctx context.Context) error {
 	pool := pond.NewPool(w.opts.Concurrency)
-	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelWork()
+	workCtx, cancelWork := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancelWork(nil)
 	slots := make(chan struct{}, w.opts.Concurrency)
 	poll := time.NewTicker(w.opts.Poll)
 	defer poll.Stop()
@@ -118,7 +118,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			case <-stopped:
 			case <-time.After(w.opts.ShutdownTimeout):
 				w.e.log.Warn("shutdown deadline reached: cancelling running work", "running", len(slots))
-				cancelWork()
+				cancelWork(errShutdown)
 				<-stopped
 			}
 			return nil
@@ -148,8 +148,8 @@ func (w *Worker) run(ctx context.Context, t *Task) {
 		_ = w.q.Complete(bg, t.ID, w.opts.Owner)
 		return
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	var hb sync.WaitGroup
 	hb.Go(func() { w.heartbeat(runCtx, t, cancel) })
 	for _, id := range datasources {
@@ -162,8 +162,21 @@ func (w *Worker) run(ctx context.Context, t *Task) {
 	} else {
 		err = w.e.runTask(runCtx, t.Kind, exec)
 	}
-	cancel()
+	cause := context.Cause(runCtx)
+	cancel(nil)
 	hb.Wait()
+	switch {
+	case errors.Is(cause, ErrLeaseLost): // another process owns the task now
+		return
+	case errors.Is(cause, errShutdown):
+		// Left for recovery: run again, here after a restart or elsewhere.
+		if rerr := w.q.Retry(bg, t.ID, w.opts.Owner, time.Now(), errShutdown.Error()); errors.Is(rerr, ErrAttemptsExhausted) {
+			w.fail(bg, t.Kind, t.ExecutionID, errShutdown.Error()+" and no attempt is left")
+		} else if rerr != nil {
+			w.e.log.Warn("re-queue interrupted task", "task_id", t.ID, "err", rerr)
+		}
+		return
+	}
 	if err != nil {
 		w.e.log.Warn("queued "+t.Kind+" failed", "execution_id", t.ExecutionID, "err", err)
 	}
@@ -174,7 +187,7 @@ func (w *Worker) run(ctx context.Context, t *Task) {
 
 // heartbeat extends t's lease every Lease/3 until ctx ends; if the lease is
 // lost (another process took the task over) it cancels the run.
-func (w *Worker) heartbeat(ctx context.Context, t *Task, cancel context.CancelFunc) {
+func (w *Worker) heartbeat(ctx context.Context, t *Task, cancel context.CancelCauseFunc) {
 	tick := time.NewTicker(w.opts.Lease / 3)
 	defer tick.Stop()
 	for {
@@ -182,10 +195,15 @@ func (w *Worker) heartbeat(ctx context.Context, t *Task, cancel context.CancelFu
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			if err := w.q.Extend(ctx, t.ID, w.opts.Owner, w.opts.Lease); err != nil && ctx.Err() == nil {
-				w.e.log.Error("lease lost: stopping the task", "task_id", t.ID, "err", err)
-				cancel()
+			err := w.q.Extend(ctx, t.ID, w.opts.Owner, w.opts.Lease)
+			switch {
+			case err == nil || ctx.Err() != nil:
+			case errors.Is(err, ErrLeaseLost):
+				w.e.log.Error("lease lost: stopping the task, its result left to the new owner", "task_id", t.ID, "err", err)
+				cancel(ErrLeaseLost)
 				return
+			default: // the store hiccuped: the lease may still be ours, try again next tick
+				w.e.log.Warn("extend lease", "task_id", t.ID, "err", err)
 			}
 		}
 	}
@@ -208,14 +226,30 @@ func (w *Worker) recover(ctx context.Context) {
 			w.e.log.Warn("re-queued: the process running it stopped", "execution_id", t.ExecutionID, "attempt", t.Attempt, "previous_owner", t.LeaseOwner)
 			continue
 		}
-		fail := w.e.FailOrphaned
-		if t.Kind == TaskSync {
-			fail = w.e.failOrphanedSync
-		}
-		if err := fail(ctx, t.ExecutionID, LeaseExpiredReason+" and no attempt is left"); err != nil {
-			w.e.log.Warn("recover execution", "execution_id", t.ExecutionID, "err", err)
-		}
+		w.fail(ctx, t.Kind, t.ExecutionID, LeaseExpiredReason+" and no attempt is left")
 	}
+}
+
+// fail records the execution of a task that will not run again as failed.
+func (w *Worker) fail(ctx context.Context, kind, executionID, reason string) {
+	fail := w.e.FailOrphaned
+	if kind == TaskSync {
+		fail = w.e.failOrphanedSync
+	}
+	if err := fail(ctx, executionID, reason); err != nil {
+		w.e.log.Warn("fail orphaned execution", "execution_id", executionID, "err", err)
+	}
+}
+
+// errShutdown is the cause of cancelling running work at the shutdown
+// deadline: the work is left for recovery rather than recorded as done.
+var errShutdown = errors.New("the worker shut down before the task finished")
+
+// interrupted reports whether ctx was cancelled by a worker that handed the
+// task back (lease lost, shutdown): its outcome must not be recorded.
+func interrupted(ctx context.Context) bool {
+	cause := context.Cause(ctx)
+	return errors.Is(cause, ErrLeaseLost) || errors.Is(cause, errShutdown)
 }
 
 // FailOrphaned marks a queued or running execution whose worker died as
