@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"mime"
@@ -119,7 +120,7 @@ func startMailServer(t *testing.T, o mailServerOptions) *mailServer {
 	srv.AllowInsecureAuth = true // the client, not the server, must refuse
 	srv.ReadTimeout = 5 * time.Second
 	srv.WriteTimeout = 5 * time.Second
-	srv.ErrorLog = testLogger{t}
+	srv.ErrorLog = newTestLogger(t)
 	var l net.Listener
 	var err error
 	if o.implicitTLS {
@@ -146,10 +147,29 @@ func (ms *mailServer) messages() []receivedMail {
 	return append([]receivedMail(nil), ms.msgs...)
 }
 
-type testLogger struct{ t *testing.T }
+// testLogger passes the server's log to t until the test's cleanup starts;
+// the server's goroutines may still log while they wind down after that.
+type testLogger struct {
+	t    *testing.T
+	mu   *sync.Mutex
+	done *bool
+}
 
-func (l testLogger) Printf(format string, v ...any) { l.t.Logf(format, v...) }
-func (l testLogger) Println(v ...any)               { l.t.Log(v...) }
+func newTestLogger(t *testing.T) testLogger {
+	l := testLogger{t: t, mu: new(sync.Mutex), done: new(bool)}
+	t.Cleanup(func() { l.mu.Lock(); *l.done = true; l.mu.Unlock() })
+	return l
+}
+
+func (l testLogger) Printf(format string, v ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !*l.done {
+		l.t.Logf(format, v...)
+	}
+}
+
+func (l testLogger) Println(v ...any) { l.Printf("%s", fmt.Sprintln(v...)) }
 
 // selfSigned returns a server config for 127.0.0.1 and a client config
 // trusting it.
