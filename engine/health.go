@@ -577,34 +577,10 @@ func (e *Engine) pruneHealthChecks(ctx context.Context, before time.Time) (int64
 	return n, nil
 }
 
-// lockHealth takes the health-cycle lock: on PostgreSQL a session advisory
-// lock on a dedicated connection (ok false when another process holds it),
-// on SQLite nothing (one process by design).
+// lockHealth takes the health-cycle lock (ok false when another process
+// holds it).
 func (e *Engine) lockHealth(ctx context.Context) (unlock func(), ok bool, err error) {
-	db := e.store.DB()
-	if db.Dialect().Name() != dialect.PG {
-		return func() {}, true, nil
-	}
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return nil, false, fmt.Errorf("take health lock: %w", err)
-	}
-	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock(?)", healthLockKey).Scan(&ok); err != nil {
-		conn.Close()
-		return nil, false, fmt.Errorf("take health lock: %w", err)
-	}
-	if !ok {
-		conn.Close()
-		return nil, false, nil
-	}
-	return func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
-		defer cancel()
-		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_unlock(?)", healthLockKey); err != nil {
-			e.log.Warn("release health lock", "err", err)
-		}
-		conn.Close()
-	}, true, nil
+	return e.tryAdvisoryLock(ctx, healthLockKey)
 }
 
 // ---------------------------------------------------------------------------

@@ -156,10 +156,19 @@ func (w *Worker) run(ctx context.Context, t *Task) {
 		lock, _ := w.locks.LoadOrStore(id, &sync.Mutex{})
 		lock.(*sync.Mutex).Lock()
 		defer lock.(*sync.Mutex).Unlock()
+		unlock, err := w.e.lockDatasource(runCtx, id) // and across processes
+		if err != nil {
+			w.e.log.Warn("lock datasource", "datasource_id", id, "err", err)
+			cancel(errShutdown) // hand the task back: it runs again later
+			break
+		}
+		defer unlock()
 	}
-	if t.Kind == TaskSync {
+	switch {
+	case runCtx.Err() != nil: // lost the lease or shutting down while waiting for a lock
+	case t.Kind == TaskSync:
 		err = w.e.executeSync(runCtx, t.ExecutionID)
-	} else {
+	default:
 		err = w.e.runTask(runCtx, t.Kind, exec)
 	}
 	cause := context.Cause(runCtx)
