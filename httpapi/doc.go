@@ -1,4 +1,14 @@
-// Package httpapi will hold the optional huma v2 REST API over an Engine
-// (endpoints of the product documents, OpenAPI, server-sent events). It is
-// empty until that work lands; the library is complete without it.
+// Package httpapi is the optional REST API of DataGuardian: a huma v2 API
+// over net/http that exposes an [engine.Engine] with the paths, verbs and
+// JSON shapes of the product specification, an OpenAPI 3.1 document at
+// /openapi.json and a documentation UI at /docs.
+//
+// [New] returns an http.Handler any service can mount on its own mux.
+// Errors are RFC 9457 problem JSON (application/problem+json) mapped from
+// the engine's sentinel errors in one place; request bodies are limited in
+// size and unknown JSON fields are rejected.
+//
+// Authentication is the embedding service's responsibility until API
+// tokens land: pass [Options].Auth to check every /api request, or put
+// the handler behind your own middleware. GET /health is always public.
 package httpapi

@@ -1,0 +1,132 @@
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
+	"github.com/dataguardian/dataguardian/engine"
+)
+
+// DefaultMaxBodyBytes is the request body limit when Options.MaxBodyBytes is 0.
+const DefaultMaxBodyBytes = 1 << 20
+
+// Options configure the API. A nil *Options means every default.
+type Options struct {
+	// Logger receives server errors; nil means slog.Default().
+	Logger *slog.Logger
+	// MaxBodyBytes bounds every request body (413 beyond it); 0 means
+	// DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// Auth, when set, is called for every request under /api before its
+	// handler; a non-nil error answers 401 (403 if it matches ErrForbidden)
+	// as problem JSON. nil means no authentication: until API tokens land,
+	// protecting /api is the embedding service's responsibility.
+	Auth func(r *http.Request) error
+	// Title and Version name the OpenAPI document; "" means
+	// "DataGuardian API" and "1.0.0".
+	Title, Version string
+}
+
+func (o *Options) withDefaults() Options {
+	var c Options
+	if o != nil {
+		c = *o
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.Title == "" {
+		c.Title = "DataGuardian API"
+	}
+	if c.Version == "" {
+		c.Version = "1.0.0"
+	}
+	return c
+}
+
+// Config returns the huma configuration New uses: OpenAPI 3.1 at
+// /openapi.json, docs at /docs, no $schema links in bodies (responses keep
+// the specification's shapes).
+func Config(opts *Options) huma.Config {
+	o := opts.withDefaults()
+	cfg := huma.DefaultConfig(o.Title, o.Version)
+	cfg.CreateHooks = nil
+	cfg.Transformers = append(cfg.Transformers, redactProblem)
+	cfg.Info.Description = "Backups, restores and health of datasources. Errors are RFC 9457 problem JSON."
+	return cfg
+}
+
+// New returns the API over e as an http.Handler to mount at the root of a
+// mux (its paths are absolute: /health, /api/..., /openapi.json, /docs).
+func New(e *engine.Engine, opts *Options) http.Handler {
+	o := opts.withDefaults()
+	mux := http.NewServeMux()
+	api := humago.New(mux, Config(opts))
+	Register(api, e, opts)
+	if o.Auth == nil {
+		return mux
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/") {
+			if err := o.Auth(r); err != nil {
+				writeProblem(w, problem(o.Logger, "auth", authError(err)))
+				return
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// Register adds every operation of the API over e to api; New calls it,
+// tests call it on a humatest API.
+func Register(api huma.API, e *engine.Engine, opts *Options) {
+	o := opts.withDefaults()
+	h := &handlers{e: e, log: o.Logger}
+	add := func(op huma.Operation, register func(huma.API, huma.Operation)) {
+		op.MaxBodyBytes = o.MaxBodyBytes
+		register(api, op)
+	}
+	add(huma.Operation{OperationID: "get-health", Method: http.MethodGet, Path: "/health",
+		Summary: "Liveness and metadata store reachability (public)", Tags: []string{"Health"}},
+		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.health) })
+
+	add(huma.Operation{OperationID: "list-datasources", Method: http.MethodGet, Path: "/api/datasources",
+		Summary: "List datasources with their connection status", Tags: []string{"Datasources"}},
+		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.listDatasources) })
+	add(huma.Operation{OperationID: "create-datasource", Method: http.MethodPost, Path: "/api/datasources",
+		Summary: "Register a datasource (the password is write-only)", Tags: []string{"Datasources"},
+		DefaultStatus: http.StatusCreated},
+		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.createDatasource) })
+	add(huma.Operation{OperationID: "get-datasource", Method: http.MethodGet, Path: "/api/datasources/{id}",
+		Summary: "Get one datasource", Tags: []string{"Datasources"}},
+		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.getDatasource) })
+	add(huma.Operation{OperationID: "list-datasource-health-checks", Method: http.MethodGet,
+		Path: "/api/datasources/{id}/health-checks", Summary: "List a datasource's health checks, newest first",
+		Tags: []string{"Datasources", "Health"}},
+		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.listHealthChecks) })
+	add(huma.Operation{OperationID: "check-datasource", Method: http.MethodPost,
+		Path: "/api/datasources/{id}/health-check", Summary: "Run a health check of a datasource now",
+		Tags: []string{"Datasources", "Health"}},
+		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.checkDatasource) })
+
+	add(huma.Operation{OperationID: "list-backup-job-executions", Method: http.MethodGet,
+		Path: "/api/backup-jobs/{id}/executions", Summary: "List a backup job's executions, newest first",
+		Tags: []string{"Backup jobs", "Executions"}},
+		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.listJobExecutions) })
+	add(huma.Operation{OperationID: "run-backup-job", Method: http.MethodPost,
+		Path: "/api/backup-jobs/{id}/run", Summary: "Queue a backup of a job now",
+		Tags: []string{"Backup jobs", "Executions"}, DefaultStatus: http.StatusAccepted},
+		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.runBackupJob) })
+}
+
+type handlers struct {
+	e   *engine.Engine
+	log *slog.Logger
+}
