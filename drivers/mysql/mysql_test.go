@@ -265,20 +265,9 @@ func TestTypes(t *testing.T) {
 	}
 }
 
-// dump backs src up into memory.
-func dump(t *testing.T, d *mysql.Driver, src drivers.Source) ([]byte, drivers.Metadata) {
-	t.Helper()
-	var buf bytes.Buffer
-	md, err := d.Dump(t.Context(), src, &buf, nil)
-	if err != nil {
-		t.Fatalf("dump: %v", err)
-	}
-	return buf.Bytes(), md
-}
-
 func TestDumpMetadata(t *testing.T) {
 	src := newSource(t)
-	data, md := dump(t, mysql.New(), src)
+	data, md := drivertest.Dump(t, mysql.New(), src)
 	if !strings.HasPrefix(md.DatabaseVersion, "MariaDB ") && !strings.HasPrefix(md.DatabaseVersion, "MySQL ") {
 		t.Errorf("DatabaseVersion %q", md.DatabaseVersion)
 	}
@@ -310,7 +299,7 @@ func TestDumpMetadata(t *testing.T) {
 func TestRestoreModes(t *testing.T) {
 	d := mysql.New()
 	src := newSource(t)
-	data, _ := dump(t, d, src)
+	data, _ := drivertest.Dump(t, d, src)
 	target := newSource(t)
 	mutate(t, target)
 	exec(t, testsvc.OpenMySQL(t, target.Database), "CREATE TABLE extra (x INT)", "INSERT INTO extra VALUES (1)")
@@ -360,112 +349,26 @@ func databaseExists(t *testing.T, name string) bool {
 	return n == 1
 }
 
-// verifyName returns a fresh verification database name, dropped with t
-// should a test leave it.
-func verifyName(t *testing.T) string {
-	name := "dgverify_" + strings.ToLower(rand.Text()[:12])
-	t.Cleanup(func() {
-		db := testsvc.OpenMySQL(t, "")
-		if _, err := db.ExecContext(context.Background(), "DROP DATABASE IF EXISTS `"+name+"`"); err != nil {
-			t.Errorf("drop %s: %v", name, err)
-		}
-	})
-	return name
-}
-
 func TestVerify(t *testing.T) {
-	d := mysql.NewMariaDB()
-	src := newSource(t)
-	data, md := dump(t, d, src)
-
-	t.Run("OK", func(t *testing.T) {
-		name := verifyName(t)
-		rep, err := d.Verify(t.Context(), src, bytes.NewReader(data), md, &drivers.VerifyOptions{Database: name, Logf: t.Logf})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !rep.OK || rep.Kept || rep.Database != name || len(rep.Tables) != md.TablesBackedUp || len(rep.Problems) > 0 {
-			t.Errorf("report %+v", rep)
-		}
-		if databaseExists(t, name) {
-			t.Errorf("verification database %s left behind", name)
-		}
-	})
-	t.Run("Keep", func(t *testing.T) {
-		name := verifyName(t)
-		rep, err := d.Verify(t.Context(), src, bytes.NewReader(data), md, &drivers.VerifyOptions{Database: name, Keep: true})
-		if err != nil || !rep.OK || !rep.Kept {
-			t.Fatalf("verify: %+v, %v", rep, err)
-		}
-		if !databaseExists(t, name) {
-			t.Fatal("kept verification database is gone")
-		}
-		equal(t, src, source(t, name))
-		// An existing name is refused, and the database is not dropped.
-		_, err = d.Verify(t.Context(), src, bytes.NewReader(data), md, &drivers.VerifyOptions{Database: name})
-		if err == nil || !strings.Contains(err.Error(), "already exists") {
-			t.Errorf("verify into an existing database: %v", err)
-		}
-		if !databaseExists(t, name) {
-			t.Error("a refused verification dropped the existing database")
-		}
-	})
-	t.Run("Tampered", func(t *testing.T) {
-		name := verifyName(t)
-		bad := md
-		bad.TableRows = map[string]int64{}
-		for k, v := range md.TableRows {
-			bad.TableRows[k] = v
-		}
-		bad.TableRows["events"]++
-		delete(bad.TableRows, "files")
-		bad.TableRows["ghost"] = 1
-		rep, err := d.Verify(t.Context(), src, bytes.NewReader(data), bad, &drivers.VerifyOptions{Database: name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rep.OK || len(rep.Problems) != 3 {
-			t.Errorf("tampered metadata: report %+v, want 3 problems", rep)
-		}
-		for _, tc := range rep.Tables {
-			if wantOK := tc.Table != "events" && tc.Table != "files" && tc.Table != "ghost"; tc.OK != wantOK {
-				t.Errorf("table check %+v", tc)
+	drivertest.RunVerifier(t, drivertest.VerifierHarness{
+		Driver:         mysql.NewMariaDB(),
+		NewSource:      newSource,
+		Equal:          equal,
+		DatabaseExists: databaseExists,
+		Drop: func(t *testing.T, name string) {
+			exec(t, testsvc.OpenMySQL(t, ""), "DROP DATABASE IF EXISTS `"+name+"`")
+		},
+		MaxNameLen: 64,
+		// A failing statement after the whole dump: the client's own
+		// message in the error.
+		BreakDump: func(dump []byte) []byte {
+			return append(dump, "INSERT INTO no_such_table VALUES (1);\n"...)
+		},
+		CheckBroken: func(t *testing.T, err error) {
+			if !errors.Is(err, proc.ErrToolFailed) || !strings.Contains(err.Error(), "no_such_table") {
+				t.Errorf("verify of a failing script: %v", err)
 			}
-		}
-		if databaseExists(t, name) {
-			t.Errorf("verification database %s left behind", name)
-		}
-	})
-	t.Run("BadName", func(t *testing.T) {
-		for _, name := range []string{"", "Upper", "a-b", "x`y", strings.Repeat("a", 65)} {
-			if _, err := d.Verify(t.Context(), src, bytes.NewReader(data), md, &drivers.VerifyOptions{Database: name}); !errors.Is(err, drivers.ErrInvalidSource) {
-				t.Errorf("name %q: %v", name, err)
-			}
-		}
-	})
-	t.Run("Cancel", func(t *testing.T) {
-		name := verifyName(t)
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		r := drivertest.CancelAfter(bytes.NewReader(data), int64(len(data)/2), cancel)
-		_, err := d.Verify(ctx, src, r, md, &drivers.VerifyOptions{Database: name})
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("cancelled verify: %v", err)
-		}
-		if databaseExists(t, name) {
-			t.Errorf("cancelled verification left database %s", name)
-		}
-	})
-	t.Run("FailedRestore", func(t *testing.T) {
-		name := verifyName(t)
-		bad := append(slices.Clip(data), "INSERT INTO no_such_table VALUES (1);\n"...)
-		_, err := d.Verify(t.Context(), src, bytes.NewReader(bad), md, &drivers.VerifyOptions{Database: name})
-		if err == nil || !strings.Contains(err.Error(), "no_such_table") {
-			t.Errorf("verify of a failing script: %v", err)
-		}
-		if databaseExists(t, name) {
-			t.Errorf("failed verification left database %s", name)
-		}
+		},
 	})
 }
 

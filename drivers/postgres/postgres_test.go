@@ -142,15 +142,18 @@ func newTarget(t *testing.T) drivers.Source {
 // dropWithT drops database name when t ends.
 func dropWithT(t *testing.T, name string) {
 	t.Helper()
-	a := admin(t)
-	t.Cleanup(func() {
-		if _, err := a.ExecContext(context.Background(), `DROP DATABASE IF EXISTS "`+name+`" WITH (FORCE)`); err != nil {
-			t.Errorf("drop %s: %v", name, err)
-		}
-	})
+	t.Cleanup(func() { dropDB(t, name) })
 }
 
-func dbExists(t testing.TB, name string) bool {
+// dropDB drops database name if it exists.
+func dropDB(t *testing.T, name string) {
+	t.Helper()
+	if _, err := admin(t).ExecContext(context.Background(), `DROP DATABASE IF EXISTS "`+name+`" WITH (FORCE)`); err != nil {
+		t.Errorf("drop %s: %v", name, err)
+	}
+}
+
+func dbExists(t *testing.T, name string) bool {
 	t.Helper()
 	var n int
 	if err := admin(t).QueryRowContext(context.Background(), "SELECT count(*) FROM pg_database WHERE datname = '"+name+"'").Scan(&n); err != nil {
@@ -234,20 +237,9 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// dump dumps src into memory.
-func dump(t *testing.T, d *postgres.Driver, src drivers.Source) ([]byte, drivers.Metadata) {
-	t.Helper()
-	var buf bytes.Buffer
-	md, err := d.Dump(t.Context(), src, &buf, nil)
-	if err != nil {
-		t.Fatalf("dump: %v", err)
-	}
-	return buf.Bytes(), md
-}
-
 func TestDumpMetadata(t *testing.T) {
 	src := newSource(t)
-	archive, md := dump(t, postgres.New(), src)
+	archive, md := drivertest.Dump(t, postgres.New(), src)
 	if !bytes.HasPrefix(archive, []byte("PGDMP")) {
 		t.Fatalf("archive starts %q, want a custom-format header PGDMP", archive[:min(len(archive), 8)])
 	}
@@ -280,7 +272,7 @@ func TestDumpConsistentUnderWrites(t *testing.T) {
 	})
 	time.Sleep(20 * time.Millisecond)
 	d := postgres.New()
-	archive, md := dump(t, d, src)
+	archive, md := drivertest.Dump(t, d, src)
 	time.Sleep(20 * time.Millisecond)
 	stop()
 	wg.Wait()
@@ -301,7 +293,7 @@ func TestDumpConsistentUnderWrites(t *testing.T) {
 func TestRestoreModes(t *testing.T) {
 	d := postgres.New()
 	src := newSource(t)
-	archive, _ := dump(t, d, src)
+	archive, _ := drivertest.Dump(t, d, src)
 
 	// An existing database with other data and a table the backup lacks.
 	existing := func(t *testing.T) drivers.Source {
@@ -363,7 +355,7 @@ func (l *lateFailReader) Read(p []byte) (int, error) {
 func TestFailedRestoreLeavesTargetUnchanged(t *testing.T) {
 	d := postgres.New()
 	src := newSource(t)
-	archive, _ := dump(t, d, src)
+	archive, _ := drivertest.Dump(t, d, src)
 	target := newSource(t)
 	execAll(t, openDB(t, target), mutation...)
 	before := fingerprint(t, target)
@@ -391,113 +383,21 @@ func TestFailedRestoreLeavesTargetUnchanged(t *testing.T) {
 	}
 }
 
-// verifyName is a fresh verification database name, dropped with t should
-// a test leave it.
-func verifyName(t *testing.T) string {
-	name := "dgverify_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
-	dropWithT(t, name)
-	return name
-}
-
 func TestVerify(t *testing.T) {
-	d := postgres.New()
-	src := newSource(t)
-	archive, md := dump(t, d, src)
-
-	t.Run("OK", func(t *testing.T) {
-		name := verifyName(t)
-		rep, err := d.Verify(t.Context(), src, bytes.NewReader(archive), md, &drivers.VerifyOptions{Database: name, Logf: t.Logf})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !rep.OK || rep.Kept || rep.Database != name || len(rep.Tables) != len(wantRows) || len(rep.Problems) > 0 {
-			t.Fatalf("report %+v", rep)
-		}
-		for _, tc := range rep.Tables {
-			if !tc.OK || tc.Rows != wantRows[tc.Table] || tc.ExpectedRows != tc.Rows {
-				t.Errorf("table check %+v", tc)
+	drivertest.RunVerifier(t, drivertest.VerifierHarness{
+		Driver:         postgres.New(),
+		NewSource:      newSource,
+		Equal:          equal,
+		DatabaseExists: dbExists,
+		Drop:           dropDB,
+		MaxNameLen:     63,
+		// Cut in the middle: pg_restore fails on the truncated archive.
+		BreakDump: func(dump []byte) []byte { return dump[:len(dump)/2] },
+		CheckBroken: func(t *testing.T, err error) {
+			if !errors.Is(err, proc.ErrToolFailed) {
+				t.Errorf("verify of a truncated archive: %v, want an error matching %v", err, proc.ErrToolFailed)
 			}
-		}
-		if dbExists(t, name) {
-			t.Errorf("verification database %s left behind", name)
-		}
-	})
-	t.Run("Keep", func(t *testing.T) {
-		name := verifyName(t)
-		rep, err := d.Verify(t.Context(), src, bytes.NewReader(archive), md, &drivers.VerifyOptions{Database: name, Keep: true})
-		if err != nil || !rep.OK || !rep.Kept {
-			t.Fatalf("report %+v, err %v", rep, err)
-		}
-		if !dbExists(t, name) {
-			t.Fatalf("kept verification database %s is gone", name)
-		}
-		kept := src
-		kept.Database = name
-		equal(t, src, kept)
-	})
-	t.Run("Tampered", func(t *testing.T) {
-		bad := md
-		bad.TableRows = maps.Clone(md.TableRows)
-		bad.TableRows["public.events"]++
-		delete(bad.TableRows, "public.empty_table")
-		bad.TableRows["public.vanished"] = 3
-		name := verifyName(t)
-		rep, err := d.Verify(t.Context(), src, bytes.NewReader(archive), bad, &drivers.VerifyOptions{Database: name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rep.OK {
-			t.Fatalf("report OK for tampered metadata: %+v", rep)
-		}
-		problems := strings.Join(rep.Problems, "\n")
-		for _, want := range []string{"public.events has 12000 rows, the backup recorded 12001", "public.empty_table", "public.vanished"} {
-			if !strings.Contains(problems, want) {
-				t.Errorf("problems do not mention %q:\n%s", want, problems)
-			}
-		}
-		if dbExists(t, name) {
-			t.Errorf("verification database %s left behind", name)
-		}
-	})
-	t.Run("Cancelled", func(t *testing.T) {
-		name := verifyName(t)
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		r := drivertest.CancelAfter(bytes.NewReader(archive), int64(len(archive)/2), cancel)
-		_, err := d.Verify(ctx, src, r, md, &drivers.VerifyOptions{Database: name})
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("cancelled verify: %v", err)
-		}
-		if dbExists(t, name) {
-			t.Errorf("cancelled verification left database %s", name)
-		}
-	})
-	t.Run("FailedRestore", func(t *testing.T) {
-		name := verifyName(t)
-		_, err := d.Verify(t.Context(), src, bytes.NewReader(archive[:len(archive)/2]), md, &drivers.VerifyOptions{Database: name})
-		if !errors.Is(err, proc.ErrToolFailed) {
-			t.Fatalf("verify of a truncated archive: %v", err)
-		}
-		if dbExists(t, name) {
-			t.Errorf("failed verification left database %s", name)
-		}
-	})
-	t.Run("RefusesExisting", func(t *testing.T) {
-		_, err := d.Verify(t.Context(), src, bytes.NewReader(archive), md, &drivers.VerifyOptions{Database: src.Database})
-		if err == nil || !strings.Contains(err.Error(), "already exists") {
-			t.Fatalf("verify into the source database: %v", err)
-		}
-		equal(t, src, src) // still there, untouched
-		if !dbExists(t, src.Database) {
-			t.Fatal("verify dropped an existing database")
-		}
-	})
-	t.Run("RefusesBadNames", func(t *testing.T) {
-		for _, name := range []string{"", "Upper", "a-b", `x"; DROP DATABASE postgres; --`, strings.Repeat("a", 64)} {
-			if _, err := d.Verify(t.Context(), src, bytes.NewReader(archive), md, &drivers.VerifyOptions{Database: name}); !errors.Is(err, drivers.ErrInvalidSource) {
-				t.Errorf("name %q: %v", name, err)
-			}
-		}
+		},
 	})
 }
 
