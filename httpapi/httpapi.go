@@ -84,15 +84,21 @@ func New(e *engine.Engine, opts *Options) http.Handler {
 	})
 }
 
+// adder registers one operation with the API's shared settings.
+type adder func(op huma.Operation, register func(huma.API, huma.Operation))
+
 // Register adds every operation of the API over e to api; New calls it,
 // tests call it on a humatest API.
 func Register(api huma.API, e *engine.Engine, opts *Options) {
 	o := opts.withDefaults()
 	h := &handlers{e: e, log: o.Logger}
-	add := func(op huma.Operation, register func(huma.API, huma.Operation)) {
+	var add adder = func(op huma.Operation, register func(huma.API, huma.Operation)) {
 		op.MaxBodyBytes = o.MaxBodyBytes
 		register(api, op)
 	}
+	registerResources(add, h)     // resources.go: storage locations, backup jobs, sync jobs, executions
+	registerBackups(add, h)       // backups.go: the Backups tab, restores, notifications, templates
+	registerObservability(add, h) // observability.go: /api/health*, dashboard, events, metrics
 	add(huma.Operation{OperationID: "get-health", Method: http.MethodGet, Path: "/health",
 		Summary: "Liveness and metadata store reachability (public)", Tags: []string{"Health"}},
 		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.health) })
