@@ -53,7 +53,7 @@ func statusOf(err error) int {
 		return http.StatusUnauthorized
 	case errors.Is(err, engine.ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, engine.ErrAlreadyExists), errors.Is(err, engine.ErrNotRestorable):
+	case errors.Is(err, engine.ErrAlreadyExists), errors.Is(err, engine.ErrNotRestorable), errors.Is(err, engine.ErrInUse):
 		return http.StatusConflict
 	case errors.Is(err, engine.ErrInvalid), errors.Is(err, engine.ErrConfirmation),
 		errors.Is(err, drivers.ErrUnknownType), errors.Is(err, manifest.ErrUnknownType),

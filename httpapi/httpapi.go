@@ -70,6 +70,7 @@ func New(e *engine.Engine, opts *Options) http.Handler {
 	mux := http.NewServeMux()
 	api := humago.New(mux, Config(opts))
 	Register(api, e, opts)
+	MountObservability(mux, e, opts)
 	if o.Auth == nil {
 		return mux
 	}
@@ -91,7 +92,7 @@ type adder func(op huma.Operation, register func(huma.API, huma.Operation))
 // tests call it on a humatest API.
 func Register(api huma.API, e *engine.Engine, opts *Options) {
 	o := opts.withDefaults()
-	h := &handlers{e: e, log: o.Logger}
+	h := &handlers{e: e, log: o.Logger, auth: o.Auth != nil}
 	var add adder = func(op huma.Operation, register func(huma.API, huma.Operation)) {
 		op.MaxBodyBytes = o.MaxBodyBytes
 		register(api, op)
@@ -133,6 +134,7 @@ func Register(api huma.API, e *engine.Engine, opts *Options) {
 }
 
 type handlers struct {
-	e   *engine.Engine
-	log *slog.Logger
+	e    *engine.Engine
+	log  *slog.Logger
+	auth bool // an Auth hook authenticates requests: permissions must be attached
 }

@@ -302,8 +302,8 @@ func TestServer(t *testing.T) {
 			}
 		}
 	}
-	if ops != 8 {
-		t.Errorf("openapi has %d operations, want 8", ops)
+	if ops < 40 {
+		t.Errorf("openapi has %d operations, want every endpoint of DESIGN §6 so far (40+)", ops)
 	}
 	if code, _, _ := do("GET", "/docs", nil); code != 200 {
 		t.Errorf("docs: %d", code)

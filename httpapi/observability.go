@@ -1,4 +1,763 @@
 package httpapi
 
-// registerObservability registers the operations on health summaries, the dashboard, events and metrics.
-func registerObservability(add adder, h *handlers) {}
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"sort"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/uptrace/bun"
+
+	"github.com/dataguardian/dataguardian/engine"
+)
+
+// ---------------------------------------------------------------------------
+// Plain handlers: GET /metrics and GET /api/events.
+
+// SSE tuning. Package variables so the package's tests can shorten them.
+var (
+	// sseHeartbeat is how often an idle event stream gets a comment line,
+	// so proxies keep it open and a vanished client is noticed.
+	sseHeartbeat = 15 * time.Second
+	// sseWriteTimeout bounds one write to a client: a client that reads
+	// nothing for this long is disconnected.
+	sseWriteTimeout = 30 * time.Second
+	// sseBuffer is each client's subscription buffer; when it is full (a
+	// slow client) the bus drops events for that client, never blocks.
+	sseBuffer = 64
+)
+
+// MountObservability adds the two operations that are not huma operations
+// to mux: GET /metrics (Prometheus text format, public) and GET /api/events
+// (server-sent events). Register documents both in the OpenAPI document;
+// New mounts them on its mux, so Options.Auth guards /api/events like the
+// rest of /api. A service that calls Register on its own huma API calls
+// MountObservability on its own mux.
+//
+// Each call creates its own Prometheus registry (no package globals): the
+// engine's collector, the Go runtime collector and the process collector.
+func MountObservability(mux *http.ServeMux, e *engine.Engine, opts *Options) {
+	o := opts.withDefaults()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newCollector(e, o.Logger),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:      slog.NewLogLogger(o.Logger.Handler(), slog.LevelError),
+		ErrorHandling: promhttp.ContinueOnError,
+	}))
+	mux.Handle("GET /api/events", serveEvents(e))
+}
+
+// serveEvents streams the engine's events as server-sent events:
+//
+//	event: execution:status-changed
+//	data: {"type":"execution:status-changed","entity_id":"…","status":"running",…}
+//
+// It subscribes before answering, writes a ": connected" comment first (a
+// client that has read it will receive every later event), a ": keep-alive"
+// comment every sseHeartbeat, flushes after every message, and ends when
+// the client goes away. Events are not replayed (no Last-Event-ID).
+func serveEvents(e *engine.Engine) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		events, cancel := e.Events().Subscribe(sseBuffer)
+		defer cancel()
+		rc := http.NewResponseController(w)
+		h := w.Header()
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+		w.WriteHeader(http.StatusOK)
+		write := func(b []byte) bool {
+			// A server WriteTimeout would cut the stream: each write gets
+			// its own deadline instead (ignored where unsupported).
+			_ = rc.SetWriteDeadline(time.Now().Add(sseWriteTimeout))
+			if _, err := w.Write(b); err != nil {
+				return false
+			}
+			if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+				return false
+			}
+			return true
+		}
+		if !write([]byte(": connected\nretry: 5000\n\n")) {
+			return
+		}
+		tick := time.NewTicker(sseHeartbeat)
+		defer tick.Stop()
+		var buf bytes.Buffer
+		for {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-tick.C:
+				if !write([]byte(": keep-alive\n\n")) {
+					return
+				}
+			case ev, ok := <-events:
+				if !ok {
+					return
+				}
+				data, err := json.Marshal(ev)
+				if err != nil {
+					continue
+				}
+				buf.Reset()
+				fmt.Fprintf(&buf, "event: %s\ndata: %s\n\n", ev.Type, data)
+				if !write(buf.Bytes()) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Prometheus collector: reads the engine on every scrape.
+
+type collector struct {
+	e   *engine.Engine
+	log *slog.Logger
+
+	datasources, executions                    *prometheus.Desc
+	execSeconds, execBytes                     *prometheus.Desc
+	queueDepth, queueRunning, queueOldest      *prometheus.Desc
+	queueScheduled, queueExpired, queueFailed  *prometheus.Desc
+	lastSuccess, lastDuration, lastSize        *prometheus.Desc
+	subscribers, dropped, jobs, scrapeFailures *prometheus.Desc
+}
+
+func newCollector(e *engine.Engine, log *slog.Logger) *collector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("dataguardian_"+name, help, labels, nil)
+	}
+	return &collector{e: e, log: log,
+		datasources:    d("datasources", "Datasources by connection status.", "status"),
+		executions:     d("executions", "Executions recorded, by operation (backup, restore, verify) and status.", "operation", "status"),
+		execSeconds:    d("executions_duration_seconds", "Summed duration of the recorded executions, by operation and status.", "operation", "status"),
+		execBytes:      d("executions_stored_bytes", "Summed stored (compressed) size of the recorded executions, by operation and status.", "operation", "status"),
+		queueDepth:     d("queue_depth", "Due tasks waiting for a worker."),
+		queueRunning:   d("queue_running", "Tasks claimed by a worker with a live lease."),
+		queueOldest:    d("queue_oldest_age_seconds", "How long the oldest due task has waited past its run time."),
+		queueScheduled: d("queue_scheduled", "Queued tasks whose run time is still ahead (retries)."),
+		queueExpired:   d("queue_expired_leases", "Claimed tasks whose lease expired (their worker stopped), not yet recovered."),
+		queueFailed:    d("queue_failed", "Tasks that used all their attempts."),
+		lastSuccess:    d("backup_last_success_timestamp_seconds", "When the job's last completed backup finished (Unix time).", "job_id", "job"),
+		lastDuration:   d("backup_last_success_duration_seconds", "How long the job's last completed backup took.", "job_id", "job"),
+		lastSize:       d("backup_last_success_size_bytes", "Stored (compressed) size of the job's last completed backup.", "job_id", "job"),
+		jobs:           d("backup_jobs", "Backup jobs, by whether they are enabled.", "enabled"),
+		subscribers:    d("events_subscribers", "Live event subscriptions (SSE clients)."),
+		dropped:        d("events_dropped_total", "Event deliveries skipped because a subscriber was too slow."),
+		scrapeFailures: d("scrape_errors", "Parts of this scrape that could not be read (see the server log).", "part"),
+	}
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.datasources, c.executions, c.execSeconds, c.execBytes, c.queueDepth, c.queueRunning, c.queueOldest,
+		c.queueScheduled, c.queueExpired, c.queueFailed, c.lastSuccess, c.lastDuration, c.lastSize,
+		c.jobs, c.subscribers, c.dropped, c.scrapeFailures} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	failed := func(part string, err error) {
+		c.log.Error("metrics: read "+part, "err", err)
+		gauge(c.scrapeFailures, 1, part)
+	}
+	db := c.e.Store().DB()
+
+	if byStatus, err := datasourceCounts(ctx, db); err != nil {
+		failed("datasources", err)
+	} else {
+		for s, n := range byStatus {
+			gauge(c.datasources, float64(n), s)
+		}
+	}
+	if rows, err := executionCounts(ctx, db, time.Time{}); err != nil {
+		failed("executions", err)
+	} else {
+		for _, r := range rows {
+			gauge(c.executions, float64(r.N), r.Operation, r.Status)
+			gauge(c.execSeconds, float64(r.DurationMS)/1000, r.Operation, r.Status)
+			gauge(c.execBytes, float64(r.Bytes), r.Operation, r.Status)
+		}
+	}
+	if qs, err := c.e.Queue().Stats(ctx); err != nil {
+		failed("queue", err)
+	} else {
+		gauge(c.queueDepth, float64(qs.Depth))
+		gauge(c.queueRunning, float64(qs.Running))
+		gauge(c.queueOldest, qs.OldestAge.Seconds())
+		gauge(c.queueScheduled, float64(qs.Scheduled))
+		gauge(c.queueExpired, float64(qs.Expired))
+		gauge(c.queueFailed, float64(qs.Failed))
+	}
+	if lbs, err := lastBackups(ctx, db); err != nil {
+		failed("last_backups", err)
+	} else {
+		for _, b := range lbs {
+			gauge(c.lastSuccess, float64(b.FinishedAt.UnixMilli())/1000, b.JobID, b.JobName)
+			gauge(c.lastDuration, float64(b.DurationMS)/1000, b.JobID, b.JobName)
+			gauge(c.lastSize, float64(b.CompressedSizeBytes), b.JobID, b.JobName)
+		}
+	}
+	if jobs, err := c.e.Store().ListBackupJobs(ctx); err != nil {
+		failed("jobs", err)
+	} else {
+		var on, off int
+		for i := range jobs {
+			if jobs[i].Enabled {
+				on++
+			} else {
+				off++
+			}
+		}
+		gauge(c.jobs, float64(on), "true")
+		gauge(c.jobs, float64(off), "false")
+	}
+	gauge(c.subscribers, float64(c.e.Events().Subscribers()))
+	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(c.e.Events().Dropped()))
+}
+
+// ---------------------------------------------------------------------------
+// Aggregate queries shared by the collector and the dashboard (one query
+// each, whatever the number of rows; portable SQL for SQLite and PostgreSQL).
+
+// datasourceCounts counts datasources per status; every known status is
+// present, zero when no datasource has it.
+func datasourceCounts(ctx context.Context, db bun.IDB) (map[string]int, error) {
+	var rows []struct {
+		Status string `bun:"status"`
+		N      int    `bun:"n"`
+	}
+	err := db.NewSelect().Model((*engine.Datasource)(nil)).ColumnExpr("status, COUNT(*) AS n").
+		Group("status").Scan(ctx, &rows)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, s := range []engine.DatasourceStatus{engine.DatasourceHealthy, engine.DatasourceWarning,
+		engine.DatasourceCritical, engine.DatasourceUnknown} {
+		out[string(s)] = 0
+	}
+	for _, r := range rows {
+		out[r.Status] += r.N
+	}
+	return out, nil
+}
+
+type executionCount struct {
+	Operation  string `bun:"operation"`
+	Status     string `bun:"status"`
+	N          int    `bun:"n"`
+	DurationMS int64  `bun:"duration_ms"`
+	Bytes      int64  `bun:"bytes"`
+}
+
+// executionCounts counts executions per operation and status, created at
+// or after since (all when since is zero).
+func executionCounts(ctx context.Context, db bun.IDB, since time.Time) ([]executionCount, error) {
+	var rows []executionCount
+	q := db.NewSelect().Model((*engine.Execution)(nil)).ColumnExpr("operation, status, COUNT(*) AS n, "+
+		"COALESCE(SUM(duration_ms), 0) AS duration_ms, COALESCE(SUM(compressed_size_bytes), 0) AS bytes").
+		Group("operation", "status")
+	if !since.IsZero() {
+		q = q.Where("created_at >= ?", since.UTC())
+	}
+	return rows, q.Scan(ctx, &rows)
+}
+
+// lastBackup is the last completed backup of one job.
+type lastBackup struct {
+	JobID               string    `bun:"job_id"`
+	JobName             string    `bun:"job_name"`
+	DatasourceID        string    `bun:"datasource_id"`
+	ExecutionID         string    `bun:"id"`
+	FinishedAt          time.Time `bun:"finished_at"`
+	DurationMS          int64     `bun:"duration_ms"`
+	SizeBytes           int64     `bun:"size_bytes"`
+	CompressedSizeBytes int64     `bun:"compressed_size_bytes"`
+}
+
+// lastBackups returns each job's last completed backup, by job name.
+func lastBackups(ctx context.Context, db bun.IDB) ([]lastBackup, error) {
+	var rows []lastBackup
+	err := db.NewRaw(`SELECT x.job_id, j.name AS job_name, x.datasource_id, x.id, x.finished_at,
+		x.duration_ms, x.size_bytes, x.compressed_size_bytes
+	FROM backup_executions AS x JOIN backup_jobs AS j ON j.id = x.job_id
+	WHERE x.operation = ? AND x.status = ? AND x.finished_at IS NOT NULL
+	AND x.id = (SELECT y.id FROM backup_executions AS y
+		WHERE y.job_id = x.job_id AND y.operation = ? AND y.status = ? AND y.finished_at IS NOT NULL
+		ORDER BY y.finished_at DESC, y.id DESC LIMIT 1)
+	ORDER BY j.name, x.job_id`,
+		engine.OperationBackup, engine.ExecutionCompleted, engine.OperationBackup, engine.ExecutionCompleted).
+		Scan(ctx, &rows)
+	return rows, err
+}
+
+// usedBytes sums, per storage location, the stored size of the backups
+// whose copy there is available.
+func usedBytes(ctx context.Context, db bun.IDB) (map[string]int64, error) {
+	var rows []struct {
+		StorageLocationID string `bun:"storage_location_id"`
+		Used              int64  `bun:"used"`
+	}
+	err := db.NewRaw(`SELECT es.storage_location_id, COALESCE(SUM(x.compressed_size_bytes), 0) AS used
+	FROM backup_execution_storages AS es JOIN backup_executions AS x ON x.id = es.execution_id
+	WHERE es.status = ? GROUP BY es.storage_location_id`, engine.StorageAvailable).Scan(ctx, &rows)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		out[r.StorageLocationID] = r.Used
+	}
+	return out, nil
+}
+
+// ---------------------------------------------------------------------------
+// huma operations.
+
+// registerObservability registers the operations on health summaries, the
+// dashboard, events and metrics. /api/events and /metrics are documented
+// here and served by MountObservability's plain handlers.
+func registerObservability(add adder, h *handlers) {
+	tags := []string{"Health"}
+	add(huma.Operation{OperationID: "get-api-health", Method: http.MethodGet, Path: "/api/health",
+		Summary: "Health of each service: metadata database, queue, storages, workers",
+		Description: "`status` is `ok` when every service is `ok`, else `degraded`; 503 when the metadata database " +
+			"does not answer. This server has no Redis: the spec's `services.redis` is `services.queue` (the " +
+			"queue lives in the metadata database). When backups or restores do not start, read " +
+			"`services.queue.oldest_age_seconds` and `services.workers`.",
+		Tags: tags},
+		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.apiHealth) })
+	add(huma.Operation{OperationID: "get-datasources-health", Method: http.MethodGet, Path: "/api/health/datasources",
+		Summary: "Connection status of every datasource with its latest health check", Tags: tags},
+		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.datasourcesHealth) })
+	add(huma.Operation{OperationID: "get-storage-health", Method: http.MethodGet, Path: "/api/health/storage",
+		Summary:     "Check every enabled storage location now (write, read back, delete a probe; free space)",
+		Description: "Answers 200 with each location's outcome; `status` is `degraded` when one is unreachable.",
+		Tags:        tags},
+		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.storageHealth) })
+	add(huma.Operation{OperationID: "get-dashboard-overview", Method: http.MethodGet, Path: "/api/dashboard/overview",
+		Summary: "The numbers of an operator's front page", Tags: []string{"Dashboard"}},
+		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.dashboard) })
+
+	// Streaming and Prometheus: documented only, served by MountObservability.
+	add(huma.Operation{OperationID: "stream-events", Method: http.MethodGet, Path: "/api/events",
+		Summary: "Server-sent events: datasource and execution status changes",
+		Description: "A `text/event-stream`. Each message is `event: <type>` (`" + engine.EventExecutionStatus +
+			"` or `" + engine.EventDatasourceStatus + "`) and `data: <Event JSON>`. The stream starts with a " +
+			"`: connected` comment and carries a `: keep-alive` comment every 15 s. Events are not replayed; a " +
+			"client too slow to read misses events rather than slowing the server.",
+		Tags: []string{"Events"},
+		Responses: map[string]*huma.Response{"200": {Description: "The event stream",
+			Content: map[string]*huma.MediaType{"text/event-stream": {Schema: &huma.Schema{Type: "string",
+				Description: "Server-sent events; each data line is an Event JSON object"}}}}}},
+		func(a huma.API, op huma.Operation) {
+			op.Responses["default"] = errorResponse(a)
+			a.OpenAPI().AddOperation(&op)
+		})
+	add(huma.Operation{OperationID: "get-metrics", Method: http.MethodGet, Path: "/metrics",
+		Summary: "Prometheus metrics (public)",
+		Description: "Prometheus text format: `dataguardian_*` (datasources by status, executions by operation " +
+			"and status with their summed duration and stored bytes, queue depth/running/oldest age, each job's last completed backup time, duration and " +
+			"size, event subscribers) plus Go runtime and process metrics.",
+		Tags: []string{"Health"},
+		Responses: map[string]*huma.Response{"200": {Description: "Metrics in the Prometheus text format",
+			Content: map[string]*huma.MediaType{"text/plain": {Schema: &huma.Schema{Type: "string"}}}}}},
+		func(a huma.API, op huma.Operation) { a.OpenAPI().AddOperation(&op) })
+}
+
+// errorResponse is the problem JSON response huma documents for errors.
+func errorResponse(a huma.API) *huma.Response {
+	return &huma.Response{Description: "Error (RFC 9457 problem JSON)",
+		Content: map[string]*huma.MediaType{"application/problem+json": {
+			Schema: a.OpenAPI().Components.Schemas.Schema(reflect.TypeOf(huma.ErrorModel{}), true, "")}}}
+}
+
+// ---------------------------------------------------------------------------
+// GET /api/health.
+
+// APIHealth is the body of GET /api/health.
+type APIHealth struct {
+	Status   string    `json:"status" enum:"ok,degraded" doc:"ok when every service is ok"`
+	Time     time.Time `json:"time" doc:"Server time"`
+	Services Services  `json:"services"`
+}
+
+// Services is the health of each service DataGuardian depends on.
+type Services struct {
+	Database DatabaseHealth         `json:"database" doc:"The metadata database"`
+	Queue    QueueHealth            `json:"queue" doc:"The task queue (stored in the metadata database; the spec's services.redis)"`
+	Storages []engine.StorageHealth `json:"storages" doc:"Each enabled storage location, checked now"`
+	Workers  WorkersHealth          `json:"workers" doc:"Whether queued work is being taken"`
+}
+
+// DatabaseHealth is the metadata database's health.
+type DatabaseHealth struct {
+	Status    string `json:"status" enum:"ok,error"`
+	Dialect   string `json:"dialect" doc:"sqlite or pg"`
+	LatencyMS int64  `json:"latency_ms" doc:"Ping round trip"`
+	Error     string `json:"error,omitempty" doc:"Why it failed and what to do"`
+}
+
+// QueueHealth is the queue's health and load.
+type QueueHealth struct {
+	Status           string  `json:"status" enum:"ok,degraded,error" doc:"degraded when due work waits over a minute or leases expired"`
+	Depth            int     `json:"depth" doc:"Due tasks waiting for a worker"`
+	Running          int     `json:"running" doc:"Tasks a worker holds"`
+	OldestAgeSeconds float64 `json:"oldest_age_seconds" doc:"How long the oldest due task has waited"`
+	Scheduled        int     `json:"scheduled" doc:"Retries waiting for their time"`
+	ExpiredLeases    int     `json:"expired_leases" doc:"Claimed tasks whose worker stopped, not yet recovered"`
+	Failed           int     `json:"failed" doc:"Tasks that used all their attempts"`
+	Error            string  `json:"error,omitempty"`
+}
+
+// WorkersHealth says whether workers take queued work.
+type WorkersHealth struct {
+	Status           string `json:"status" enum:"ok,degraded,unknown" doc:"degraded when due work is not being taken"`
+	Running          int    `json:"running" doc:"Tasks being run by a worker (any process)"`
+	Message          string `json:"message,omitempty" doc:"What to check when degraded"`
+	EventSubscribers int    `json:"event_subscribers" doc:"Clients of GET /api/events"`
+}
+
+// queueStall is how long due work may wait before the queue and the
+// workers count as degraded.
+const queueStall = time.Minute
+
+type apiHealthOutput struct {
+	Status int
+	Body   APIHealth
+}
+
+func (h *handlers) apiHealth(ctx context.Context, _ *struct{}) (*apiHealthOutput, error) {
+	out := &apiHealthOutput{Status: http.StatusOK, Body: APIHealth{Status: "ok", Time: time.Now().UTC()}}
+	sv := &out.Body.Services
+	db := h.e.Store().DB()
+	sv.Database = DatabaseHealth{Status: "ok", Dialect: db.Dialect().Name().String()}
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	start := time.Now()
+	err := db.PingContext(pctx)
+	cancel()
+	sv.Database.LatencyMS = time.Since(start).Milliseconds()
+	if err != nil {
+		h.log.Error("api health: ping metadata store", "err", err)
+		sv.Database.Status, sv.Database.Error = "error", "the metadata database does not answer: check that it runs and the server's --database-url"
+		out.Status = http.StatusServiceUnavailable
+	}
+
+	sv.Queue.Status, sv.Workers.Status = "ok", "ok"
+	qs, err := h.e.Queue().Stats(ctx)
+	if err != nil {
+		h.log.Error("api health: queue stats", "err", err)
+		sv.Queue.Status, sv.Queue.Error = "error", "the queue cannot be read: see the server log"
+		sv.Workers.Status = "unknown"
+	} else {
+		sv.Queue.Depth, sv.Queue.Running, sv.Queue.OldestAgeSeconds = qs.Depth, qs.Running, qs.OldestAge.Seconds()
+		sv.Queue.Scheduled, sv.Queue.ExpiredLeases, sv.Queue.Failed = qs.Scheduled, qs.Expired, qs.Failed
+		sv.Workers.Running = qs.Running
+		if qs.OldestAge > queueStall || qs.Expired > 0 {
+			sv.Queue.Status = "degraded"
+		}
+		switch {
+		case qs.Depth > 0 && qs.OldestAge > queueStall:
+			sv.Workers.Status = "degraded"
+			sv.Workers.Message = fmt.Sprintf("the oldest due task has waited %s: check that a server with workers runs "+
+				"(workers run in `dataguardian serve`) and its log", qs.OldestAge.Round(time.Second))
+		case qs.Expired > 0:
+			sv.Workers.Status = "degraded"
+			sv.Workers.Message = fmt.Sprintf("%d task(s) lost their worker (lease expired); they are retried or failed automatically", qs.Expired)
+		}
+	}
+	sv.Workers.EventSubscribers = h.e.Events().Subscribers()
+
+	sv.Storages = []engine.StorageHealth{}
+	if sts, err := h.e.CheckStorages(ctx); err != nil {
+		h.log.Error("api health: check storages", "err", err)
+		sv.Storages = append(sv.Storages, engine.StorageHealth{Name: "(storage locations)", Status: engine.HealthError,
+			ErrorMessage: "the storage locations cannot be listed: see the server log", CheckedAt: time.Now().UTC()})
+	} else if sts != nil {
+		sv.Storages = sts
+	}
+
+	ok := sv.Database.Status == "ok" && sv.Queue.Status == "ok" && sv.Workers.Status == "ok"
+	for _, s := range sv.Storages {
+		ok = ok && s.Status == engine.HealthOK
+	}
+	if !ok {
+		out.Body.Status = "degraded"
+	}
+	return out, nil
+}
+
+// ---------------------------------------------------------------------------
+// GET /api/health/datasources.
+
+// DatasourceHealth is one datasource's connection status.
+type DatasourceHealth struct {
+	ID                  string       `json:"id"`
+	Name                string       `json:"name"`
+	Type                string       `json:"type"`
+	Enabled             bool         `json:"enabled" doc:"Disabled datasources are not checked"`
+	Status              string       `json:"status" enum:"healthy,warning,critical,unknown"`
+	LastHealthCheckAt   *time.Time   `json:"last_health_check_at" nullable:"true"`
+	ConsecutiveFailures int          `json:"consecutive_failures"`
+	LatestCheck         *HealthCheck `json:"latest_check,omitempty" doc:"The latest health check; absent before the first"`
+}
+
+// DatasourcesHealth is the body of GET /api/health/datasources.
+type DatasourcesHealth struct {
+	Counts      map[string]int     `json:"counts" doc:"Datasources per status"`
+	Datasources []DatasourceHealth `json:"datasources" doc:"By name"`
+}
+
+type datasourcesHealthOutput struct{ Body DatasourcesHealth }
+
+func (h *handlers) datasourcesHealth(ctx context.Context, _ *struct{}) (*datasourcesHealthOutput, error) {
+	const op = "get-datasources-health"
+	dss, err := h.e.Store().ListDatasources(ctx)
+	if err != nil {
+		return nil, problem(h.log, op, err)
+	}
+	sort.Slice(dss, func(i, j int) bool { return dss[i].Name < dss[j].Name })
+	latest, err := latestHealthChecks(ctx, h.e.Store().DB())
+	if err != nil {
+		return nil, problem(h.log, op, err)
+	}
+	out := &datasourcesHealthOutput{Body: DatasourcesHealth{Counts: map[string]int{"healthy": 0, "warning": 0, "critical": 0, "unknown": 0},
+		Datasources: make([]DatasourceHealth, 0, len(dss))}}
+	for i := range dss {
+		ds := &dss[i]
+		dh := DatasourceHealth{ID: ds.ID, Name: ds.Name, Type: ds.Type, Enabled: ds.Enabled, Status: string(ds.Status),
+			LastHealthCheckAt: ds.LastHealthCheckAt, ConsecutiveFailures: ds.ConsecutiveFailures}
+		if c, ok := latest[ds.ID]; ok {
+			hc := healthCheckOf(c)
+			dh.LatestCheck = &hc
+		}
+		out.Body.Counts[dh.Status]++
+		out.Body.Datasources = append(out.Body.Datasources, dh)
+	}
+	return out, nil
+}
+
+// latestHealthChecks returns each datasource's latest health check, by
+// datasource ID, in one query: one index lookup per datasource
+// (health_checks_datasource_id_checked_at_idx), however many checks are kept.
+func latestHealthChecks(ctx context.Context, db bun.IDB) (map[string]*engine.HealthCheck, error) {
+	var cs []engine.HealthCheck
+	err := db.NewRaw(`SELECT hc.* FROM health_checks AS hc WHERE hc.id IN (
+		SELECT (SELECT h2.id FROM health_checks AS h2 WHERE h2.datasource_id = d.id
+			ORDER BY h2.checked_at DESC, h2.id DESC LIMIT 1)
+		FROM datasources AS d)`).Scan(ctx, &cs)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*engine.HealthCheck, len(cs))
+	for i := range cs {
+		out[cs[i].DatasourceID] = &cs[i]
+	}
+	return out, nil
+}
+
+// ---------------------------------------------------------------------------
+// GET /api/health/storage.
+
+// StoragesHealth is the body of GET /api/health/storage.
+type StoragesHealth struct {
+	Status   string                 `json:"status" enum:"ok,degraded" doc:"ok when every location is reachable"`
+	Storages []engine.StorageHealth `json:"storages"`
+}
+
+type storagesHealthOutput struct{ Body StoragesHealth }
+
+func (h *handlers) storageHealth(ctx context.Context, _ *struct{}) (*storagesHealthOutput, error) {
+	sts, err := h.e.CheckStorages(ctx)
+	if err != nil {
+		return nil, problem(h.log, "get-storage-health", err)
+	}
+	out := &storagesHealthOutput{Body: StoragesHealth{Status: "ok", Storages: []engine.StorageHealth{}}}
+	for _, s := range sts {
+		if s.Status != engine.HealthOK {
+			out.Body.Status = "degraded"
+		}
+		out.Body.Storages = append(out.Body.Storages, s)
+	}
+	return out, nil
+}
+
+// ---------------------------------------------------------------------------
+// GET /api/dashboard/overview.
+
+// Overview is the body of GET /api/dashboard/overview.
+type Overview struct {
+	GeneratedAt   time.Time         `json:"generated_at"`
+	Datasources   OverviewCounts    `json:"datasources" doc:"Datasources by connection status"`
+	Jobs          OverviewJobs      `json:"jobs"`
+	Executions24h OverviewCounts    `json:"executions_24h" doc:"Executions created in the last 24 hours, by status"`
+	Storage       OverviewStorage   `json:"storage"`
+	Queue         QueueHealth       `json:"queue"`
+	LastBackups   []OverviewBackup  `json:"last_backups" doc:"Each job's last completed backup, by job name"`
+	NextRuns      []OverviewNextRun `json:"next_runs" doc:"The next scheduled runs of enabled jobs, soonest first (at most 20)"`
+}
+
+// OverviewCounts is a total and its split by status.
+type OverviewCounts struct {
+	Total    int            `json:"total"`
+	ByStatus map[string]int `json:"by_status"`
+}
+
+// OverviewJobs counts backup jobs.
+type OverviewJobs struct {
+	Total   int `json:"total"`
+	Enabled int `json:"enabled"`
+}
+
+// OverviewStorage sums what backups use and what is left.
+type OverviewStorage struct {
+	UsedBytes int64                     `json:"used_bytes" doc:"Stored size of available backup copies, all locations"`
+	FreeBytes *uint64                   `json:"free_bytes" nullable:"true" doc:"Free space summed over the locations that tell it; null when none does"`
+	Locations []OverviewStorageLocation `json:"locations"`
+}
+
+// OverviewStorageLocation is one storage location on the dashboard.
+type OverviewStorageLocation struct {
+	ID        string  `json:"id"`
+	Name      string  `json:"name"`
+	Type      string  `json:"type"`
+	Status    string  `json:"status" doc:"ok or unreachable (checked now)"`
+	UsedBytes int64   `json:"used_bytes"`
+	FreeBytes *uint64 `json:"free_bytes" nullable:"true"`
+}
+
+// OverviewBackup is a job's last completed backup.
+type OverviewBackup struct {
+	JobID               string    `json:"job_id"`
+	JobName             string    `json:"job_name"`
+	DatasourceID        string    `json:"datasource_id"`
+	ExecutionID         string    `json:"execution_id"`
+	FinishedAt          time.Time `json:"finished_at"`
+	DurationMS          int64     `json:"duration_ms"`
+	SizeBytes           int64     `json:"size_bytes"`
+	CompressedSizeBytes int64     `json:"compressed_size_bytes"`
+}
+
+// OverviewNextRun is a job's next scheduled run.
+type OverviewNextRun struct {
+	JobID           string    `json:"job_id"`
+	JobName         string    `json:"job_name"`
+	Schedule        string    `json:"schedule"`
+	NextExecutionAt time.Time `json:"next_execution_at"`
+}
+
+type overviewOutput struct{ Body Overview }
+
+func (h *handlers) dashboard(ctx context.Context, _ *struct{}) (*overviewOutput, error) {
+	const op = "get-dashboard-overview"
+	db := h.e.Store().DB()
+	now := time.Now().UTC()
+	ov := Overview{GeneratedAt: now, LastBackups: []OverviewBackup{}, NextRuns: []OverviewNextRun{},
+		Storage: OverviewStorage{Locations: []OverviewStorageLocation{}}}
+
+	dc, err := datasourceCounts(ctx, db)
+	if err != nil {
+		return nil, problem(h.log, op, err)
+	}
+	ov.Datasources.ByStatus = dc
+	for _, n := range dc {
+		ov.Datasources.Total += n
+	}
+
+	ec, err := executionCounts(ctx, db, now.Add(-24*time.Hour))
+	if err != nil {
+		return nil, problem(h.log, op, err)
+	}
+	ov.Executions24h.ByStatus = map[string]int{}
+	for _, s := range []engine.ExecutionStatus{engine.ExecutionQueued, engine.ExecutionRunning,
+		engine.ExecutionCompleted, engine.ExecutionFailed, engine.ExecutionCancelled} {
+		ov.Executions24h.ByStatus[string(s)] = 0
+	}
+	for _, r := range ec {
+		ov.Executions24h.ByStatus[r.Status] += r.N
+		ov.Executions24h.Total += r.N
+	}
+
+	jobs, err := h.e.Store().ListBackupJobs(ctx)
+	if err != nil {
+		return nil, problem(h.log, op, err)
+	}
+	ov.Jobs.Total = len(jobs)
+	for i := range jobs {
+		j := &jobs[i]
+		if !j.Enabled {
+			continue
+		}
+		ov.Jobs.Enabled++
+		if j.NextExecutionAt != nil {
+			ov.NextRuns = append(ov.NextRuns, OverviewNextRun{JobID: j.ID, JobName: j.Name, Schedule: j.Schedule,
+				NextExecutionAt: *j.NextExecutionAt})
+		}
+	}
+	sort.Slice(ov.NextRuns, func(a, b int) bool { return ov.NextRuns[a].NextExecutionAt.Before(ov.NextRuns[b].NextExecutionAt) })
+	if len(ov.NextRuns) > 20 {
+		ov.NextRuns = ov.NextRuns[:20]
+	}
+
+	lbs, err := lastBackups(ctx, db)
+	if err != nil {
+		return nil, problem(h.log, op, err)
+	}
+	for _, b := range lbs {
+		ov.LastBackups = append(ov.LastBackups, OverviewBackup{JobID: b.JobID, JobName: b.JobName, DatasourceID: b.DatasourceID,
+			ExecutionID: b.ExecutionID, FinishedAt: b.FinishedAt.UTC(), DurationMS: b.DurationMS, SizeBytes: b.SizeBytes,
+			CompressedSizeBytes: b.CompressedSizeBytes})
+	}
+
+	used, err := usedBytes(ctx, db)
+	if err != nil {
+		return nil, problem(h.log, op, err)
+	}
+	sts, err := h.e.CheckStorages(ctx)
+	if err != nil {
+		return nil, problem(h.log, op, err)
+	}
+	for _, s := range sts {
+		l := OverviewStorageLocation{ID: s.StorageLocationID, Name: s.Name, Type: s.Type, Status: string(s.Status),
+			UsedBytes: used[s.StorageLocationID], FreeBytes: s.FreeBytes}
+		ov.Storage.UsedBytes += l.UsedBytes
+		if s.FreeBytes != nil {
+			if ov.Storage.FreeBytes == nil {
+				ov.Storage.FreeBytes = new(uint64)
+			}
+			*ov.Storage.FreeBytes += *s.FreeBytes
+		}
+		ov.Storage.Locations = append(ov.Storage.Locations, l)
+	}
+
+	qs, err := h.e.Queue().Stats(ctx)
+	if err != nil {
+		return nil, problem(h.log, op, err)
+	}
+	ov.Queue = QueueHealth{Status: "ok", Depth: qs.Depth, Running: qs.Running, OldestAgeSeconds: qs.OldestAge.Seconds(),
+		Scheduled: qs.Scheduled, ExpiredLeases: qs.Expired, Failed: qs.Failed}
+	if qs.OldestAge > queueStall || qs.Expired > 0 {
+		ov.Queue.Status = "degraded"
+	}
+	return &overviewOutput{Body: ov}, nil
+}

@@ -1,0 +1,69 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/dataguardian/dataguardian/manifest"
+	"github.com/dataguardian/dataguardian/storage"
+)
+
+// BackupCopy is a verified copy of a completed backup on one storage.
+type BackupCopy struct {
+	Execution *Execution
+	Location  *StorageLocation
+	Storage   storage.Storage
+	Dir       string // run folder: parts and manifest.json are Dir + "/" + name
+	Manifest  *manifest.Manifest
+}
+
+// OpenBackupCopy returns the first copy of the completed backup
+// executionID that verifies completely (manifest, every part's size and
+// sha256, the whole checksum), trying the storage locations of its job in
+// order, or those it was written to when the job is gone (spec: GET
+// /api/executions/:id/download). An execution that is not a completed
+// backup with files gives ErrNotRestorable.
+func (e *Engine) OpenBackupCopy(ctx context.Context, executionID string) (*BackupCopy, error) {
+	exec, err := e.store.GetExecution(ctx, executionID)
+	if err != nil {
+		return nil, fmt.Errorf("open backup %s: %w", executionID, err)
+	}
+	if exec.Operation != OperationBackup || exec.Status != ExecutionCompleted || exec.BackupPath == "" {
+		return nil, fmt.Errorf("open backup %s: %w: it is a %s execution with status %s; choose a completed backup",
+			executionID, ErrNotRestorable, exec.Operation, exec.Status)
+	}
+	if _, deleted := exec.Metadata[metaRetentionDeleted]; deleted {
+		return nil, fmt.Errorf("open backup %s: %w: retention deleted its files", executionID, ErrNotRestorable)
+	}
+	var ids []string
+	if job, err := e.store.GetBackupJob(ctx, exec.JobID); err == nil {
+		ids = job.StorageLocationIDs
+	} else if !errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("open backup %s: %w", executionID, err)
+	} else {
+		ess, err := e.store.ListExecutionStorages(ctx, exec.ID)
+		if err != nil {
+			return nil, fmt.Errorf("open backup %s: %w", executionID, err)
+		}
+		for _, es := range ess {
+			ids = append(ids, es.StorageLocationID)
+		}
+	}
+	var errs []error
+	for _, js := range e.openJobStorages(ctx, &BackupJob{StorageLocationIDs: ids}) {
+		m, err := verifyCopy(ctx, js, exec.BackupPath)
+		if err == nil {
+			err = sameBackup(m, exec)
+		}
+		if err == nil {
+			return &BackupCopy{Execution: exec, Location: js.loc, Storage: js.st, Dir: exec.BackupPath, Manifest: m}, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		errs = append(errs, fmt.Errorf("storage %s: %w", js.loc.Name, err))
+	}
+	return nil, fmt.Errorf("open backup %s: %w: no storage holds a verified copy of %s (run POST /api/executions/%s/retry-upload or choose another backup): %w",
+		executionID, ErrNotRestorable, exec.BackupPath, executionID, errors.Join(errs...))
+}

@@ -1,0 +1,123 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// ErrInUse reports a row that cannot be deleted because others refer to
+// it, such as a storage location that a backup job still writes to.
+var ErrInUse = errors.New("in use")
+
+// UpdateBackupJob validates job as CreateBackupJob does and writes it
+// (every field but ID, DatasourceID, LastExecutionAt and the timestamps;
+// empty Compression means DefaultCompression, MaxFileSizeMB 0 means
+// DefaultMaxFileSizeMB). The datasource of a job cannot change: its
+// backups would mix two databases. next_execution_at is recomputed from
+// now when the schedule or timezone changes, cleared without a schedule,
+// and kept otherwise (so a run already due is not skipped). Errors match
+// ErrNotFound or ErrInvalid and name the field to fix.
+func (e *Engine) UpdateBackupJob(ctx context.Context, job *BackupJob) error {
+	cur, err := e.store.GetBackupJob(ctx, job.ID)
+	if err != nil {
+		return fmt.Errorf("update backup job %s: %w", job.ID, err)
+	}
+	if job.DatasourceID == "" {
+		job.DatasourceID = cur.DatasourceID
+	}
+	if job.DatasourceID != cur.DatasourceID {
+		return fmt.Errorf("%w: backup job %q: datasource_id cannot change: create a new job for datasource %q",
+			ErrInvalid, cur.Name, job.DatasourceID)
+	}
+	if job.Compression == "" {
+		job.Compression = string(DefaultCompression)
+	}
+	if job.MaxFileSizeMB == 0 {
+		job.MaxFileSizeMB = DefaultMaxFileSizeMB
+	}
+	if err := e.validateJob(ctx, job); err != nil {
+		return err
+	}
+	switch {
+	case job.Schedule == "":
+		job.NextExecutionAt = nil
+	case job.Schedule == cur.Schedule && job.Timezone == cur.Timezone && cur.NextExecutionAt != nil:
+		job.NextExecutionAt = cur.NextExecutionAt
+	default:
+		s, loc, _ := parseSchedule(job.Schedule, job.Timezone)
+		next := nextRun(s, loc, e.now())
+		job.NextExecutionAt = &next
+	}
+	job.LastExecutionAt, job.CreatedAt = cur.LastExecutionAt, cur.CreatedAt
+	return e.store.UpdateBackupJob(ctx, job, "name", "schedule", "timezone", "storage_location_ids",
+		"compression", "max_file_size_mb", "retention", "enabled", "next_execution_at")
+}
+
+// DeleteBackupJob deletes backup job id. Its executions and the backup
+// files stay (the executions' job_id becomes empty); retention no longer
+// applies to them.
+func (e *Engine) DeleteBackupJob(ctx context.Context, id string) error {
+	if _, err := e.store.GetBackupJob(ctx, id); err != nil {
+		return fmt.Errorf("delete backup job %s: %w", id, err)
+	}
+	if _, err := e.store.DB().NewDelete().Model((*BackupJob)(nil)).Where("id = ?", id).Exec(ctx); err != nil {
+		return fmt.Errorf("delete backup job %s: %w", id, dbError(err))
+	}
+	return nil
+}
+
+// UpdateStorageLocation checks that loc opens, as CreateStorageLocation
+// does, and writes its name, type, config and enabled flag. Backups
+// already written stay where they are: changing the path of a location
+// that holds backups makes them unreachable through it.
+func (e *Engine) UpdateStorageLocation(ctx context.Context, loc *StorageLocation) error {
+	cur, err := e.store.GetStorageLocation(ctx, loc.ID)
+	if err != nil {
+		return fmt.Errorf("update storage location %s: %w", loc.ID, err)
+	}
+	if strings.TrimSpace(loc.Name) == "" {
+		return fmt.Errorf("%w: storage location name is empty: give it a name", ErrInvalid)
+	}
+	if _, err := e.openStorage(ctx, loc); err != nil {
+		return err
+	}
+	loc.CreatedAt = cur.CreatedAt
+	return e.store.UpdateStorageLocation(ctx, loc, "name", "type", "config", "enabled")
+}
+
+// DeleteStorageLocation deletes storage location id. A location that a
+// backup job or a sync job still uses is refused with ErrInUse naming the
+// job. The files in the storage are not touched.
+func (e *Engine) DeleteStorageLocation(ctx context.Context, id string) error {
+	loc, err := e.store.GetStorageLocation(ctx, id)
+	if err != nil {
+		return fmt.Errorf("delete storage location %s: %w", id, err)
+	}
+	jobs, err := e.store.ListBackupJobs(ctx)
+	if err != nil {
+		return fmt.Errorf("delete storage location %s: %w", id, err)
+	}
+	for _, j := range jobs {
+		if slices.Contains(j.StorageLocationIDs, id) {
+			return fmt.Errorf("delete storage location %q: %w: backup job %q (%s) writes to it: remove it from the job's storage_location_ids first",
+				loc.Name, ErrInUse, j.Name, j.ID)
+		}
+	}
+	syncs, err := e.store.ListSyncJobs(ctx)
+	if err != nil {
+		return fmt.Errorf("delete storage location %s: %w", id, err)
+	}
+	for _, j := range syncs {
+		if j.StorageLocationID == id {
+			return fmt.Errorf("delete storage location %q: %w: sync job %q (%s) writes to it",
+				loc.Name, ErrInUse, j.Name, j.ID)
+		}
+	}
+	if _, err := e.store.DB().NewDelete().Model((*StorageLocation)(nil)).Where("id = ?", id).Exec(ctx); err != nil {
+		return fmt.Errorf("delete storage location %s: %w", id, dbError(err))
+	}
+	return nil
+}
