@@ -123,6 +123,16 @@ type pageInput struct {
 	Offset int `query:"offset" minimum:"0" default:"0" doc:"Items to skip"`
 }
 
+// pageOf is the page p of xs, each converted by conv.
+func pageOf[T, R any](xs []T, p pageInput, conv func(*T) R) []R {
+	xs = paged(xs, p)
+	out := make([]R, 0, len(xs))
+	for i := range xs {
+		out = append(out, conv(&xs[i]))
+	}
+	return out
+}
+
 func paged[T any](xs []T, p pageInput) []T {
 	if p.Offset >= len(xs) {
 		return xs[:0]
@@ -224,12 +234,7 @@ func (h *handlers) listStorageLocations(ctx context.Context, in *pageInput) (*st
 	if err != nil {
 		return nil, problem(h.log, "list-storage-locations", err)
 	}
-	ls = paged(ls, *in)
-	out := &storageLocationsOutput{Body: make([]StorageLocation, 0, len(ls))}
-	for i := range ls {
-		out.Body = append(out.Body, storageLocationOf(&ls[i]))
-	}
-	return out, nil
+	return &storageLocationsOutput{Body: pageOf(ls, *in, storageLocationOf)}, nil
 }
 
 func (h *handlers) createStorageLocation(ctx context.Context, in *createStorageLocationInput) (*storageLocationOutput, error) {
@@ -408,12 +413,7 @@ func (h *handlers) listBackupJobs(ctx context.Context, in *pageInput) (*backupJo
 			visible = append(visible, j)
 		}
 	}
-	visible = paged(visible, *in)
-	out := &backupJobsOutput{Body: make([]BackupJob, 0, len(visible))}
-	for i := range visible {
-		out.Body = append(out.Body, backupJobOf(&visible[i]))
-	}
-	return out, nil
+	return &backupJobsOutput{Body: pageOf(visible, *in, backupJobOf)}, nil
 }
 
 func (h *handlers) createBackupJob(ctx context.Context, in *createBackupJobInput) (*backupJobOutput, error) {
@@ -567,12 +567,7 @@ func (h *handlers) listSyncJobs(ctx context.Context, in *pageInput) (*syncJobsOu
 	if err != nil {
 		return nil, problem(h.log, "list-sync-jobs", err)
 	}
-	js = paged(js, *in)
-	out := &syncJobsOutput{Body: make([]SyncJob, 0, len(js))}
-	for i := range js {
-		out.Body = append(out.Body, syncJobOf(&js[i]))
-	}
-	return out, nil
+	return &syncJobsOutput{Body: pageOf(js, *in, syncJobOf)}, nil
 }
 
 func (h *handlers) createSyncJob(ctx context.Context, in *createSyncJobInput) (*syncJobOutput, error) {
@@ -609,12 +604,7 @@ func (h *handlers) listSyncExecutions(ctx context.Context, in *listSyncExecution
 	if err != nil {
 		return nil, problem(h.log, "list-sync-job-executions", err)
 	}
-	xs = paged(xs, pageInput{Limit: in.Limit, Offset: in.Offset})
-	out := &syncExecutionsOutput{Body: make([]SyncExecution, 0, len(xs))}
-	for i := range xs {
-		out.Body = append(out.Body, syncExecutionOf(&xs[i]))
-	}
-	return out, nil
+	return &syncExecutionsOutput{Body: pageOf(xs, pageInput{Limit: in.Limit, Offset: in.Offset}, syncExecutionOf)}, nil
 }
 
 // ---------------------------------------------------------------------------
