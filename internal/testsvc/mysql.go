@@ -4,12 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/go-sql-driver/mysql"
-	"github.com/google/uuid"
 )
 
 // EnvMySQLDSN is the DSN of a MySQL or MariaDB server whose user may create
@@ -46,30 +43,10 @@ func MySQLConfig(t testing.TB) *mysql.Config {
 func NewMySQLDatabase(t testing.TB) (name string) {
 	t.Helper()
 	dsn := MySQLDSN(t)
-	name = "dgtest_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.Context()), 30*time.Second)
-	defer cancel()
-	admin, err := openMySQL(dsn)
-	if err != nil {
-		t.Fatalf("open MySQL at %s: %v", myAddr(dsn), err)
-	}
-	defer admin.Close()
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE `"+name+"` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"); err != nil {
-		t.Fatalf("create test database %s at %s: %v", name, myAddr(dsn), err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		admin, err := openMySQL(dsn)
-		if err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-			return
-		}
-		defer admin.Close()
-		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+name+"`"); err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-		}
-	})
+	name = uniqueName()
+	newDatabase(t, func() (*sql.DB, error) { return openMySQL(dsn) }, myAddr(dsn), name,
+		"CREATE DATABASE `"+name+"` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+		"DROP DATABASE IF EXISTS `"+name+"`")
 	return name
 }
 

@@ -86,32 +86,9 @@ func PostgresDSN(t testing.TB) string {
 func NewPostgresDatabase(t testing.TB) string {
 	t.Helper()
 	adminDSN := PostgresDSN(t)
-	name := "dgtest_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
-
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.Context()), 30*time.Second)
-	defer cancel()
-	admin, err := openPostgres(adminDSN)
-	if err != nil {
-		t.Fatalf("open PostgreSQL at %s: %v", pgAddr(adminDSN), err)
-	}
-	defer admin.Close()
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create test database %s at %s: %v", name, pgAddr(adminDSN), err)
-	}
-
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		admin, err := openPostgres(adminDSN)
-		if err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-			return
-		}
-		defer admin.Close()
-		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-		}
-	})
+	name := uniqueName()
+	newDatabase(t, func() (*sql.DB, error) { return openPostgres(adminDSN) }, pgAddr(adminDSN), name,
+		"CREATE DATABASE "+name, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
 
 	u, err := url.Parse(adminDSN)
 	if err != nil {
@@ -154,4 +131,35 @@ func pgAddr(dsn string) string {
 		return "(unparsable " + EnvPostgresDSN + ")"
 	}
 	return u.Host
+}
+
+// uniqueName is a fresh test database name.
+func uniqueName() string {
+	return "dgtest_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
+}
+
+// newDatabase runs create on the server open reaches and, when t's cleanup
+// runs (with a context of its own, so a cancelled test still cleans up),
+// drop.
+func newDatabase(t testing.TB, open func() (*sql.DB, error), addr, name, create, drop string) {
+	t.Helper()
+	exec := func(q string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		admin, err := open()
+		if err != nil {
+			return err
+		}
+		defer admin.Close()
+		_, err = admin.ExecContext(ctx, q)
+		return err
+	}
+	if err := exec(create); err != nil {
+		t.Fatalf("create test database %s at %s: %v", name, addr, err)
+	}
+	t.Cleanup(func() {
+		if err := exec(drop); err != nil {
+			t.Errorf("drop test database %s: %v", name, err)
+		}
+	})
 }
