@@ -42,25 +42,6 @@ func forEachStartableEngine(t *testing.T, fn func(t *testing.T, e *Engine)) {
 	}
 }
 
-// startForRestore runs e.Start until the test ends.
-func startForRestore(t *testing.T, e *Engine) {
-	t.Helper()
-	ctx, stop := context.WithCancel(context.WithoutCancel(t.Context()))
-	done := make(chan error, 1)
-	go func() { done <- e.Start(ctx) }()
-	t.Cleanup(func() {
-		stop()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Start: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("Start did not return after its context ended")
-		}
-	})
-}
-
 // waitRestoreDone waits until execution id is terminal and returns it.
 func waitRestoreDone(t *testing.T, e *Engine, id string) *Execution {
 	t.Helper()
@@ -162,7 +143,7 @@ func TestQueuedRestoreThroughStartedEngine(t *testing.T) {
 		f := newFixture(t, e, BackupJob{Compression: "zstd", MaxFileSizeMB: 1})
 		backup, err := e.RunBackup(ctx, f.job.ID)
 		mustNoErr(t, "backup", err)
-		startForRestore(t, e)
+		startEngine(t, e)
 
 		const secret = "s3cret-target-pw"
 		target := filepath.Join(t.TempDir(), "restored.db")
@@ -216,7 +197,7 @@ func TestSafetyBackupBeforeRestore(t *testing.T) {
 		mustExec(t, db, `INSERT INTO items (name, blob) VALUES ('after the backup', x'00')`)
 		db.Close()
 		changed := digest(t, f.dbPath)
-		startForRestore(t, e)
+		startEngine(t, e)
 
 		x, err := e.RequestRestore(ctx, nil, RestoreRequest{ExecutionID: backup.ID, ConfirmationPhrase: ConfirmRestore, SafetyBackup: true})
 		mustNoErr(t, "request", err)
@@ -263,7 +244,7 @@ func TestQueuedRestoreOfCorruptCopyFails(t *testing.T) {
 		corruptPart(t, f.roots[0], backup.BackupPath)
 		before, err := os.ReadFile(f.dbPath)
 		mustNoErr(t, "read datasource", err)
-		startForRestore(t, e)
+		startEngine(t, e)
 
 		x, err := e.RequestRestore(ctx, e.Queue(), RestoreRequest{ExecutionID: backup.ID, ConfirmationPhrase: ConfirmRestore,
 			StorageLocationID: f.job.StorageLocationIDs[0], SafetyBackup: true})
@@ -392,7 +373,7 @@ func TestVerificationModePostgres(t *testing.T) {
 	if err != nil {
 		t.Fatalf("backup: %v\n%s", err, logText(t, e, backup.ID))
 	}
-	startForRestore(t, e)
+	startEngine(t, e)
 
 	exists := func(name string) bool {
 		var ok bool

@@ -111,22 +111,7 @@ func TestScheduledRunsEnqueuedOnceAcrossProcesses(t *testing.T) {
 		}
 		mustNoErr(t, "due", engines[0].Store().UpdateBackupJob(ctx, j, "next_execution_at"))
 	}
-	var wg sync.WaitGroup
-	for _, e := range engines {
-		for range 3 {
-			wg.Go(func() {
-				if _, err := e.EnqueueDueBackups(ctx, e.Queue(), 7); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-	}
-	wg.Wait()
-	// Whatever is left due after the racing calls is picked up by one more.
-	for _, e := range engines {
-		_, err := e.EnqueueDueBackups(ctx, e.Queue(), jobs)
-		mustNoErr(t, "enqueue", err)
-	}
+	raceEnqueue(t, engines, jobs, (*Engine).EnqueueDueBackups)
 	all, err := engines[1].Store().ListExecutions(ctx, ExecutionFilter{Operation: OperationBackup, Limit: -1})
 	mustNoErr(t, "list", err)
 	perJob := map[string]int{}
@@ -145,5 +130,28 @@ func TestScheduledRunsEnqueuedOnceAcrossProcesses(t *testing.T) {
 	mustNoErr(t, "stats", err)
 	if st.Depth != jobs {
 		t.Fatalf("queue depth %d; want %d", st.Depth, jobs)
+	}
+}
+
+// raceEnqueue has every engine call enqueue three times at once with a
+// small batch, then once more with room for all jobs (whatever the racing
+// calls left due), as processes sharing one database would.
+func raceEnqueue(t *testing.T, engines []*Engine, jobs int, enqueue func(*Engine, context.Context, Queue, int) (int, error)) {
+	t.Helper()
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	for _, e := range engines {
+		for range 3 {
+			wg.Go(func() {
+				if _, err := enqueue(e, ctx, e.Queue(), 7); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	for _, e := range engines {
+		_, err := enqueue(e, ctx, e.Queue(), jobs)
+		mustNoErr(t, "enqueue", err)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -388,21 +387,7 @@ func TestDueSyncsEnqueuedOnceAcrossProcesses(t *testing.T) {
 		}
 		mustNoErr(t, "due", engines[0].Store().UpdateSyncJob(ctx, j, "next_execution_at"))
 	}
-	var wg sync.WaitGroup
-	for _, e := range engines {
-		for range 3 {
-			wg.Go(func() {
-				if _, err := e.EnqueueDueSyncs(ctx, e.Queue(), 7); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-	}
-	wg.Wait()
-	for _, e := range engines { // whatever the racing calls left due
-		_, err := e.EnqueueDueSyncs(ctx, e.Queue(), jobs)
-		mustNoErr(t, "enqueue", err)
-	}
+	raceEnqueue(t, engines, jobs, (*Engine).EnqueueDueSyncs)
 	sjobs, err := engines[1].Store().ListSyncJobs(ctx)
 	mustNoErr(t, "list jobs", err)
 	for _, j := range sjobs {
