@@ -36,19 +36,9 @@ func (e *Engine) OpenBackupCopy(ctx context.Context, executionID string) (*Backu
 	if _, deleted := exec.Metadata[metaRetentionDeleted]; deleted {
 		return nil, fmt.Errorf("open backup %s: %w: retention deleted its files", executionID, ErrNotRestorable)
 	}
-	var ids []string
-	if job, err := e.store.GetBackupJob(ctx, exec.JobID); err == nil {
-		ids = job.StorageLocationIDs
-	} else if !errors.Is(err, ErrNotFound) {
+	ids, err := e.backupStorageIDs(ctx, exec)
+	if err != nil {
 		return nil, fmt.Errorf("open backup %s: %w", executionID, err)
-	} else {
-		ess, err := e.store.ListExecutionStorages(ctx, exec.ID)
-		if err != nil {
-			return nil, fmt.Errorf("open backup %s: %w", executionID, err)
-		}
-		for _, es := range ess {
-			ids = append(ids, es.StorageLocationID)
-		}
 	}
 	var errs []error
 	for _, js := range e.openJobStorages(ctx, &BackupJob{StorageLocationIDs: ids}) {

@@ -249,11 +249,8 @@ func (e *Engine) now() time.Time { return e.cfg.Now().UTC() }
 // CreateDatasource validates ds, seals password (if any) into it and
 // stores it. A new datasource starts enabled with status unknown.
 func (e *Engine) CreateDatasource(ctx context.Context, ds *Datasource, password string) error {
-	if ds.Name == "" {
-		return fmt.Errorf("%w: datasource name is empty: give it a name", ErrInvalid)
-	}
-	if _, err := e.cfg.Drivers.Lookup(ds.Type); err != nil {
-		return fmt.Errorf("%w: datasource type: %w", ErrInvalid, err)
+	if err := e.validateDatasource(ds); err != nil {
+		return err
 	}
 	if password != "" {
 		sealed, err := e.sealer.Seal([]byte(password))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -602,16 +603,30 @@ type StorageHealth struct {
 // CheckStorages checks every enabled storage location, concurrently: it
 // opens it, writes, reads back and deletes a small probe object under
 // "_system/", and asks for the free space when the storage can tell. A
-// location that fails any step is "unreachable" with the reason. The error
-// is non-nil only when the locations cannot be listed.
+// location that fails any step is "unreachable" with the reason. The
+// result is recorded as the last one (LastStorageHealth). The error is
+// non-nil only when the locations cannot be listed.
 func (e *Engine) CheckStorages(ctx context.Context) ([]StorageHealth, error) {
 	return e.checkStorages(ctx, e.healthOptions().Timeout)
 }
 
 func (e *Engine) checkStorages(ctx context.Context, timeout time.Duration) ([]StorageHealth, error) {
-	locs, err := e.store.ListStorageLocations(ctx)
+	enabled, err := e.enabledStorages(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("check storages: %w", err)
+	}
+	out := e.probeStorages(ctx, enabled, timeout)
+	if ctx.Err() == nil {
+		e.saveStorageHealth(ctx, &storageHealthRecord{CheckedAt: e.now(), Storages: out})
+	}
+	return out, nil
+}
+
+// enabledStorages returns the enabled storage locations, by name.
+func (e *Engine) enabledStorages(ctx context.Context) ([]*StorageLocation, error) {
+	locs, err := e.store.ListStorageLocations(ctx)
+	if err != nil {
+		return nil, err
 	}
 	var enabled []*StorageLocation
 	for i := range locs {
@@ -619,14 +634,19 @@ func (e *Engine) checkStorages(ctx context.Context, timeout time.Duration) ([]St
 			enabled = append(enabled, &locs[i])
 		}
 	}
-	out := make([]StorageHealth, len(enabled))
+	return enabled, nil
+}
+
+// probeStorages checks locs concurrently, each within timeout.
+func (e *Engine) probeStorages(ctx context.Context, locs []*StorageLocation, timeout time.Duration) []StorageHealth {
+	out := make([]StorageHealth, len(locs))
 	var wg sync.WaitGroup
-	for i, loc := range enabled {
+	for i, loc := range locs {
 		out[i] = StorageHealth{StorageLocationID: loc.ID, Name: loc.Name, Type: loc.Type}
 		wg.Go(func() { e.checkStorage(ctx, loc, timeout, &out[i]) })
 	}
 	wg.Wait()
-	return out, nil
+	return out
 }
 
 func (e *Engine) checkStorage(ctx context.Context, loc *StorageLocation, timeout time.Duration, sh *StorageHealth) {
@@ -678,6 +698,99 @@ func (e *Engine) probeStorage(ctx context.Context, loc *StorageLocation, sh *Sto
 		sh.FreeBytes = &n
 	}
 	return nil
+}
+
+// ---------------------------------------------------------------------------
+// The last storage result.
+
+// storageHealthKey is the system setting holding the last storage checks,
+// shared by every process on the metadata store (only one of them runs
+// the health cycle).
+const storageHealthKey = "health.storages"
+
+// storageHealthRecord is the stored form of the last storage checks.
+type storageHealthRecord struct {
+	// CheckedAt is when the last full check (every enabled location) ran,
+	// on the engine's clock.
+	CheckedAt time.Time       `json:"checked_at"`
+	Storages  []StorageHealth `json:"storages"`
+	// saved is when the record was written (the store's clock); not stored.
+	saved time.Time
+}
+
+func (e *Engine) saveStorageHealth(ctx context.Context, rec *storageHealthRecord) {
+	v, err := json.Marshal(rec)
+	if err == nil {
+		err = e.store.PutSetting(context.WithoutCancel(ctx), &Setting{Key: storageHealthKey, Value: v})
+	}
+	if err != nil {
+		e.log.Warn("record storage health", "err", err)
+	}
+}
+
+// loadStorageHealth returns the stored record, or nil when there is none
+// or it cannot be read.
+func (e *Engine) loadStorageHealth(ctx context.Context) *storageHealthRecord {
+	st, err := e.store.GetSetting(ctx, storageHealthKey)
+	if err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			e.log.Warn("read storage health", "err", err)
+		}
+		return nil
+	}
+	rec := &storageHealthRecord{saved: st.UpdatedAt}
+	if err := json.Unmarshal(st.Value, rec); err != nil {
+		e.log.Warn("read storage health", "err", err)
+		return nil
+	}
+	return rec
+}
+
+// LastStorageHealth returns the storage checks every health cycle (and
+// CheckStorages) records in the metadata store, so that health endpoints
+// can be polled without touching storage. It probes only what it has no
+// recent result for, and records that too: every enabled location when
+// there is no result yet or the last full check is older than two health
+// intervals (no health worker runs), otherwise only locations enabled,
+// created or changed since the result was recorded. Locations deleted or
+// disabled since are left out; names and types are the current ones. The
+// error is non-nil only when the locations cannot be listed.
+func (e *Engine) LastStorageHealth(ctx context.Context) ([]StorageHealth, error) {
+	o := e.healthOptions()
+	rec := e.loadStorageHealth(ctx)
+	if rec == nil || e.now().Sub(rec.CheckedAt) > 2*o.Interval {
+		return e.checkStorages(ctx, o.Timeout)
+	}
+	enabled, err := e.enabledStorages(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("storage health: %w", err)
+	}
+	last := make(map[string]StorageHealth, len(rec.Storages))
+	for _, sh := range rec.Storages {
+		last[sh.StorageLocationID] = sh
+	}
+	out := make([]StorageHealth, len(enabled))
+	var stale []*StorageLocation
+	var at []int
+	for i, loc := range enabled {
+		sh, ok := last[loc.ID]
+		if !ok || loc.UpdatedAt.After(rec.saved) {
+			stale, at = append(stale, loc), append(at, i)
+			continue
+		}
+		sh.Name, sh.Type = loc.Name, loc.Type
+		out[i] = sh
+	}
+	if len(stale) == 0 {
+		return out, nil
+	}
+	for j, sh := range e.probeStorages(ctx, stale, o.Timeout) {
+		out[at[j]] = sh
+	}
+	if ctx.Err() == nil {
+		e.saveStorageHealth(ctx, &storageHealthRecord{CheckedAt: rec.CheckedAt, Storages: out})
+	}
+	return out, nil
 }
 
 // ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // ErrInUse reports a row that cannot be deleted because others refer to
@@ -41,19 +42,28 @@ func (e *Engine) UpdateBackupJob(ctx context.Context, job *BackupJob) error {
 	if err := e.validateJob(ctx, job); err != nil {
 		return err
 	}
-	switch {
-	case job.Schedule == "":
-		job.NextExecutionAt = nil
-	case job.Schedule == cur.Schedule && job.Timezone == cur.Timezone && cur.NextExecutionAt != nil:
-		job.NextExecutionAt = cur.NextExecutionAt
-	default:
-		s, loc, _ := parseSchedule(job.Schedule, job.Timezone)
-		next := nextRun(s, loc, e.now())
-		job.NextExecutionAt = &next
-	}
+	job.NextExecutionAt = e.rescheduled(cur.Schedule, cur.Timezone, cur.NextExecutionAt, job.Schedule, job.Timezone)
 	job.LastExecutionAt, job.CreatedAt = cur.LastExecutionAt, cur.CreatedAt
 	return e.store.UpdateBackupJob(ctx, job, "name", "schedule", "timezone", "storage_location_ids",
 		"compression", "max_file_size_mb", "retention", "enabled", "next_execution_at")
+}
+
+// rescheduled is the next_execution_at of a job whose schedule and
+// timezone change from (schedule, tz, next) to (newSchedule, newTZ): none
+// without a schedule, the current one when neither changed (so a run
+// already due is not skipped), else the next run from now. The new
+// schedule must have been validated.
+func (e *Engine) rescheduled(schedule, tz string, next *time.Time, newSchedule, newTZ string) *time.Time {
+	switch {
+	case newSchedule == "":
+		return nil
+	case newSchedule == schedule && newTZ == tz && next != nil:
+		return next
+	default:
+		s, loc, _ := parseSchedule(newSchedule, newTZ)
+		n := nextRun(s, loc, e.now())
+		return &n
+	}
 }
 
 // DeleteBackupJob deletes backup job id. Its executions and the backup

@@ -37,6 +37,7 @@ var migrations = func() *migrate.Migrations {
 		Up:      upMigration(migrateInitialSchema),
 	})
 	ms.Add(queueTasksMigration) // migrations_queue.go
+	ms.Add(listIndexesMigration)
 	return ms
 }()
 

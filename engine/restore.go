@@ -81,7 +81,7 @@ func (e *Engine) restorable(ctx context.Context, executionID string) (*restorePl
 		return nil, fmt.Errorf("restore %s: %w: retention deleted its files; choose a newer backup", executionID, ErrNotRestorable)
 	}
 	p := &restorePlan{backup: backup}
-	if p.job, err = e.store.GetBackupJob(ctx, backup.JobID); err != nil {
+	if p.job, err = e.backupJob(ctx, backup); err != nil {
 		return nil, fmt.Errorf("restore %s: job: %w", executionID, err)
 	}
 	if p.ds, err = e.store.GetDatasource(ctx, backup.DatasourceID); err != nil {
@@ -91,6 +91,23 @@ func (e *Engine) restorable(ctx context.Context, executionID string) (*restorePl
 		return nil, fmt.Errorf("restore %s: %w", executionID, err)
 	}
 	return p, nil
+}
+
+// backupJob returns the job that made backup or, when that job was deleted
+// (its backups stay restorable), a stand-in without an ID holding the
+// storages the backup's copies were written to.
+func (e *Engine) backupJob(ctx context.Context, backup *Execution) (*BackupJob, error) {
+	if backup.JobID != "" {
+		job, err := e.store.GetBackupJob(ctx, backup.JobID)
+		if !errors.Is(err, ErrNotFound) {
+			return job, err
+		}
+	}
+	ids, err := e.backupStorageIDs(ctx, backup)
+	if err != nil {
+		return nil, err
+	}
+	return &BackupJob{DatasourceID: backup.DatasourceID, StorageLocationIDs: ids}, nil
 }
 
 // checkRestore validates the options of a restore of p (everything but the
@@ -118,6 +135,9 @@ func (e *Engine) checkRestore(ctx context.Context, p *restorePlan, req *RestoreR
 	if req.SafetyBackup {
 		if req.Target != nil {
 			return bad("safety_backup backs up the backup's own datasource: leave target empty to restore over it, or safety_backup false")
+		}
+		if p.job.ID == "" {
+			return bad("safety_backup: the backup's job was deleted; take the safety backup by hand or leave it false")
 		}
 		if p.job.DatasourceID != p.ds.ID {
 			return bad("safety_backup: job %q now backs up another datasource; take the safety backup by hand", p.job.Name)
@@ -302,7 +322,7 @@ func (e *Engine) VerifyBackup(ctx context.Context, executionID string) error {
 	if backup.Operation != OperationBackup || backup.Status != ExecutionCompleted {
 		return fmt.Errorf("verify %s: %w: status %s", executionID, ErrNotRestorable, backup.Status)
 	}
-	job, err := e.store.GetBackupJob(ctx, backup.JobID)
+	job, err := e.backupJob(ctx, backup)
 	if err != nil {
 		return fmt.Errorf("verify %s: job: %w", executionID, err)
 	}

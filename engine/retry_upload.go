@@ -13,12 +13,19 @@ import (
 	"github.com/dataguardian/dataguardian/storage"
 )
 
+// ErrUploadIncomplete reports a RetryUpload that repaired what it could
+// but left at least one storage without a verified copy; each storage's
+// status (ListExecutionStorages) says which and why. It is an expected
+// outcome (a storage still down), not a fault of the engine.
+var ErrUploadIncomplete = errors.New("some copies could not be repaired")
+
 // maxManifestCopy bounds how much of a manifest.json RetryUpload copies.
 const maxManifestCopy = 64 << 20
 
 // RetryUpload copies a verified copy of the completed backup executionID
 // onto every storage location of its job whose copy is missing or damaged
-// (spec: POST /api/executions/:id/retry-upload).
+// (spec: POST /api/executions/:id/retry-upload). When the job was deleted,
+// the storages are those the execution recorded a status for.
 //
 // Every copy is verified first (manifest, each part's size and sha256, the
 // whole checksum); the first that verifies is the source. When none does,
@@ -28,8 +35,9 @@ const maxManifestCopy = 64 << 20
 // never over a manifest that already exists and verifies, so a copy
 // becomes restorable only once it is whole. Each storage's status becomes
 // available, or unreachable with the error. Progress is logged as
-// "[BACKUP] retry-upload …" lines of the backup's execution. The error joins
-// the storages that could not be repaired.
+// "[BACKUP] retry-upload …" lines of the backup's execution. When some
+// storage could not be repaired the error matches ErrUploadIncomplete and
+// joins their errors; when no copy verifies it matches ErrNotRestorable.
 func (e *Engine) RetryUpload(ctx context.Context, executionID string) (*Execution, error) {
 	exec, err := e.store.GetExecution(ctx, executionID)
 	if err != nil {
@@ -42,13 +50,13 @@ func (e *Engine) RetryUpload(ctx context.Context, executionID string) (*Executio
 	if _, deleted := exec.Metadata[metaRetentionDeleted]; deleted {
 		return exec, fmt.Errorf("retry upload %s: %w: retention deleted its files", executionID, ErrNotRestorable)
 	}
-	job, err := e.store.GetBackupJob(ctx, exec.JobID)
+	ids, err := e.backupStorageIDs(ctx, exec)
 	if err != nil {
-		return exec, fmt.Errorf("retry upload %s: job: %w", executionID, err)
+		return exec, fmt.Errorf("retry upload %s: %w", executionID, err)
 	}
 	l := execLog{e: e, id: exec.ID, prefix: "[BACKUP]"}
 	dir := exec.BackupPath
-	storages := e.openJobStorages(ctx, job)
+	storages := e.openJobStorages(ctx, &BackupJob{ID: exec.JobID, StorageLocationIDs: ids})
 	l.info(ctx, "retry-upload: checking the copies of %s on %d storage(s)", dir, len(storages))
 
 	var (
@@ -80,8 +88,10 @@ func (e *Engine) RetryUpload(ctx context.Context, executionID string) (*Executio
 	}
 	if src == nil {
 		l.errorf(ctx, "retry-upload: no storage holds a verified copy of %s; nothing copied", dir)
-		return exec, fmt.Errorf("retry upload %s: no storage holds a verified copy of %s, nothing copied: %w",
-			executionID, dir, errors.Join(problems...))
+		// Not a server fault: the copies themselves are gone or damaged.
+		// Their errors are details, not causes a caller should match.
+		return exec, fmt.Errorf("retry upload %s: %w: no storage holds a verified copy of %s, nothing copied: %v",
+			executionID, ErrNotRestorable, dir, errors.Join(problems...))
 	}
 	if len(targets) == 0 {
 		l.info(ctx, "retry-upload: every copy verifies; nothing to do")
@@ -105,9 +115,34 @@ func (e *Engine) RetryUpload(ctx context.Context, executionID string) (*Executio
 		e.setStorageStatus(ctx, exec.ID, js.loc.ID, StorageAvailable, nil)
 	}
 	if len(errs) > 0 {
-		return exec, fmt.Errorf("retry upload %s: %w", executionID, errors.Join(errs...))
+		return exec, fmt.Errorf("retry upload %s: %w: %w", executionID, ErrUploadIncomplete, errors.Join(errs...))
 	}
 	return exec, nil
+}
+
+// backupStorageIDs returns the storage locations that hold (or should
+// hold) the copies of backup exec: its job's, or, once the job was deleted,
+// those exec recorded a copy status for. Restores, verification and
+// downloads of a backup whose job was deleted need the same list.
+func (e *Engine) backupStorageIDs(ctx context.Context, exec *Execution) ([]string, error) {
+	if exec.JobID != "" {
+		job, err := e.store.GetBackupJob(ctx, exec.JobID)
+		if err == nil {
+			return job.StorageLocationIDs, nil
+		}
+		if !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+	}
+	ess, err := e.store.ListExecutionStorages(ctx, exec.ID)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(ess))
+	for _, es := range ess {
+		ids = append(ids, es.StorageLocationID)
+	}
+	return ids, nil
 }
 
 // sameBackup checks that a verified copy is the backup exec made, not

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -54,7 +55,13 @@ const DefaultListLimit = 100
 // Every method returns errors matching ErrNotFound for a missing row and
 // ErrAlreadyExists (a *ConflictError) for a duplicate unique value.
 type Store struct {
-	db          *bun.DB
+	db *bun.DB
+	// read serves the List, Find and Get methods. On SQLite it is a pool of
+	// query_only connections beside db's single one (see
+	// storeTarget.openReader): WAL lets them read while db writes, so one
+	// slow reader or a long write transaction does not queue every API list
+	// behind it. Elsewhere it is db.
+	read        *bun.DB
 	url         string // redacted, for messages
 	maxLogLines int
 }
@@ -81,17 +88,28 @@ func OpenStore(ctx context.Context, rawURL string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", target.display, err)
 	}
+	if s.read, err = target.openReader(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", target.display, err)
+	}
 	return s, nil
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	err := s.db.Close()
+	if s.read != s.db {
+		err = errors.Join(err, s.read.Close())
+	}
+	return err
+}
 
 // DB returns the bun handle, for queries the Store has no method for.
 //
 // On SQLite the pool has one connection (see storeTarget.open): code that
 // holds a transaction must run every query of that goroutine on the
-// transaction, or it waits for itself.
+// transaction, or it waits for itself. (The Store's own List, Find and Get
+// methods read through a separate pool, see Store.read.)
 func (s *Store) DB() *bun.DB { return s.db }
 
 // String returns the store's URL without its password.
@@ -188,6 +206,29 @@ func (t storeTarget) open() (*bun.DB, error) {
 	// metadata queries are small, so losing parallel reads costs little.
 	sqldb.SetMaxOpenConns(1)
 	sqldb.SetMaxIdleConns(1)
+	sqldb.SetConnMaxLifetime(0)
+	sqldb.SetConnMaxIdleTime(0)
+	return bun.NewDB(sqldb, sqlitedialect.New()), nil
+}
+
+// sqliteReaders bounds the read pool of a SQLite store.
+const sqliteReaders = 4
+
+// openReader returns the pool the Store's reads use: for SQLite, up to
+// sqliteReaders connections to the same file with query_only set (a write
+// through them fails instead of competing with db's writer); for
+// PostgreSQL (already a pool) and an in-memory SQLite database (another
+// connection would open another, empty, database), db itself.
+func (t storeTarget) openReader(db *bun.DB) (*bun.DB, error) {
+	if t.postgres || strings.HasPrefix(t.dsn, "file::memory:") {
+		return db, nil
+	}
+	sqldb, err := sql.Open("sqlite", t.dsn+"&_pragma=query_only(1)")
+	if err != nil {
+		return nil, fmt.Errorf("open read connections: %w", err)
+	}
+	sqldb.SetMaxOpenConns(sqliteReaders)
+	sqldb.SetMaxIdleConns(sqliteReaders)
 	sqldb.SetConnMaxLifetime(0)
 	sqldb.SetConnMaxIdleTime(0)
 	return bun.NewDB(sqldb, sqlitedialect.New()), nil
@@ -421,12 +462,29 @@ func (s *Store) CreateDatasource(ctx context.Context, ds *Datasource) error {
 
 // GetDatasource returns the datasource with id.
 func (s *Store) GetDatasource(ctx context.Context, id string) (*Datasource, error) {
-	return getRow[Datasource](ctx, s.db, "id", id)
+	return getRow[Datasource](ctx, s.read, "id", id)
 }
 
 // ListDatasources returns every datasource, by name.
 func (s *Store) ListDatasources(ctx context.Context) ([]Datasource, error) {
-	return listRows[Datasource](ctx, s.db.NewSelect().Order("name", "id"))
+	return listRows[Datasource](ctx, s.read.NewSelect().Order("name", "id"))
+}
+
+// DatasourceFilter selects datasources. Empty fields match everything.
+type DatasourceFilter struct {
+	Type   string // e.g. "postgres"
+	Status DatasourceStatus
+	Limit  int // 0: DefaultListLimit; negative: no limit
+	Offset int
+}
+
+// FindDatasources returns one page of the datasources matching f, by name.
+// The database filters and pages (through the unique index on name), so a
+// page costs the same with 50 datasources or 5,000; an API list should use
+// it rather than filter ListDatasources.
+func (s *Store) FindDatasources(ctx context.Context, f DatasourceFilter) ([]Datasource, error) {
+	q := whereEqual(s.read.NewSelect(), "type", f.Type, "status", string(f.Status))
+	return listRows[Datasource](ctx, page(q.Order("name", "id"), f.Limit, f.Offset))
 }
 
 // UpdateDatasource writes ds; with columns, only those (see updateRow).
@@ -441,12 +499,12 @@ func (s *Store) CreateStorageLocation(ctx context.Context, loc *StorageLocation)
 
 // GetStorageLocation returns the storage location with id.
 func (s *Store) GetStorageLocation(ctx context.Context, id string) (*StorageLocation, error) {
-	return getRow[StorageLocation](ctx, s.db, "id", id)
+	return getRow[StorageLocation](ctx, s.read, "id", id)
 }
 
 // ListStorageLocations returns every storage location, by name.
 func (s *Store) ListStorageLocations(ctx context.Context) ([]StorageLocation, error) {
-	return listRows[StorageLocation](ctx, s.db.NewSelect().Order("name", "id"))
+	return listRows[StorageLocation](ctx, s.read.NewSelect().Order("name", "id"))
 }
 
 // UpdateStorageLocation writes loc; with columns, only those.
@@ -461,12 +519,33 @@ func (s *Store) CreateBackupJob(ctx context.Context, job *BackupJob) error {
 
 // GetBackupJob returns the backup job with id.
 func (s *Store) GetBackupJob(ctx context.Context, id string) (*BackupJob, error) {
-	return getRow[BackupJob](ctx, s.db, "id", id)
+	return getRow[BackupJob](ctx, s.read, "id", id)
 }
 
 // ListBackupJobs returns every backup job, by name.
 func (s *Store) ListBackupJobs(ctx context.Context) ([]BackupJob, error) {
-	return listRows[BackupJob](ctx, s.db.NewSelect().Order("name", "id"))
+	return listRows[BackupJob](ctx, s.read.NewSelect().Order("name", "id"))
+}
+
+// BackupJobFilter selects backup jobs. Empty fields match everything.
+type BackupJobFilter struct {
+	DatasourceID string
+	// ExcludeSyncJobs leaves out the internal jobs of sync jobs (named
+	// SyncBackupJobName(syncJobID)).
+	ExcludeSyncJobs bool
+	Limit           int // 0: DefaultListLimit; negative: no limit
+	Offset          int
+}
+
+// FindBackupJobs returns one page of the backup jobs matching f, by name;
+// the database filters and pages (index backup_jobs_name_id_idx).
+func (s *Store) FindBackupJobs(ctx context.Context, f BackupJobFilter) ([]BackupJob, error) {
+	q := whereEqual(s.read.NewSelect(), "datasource_id", f.DatasourceID)
+	if f.ExcludeSyncJobs {
+		prefix := SyncBackupJobName("")
+		q = q.Where("substr(?, 1, ?) <> ?", bun.Ident("name"), len(prefix), prefix)
+	}
+	return listRows[BackupJob](ctx, page(q.Order("name", "id"), f.Limit, f.Offset))
 }
 
 // UpdateBackupJob writes job; with columns, only those.
@@ -491,7 +570,7 @@ func (s *Store) CreateExecution(ctx context.Context, e *Execution) error {
 
 // GetExecution returns the execution with id.
 func (s *Store) GetExecution(ctx context.Context, id string) (*Execution, error) {
-	return getRow[Execution](ctx, s.db, "id", id)
+	return getRow[Execution](ctx, s.read, "id", id)
 }
 
 // UpdateExecution writes e; with columns (e.g. "status", "finished_at"),
@@ -512,19 +591,45 @@ type ExecutionFilter struct {
 
 // ListExecutions returns the executions matching f, newest first.
 func (s *Store) ListExecutions(ctx context.Context, f ExecutionFilter) ([]Execution, error) {
-	q := s.db.NewSelect()
-	for _, w := range [...]struct{ col, v string }{
-		{"job_id", f.JobID},
-		{"datasource_id", f.DatasourceID},
-		{"operation", string(f.Operation)},
-		{"status", string(f.Status)},
-	} {
-		if w.v != "" {
-			q = q.Where("? = ?", bun.Ident(w.col), w.v)
+	return listRows[Execution](ctx, f.query(s.read.NewSelect()))
+}
+
+// query adds f's filters, order and page to q.
+func (f ExecutionFilter) query(q *bun.SelectQuery) *bun.SelectQuery {
+	q = whereEqual(q, "job_id", f.JobID, "datasource_id", f.DatasourceID,
+		"operation", string(f.Operation), "status", string(f.Status))
+	return page(q.OrderExpr("created_at DESC, id DESC"), f.Limit, f.Offset)
+}
+
+// ExecutionRecord is an execution whose metadata is left encoded, for
+// callers that pass it on as JSON: Execution.Metadata is nil and
+// RawMetadata holds the stored JSON object (or is empty).
+type ExecutionRecord struct {
+	Execution   `bun:",extend"`
+	RawMetadata json.RawMessage `bun:"raw_metadata,scanonly"`
+}
+
+// ListExecutionRecords is ListExecutions without decoding each execution's
+// metadata, which is most of a list's cost when the metadata carries
+// per-table row counts (the HTTP API's execution lists).
+func (s *Store) ListExecutionRecords(ctx context.Context, f ExecutionFilter) ([]ExecutionRecord, error) {
+	rows := []ExecutionRecord{}
+	q := s.read.NewSelect().Model(&rows).ExcludeColumn("metadata").ColumnExpr("? AS raw_metadata", bun.Ident("metadata"))
+	if err := f.query(q).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("list executions: %w", dbError(err))
+	}
+	return rows, nil
+}
+
+// whereEqual adds "column = value" to q for each (column, value) pair of
+// pairs whose value is not empty: the filters of the List and Find methods.
+func whereEqual(q *bun.SelectQuery, pairs ...string) *bun.SelectQuery {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] != "" {
+			q = q.Where("? = ?", bun.Ident(pairs[i]), pairs[i+1])
 		}
 	}
-	q = page(q.OrderExpr("created_at DESC, id DESC"), f.Limit, f.Offset)
-	return listRows[Execution](ctx, q)
+	return q
 }
 
 // SetExecutionStorage records the status of an execution's copy in one
@@ -535,7 +640,7 @@ func (s *Store) SetExecutionStorage(ctx context.Context, es *ExecutionStorage) e
 
 // ListExecutionStorages returns the per-storage statuses of an execution.
 func (s *Store) ListExecutionStorages(ctx context.Context, executionID string) ([]ExecutionStorage, error) {
-	return listRows[ExecutionStorage](ctx, s.db.NewSelect().
+	return listRows[ExecutionStorage](ctx, s.read.NewSelect().
 		Where("execution_id = ?", executionID).Order("storage_location_id"))
 }
 
@@ -563,7 +668,7 @@ func (s *Store) AppendExecutionLog(ctx context.Context, executionID, level, mess
 
 // ExecutionLogs returns an execution's log lines, oldest first.
 func (s *Store) ExecutionLogs(ctx context.Context, executionID string) ([]ExecutionLog, error) {
-	return listRows[ExecutionLog](ctx, s.db.NewSelect().Where("execution_id = ?", executionID).Order("id"))
+	return listRows[ExecutionLog](ctx, s.read.NewSelect().Where("execution_id = ?", executionID).Order("id"))
 }
 
 // ---------------------------------------------------------------------------
@@ -580,7 +685,7 @@ func (s *Store) InsertHealthCheck(ctx context.Context, hc *HealthCheck) error {
 // ListHealthChecks returns a datasource's health checks, newest first
 // (limit as in ExecutionFilter).
 func (s *Store) ListHealthChecks(ctx context.Context, datasourceID string, limit int) ([]HealthCheck, error) {
-	return listRows[HealthCheck](ctx, page(s.db.NewSelect().
+	return listRows[HealthCheck](ctx, page(s.read.NewSelect().
 		Where("datasource_id = ?", datasourceID).OrderExpr("checked_at DESC, id DESC"), limit, 0))
 }
 
@@ -602,7 +707,7 @@ type NotificationFilter struct {
 
 // ListNotifications returns the notifications matching f, newest first.
 func (s *Store) ListNotifications(ctx context.Context, f NotificationFilter) ([]Notification, error) {
-	q := s.db.NewSelect()
+	q := s.read.NewSelect()
 	if f.Type != "" {
 		q = q.Where("type = ?", f.Type)
 	}
@@ -614,7 +719,7 @@ func (s *Store) ListNotifications(ctx context.Context, f NotificationFilter) ([]
 
 // GetSetting returns the setting with key.
 func (s *Store) GetSetting(ctx context.Context, key string) (*Setting, error) {
-	return getRow[Setting](ctx, s.db, "key", key)
+	return getRow[Setting](ctx, s.read, "key", key)
 }
 
 // PutSetting creates or replaces the setting st.Key.

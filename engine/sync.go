@@ -13,6 +13,7 @@ import (
 	"github.com/dataguardian/dataguardian/drivers"
 	"github.com/dataguardian/dataguardian/notify"
 	"github.com/google/uuid"
+	"github.com/uptrace/bun"
 )
 
 // Database sync (spec: "Sincronização automática entre bancos"): a sync job
@@ -28,6 +29,11 @@ import (
 // up their source through: sync job S always uses backup job
 // uuid5(space, S), so two processes creating it at once make one.
 var syncBackupJobSpace = uuid.MustParse("0e6b2f61-8c1d-4c8e-a0a4-7d3b9f5e2c41")
+
+// syncBackupJobID is the ID of the backup job of sync job syncJobID.
+func syncBackupJobID(syncJobID string) string {
+	return uuid.NewSHA1(syncBackupJobSpace, []byte(syncJobID)).String()
+}
 
 // SyncBackupRetention is the retention of the backup job a sync job backs up
 // its source through (the spec's operational default).
@@ -105,6 +111,61 @@ func (e *Engine) CreateSyncJob(ctx context.Context, job *SyncJob) error {
 		job.NextExecutionAt = &next
 	}
 	return e.store.CreateSyncJob(ctx, job)
+}
+
+// UpdateSyncJob validates job as CreateSyncJob does and writes it (every
+// field but ID, LastExecutionAt and the timestamps). next_execution_at is
+// recomputed from now when the schedule or timezone changes, cleared
+// without a schedule, and kept otherwise (so a run already due is not
+// skipped), as UpdateBackupJob does. A new source or storage location
+// applies from the next run; backups already made stay where they are.
+// Errors match ErrNotFound or ErrInvalid and name the field to fix.
+func (e *Engine) UpdateSyncJob(ctx context.Context, job *SyncJob) error {
+	cur, err := e.store.GetSyncJob(ctx, job.ID)
+	if err != nil {
+		return fmt.Errorf("update sync job %s: %w", job.ID, err)
+	}
+	if err := e.validateSyncJob(ctx, job); err != nil {
+		return err
+	}
+	job.NextExecutionAt = e.rescheduled(cur.Schedule, cur.Timezone, cur.NextExecutionAt, job.Schedule, job.Timezone)
+	job.LastExecutionAt, job.CreatedAt = cur.LastExecutionAt, cur.CreatedAt
+	return e.store.UpdateSyncJob(ctx, job, "name", "source_datasource_id", "target_datasource_id",
+		"storage_location_id", "schedule", "timezone", "enabled", "next_execution_at")
+}
+
+// DeleteSyncJob deletes sync job id, its run history (sync executions)
+// and the hidden backup job it backs its source up through. Nothing in
+// storage is touched: the backups it made stay, as completed backups of
+// the source datasource (their job_id becomes empty and retention no
+// longer applies to them). A sync job with a run in progress is refused
+// with ErrInUse: wait for it to end.
+func (e *Engine) DeleteSyncJob(ctx context.Context, id string) error {
+	job, err := e.store.GetSyncJob(ctx, id)
+	if err != nil {
+		return fmt.Errorf("delete sync job %s: %w", id, err)
+	}
+	running, err := listRows[SyncExecution](ctx, e.store.DB().NewSelect().
+		Where("sync_job_id = ?", id).Where("status = ?", ExecutionRunning).Limit(1))
+	if err != nil {
+		return fmt.Errorf("delete sync job %s: %w", id, err)
+	}
+	if len(running) > 0 {
+		return fmt.Errorf("delete sync job %q: %w: run %s is in progress: wait for it to end, then retry",
+			job.Name, ErrInUse, running[0].ID)
+	}
+	err = e.store.DB().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewDelete().Model((*BackupJob)(nil)).
+			Where("id = ?", syncBackupJobID(id)).Exec(ctx); err != nil {
+			return err
+		}
+		_, err := tx.NewDelete().Model((*SyncJob)(nil)).Where("id = ?", id).Exec(ctx)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete sync job %s: %w", id, dbError(err))
+	}
+	return nil
 }
 
 func (e *Engine) validateSyncJob(ctx context.Context, job *SyncJob) error {
@@ -336,7 +397,7 @@ func (e *Engine) executeSync(ctx context.Context, id string) (err error) {
 // job's storage location), creating it on the first run and following the
 // sync job's source and storage when they changed.
 func (e *Engine) syncBackupJob(ctx context.Context, job *SyncJob, src *Datasource) (*BackupJob, error) {
-	id := uuid.NewSHA1(syncBackupJobSpace, []byte(job.ID)).String()
+	id := syncBackupJobID(job.ID)
 	storages := []string{job.StorageLocationID}
 	bj, err := e.store.GetBackupJob(ctx, id)
 	if errors.Is(err, ErrNotFound) {

@@ -245,7 +245,14 @@ func (p *parsedTemplate) render(n Notification) (subject, body string, err error
 	return subject, strings.TrimSpace(bb.String()), nil
 }
 
+// defaultSubject is the subject of a template stored without one (the
+// subject matters to e-mail only; webhook and WhatsApp bodies stand alone).
+const defaultSubject = `[{{.Product}}] {{.Title}}`
+
 func parseVersion(v TemplateVersion) (*parsedTemplate, error) {
+	if strings.TrimSpace(v.Subject) == "" {
+		v.Subject = defaultSubject
+	}
 	p := &parsedTemplate{v: v}
 	var err error
 	if p.subject, err = parse("subject", v.Subject); err != nil {
@@ -434,7 +441,7 @@ func defaultVersion(typ, channel string) TemplateVersion {
 	d, known := defaultTexts[typ]
 	v := TemplateVersion{Type: typ, Channel: channel}
 	if !known {
-		v.Subject = `[{{.Product}}] {{.Title}}`
+		v.Subject = defaultSubject
 		switch channel {
 		case ChannelWhatsApp:
 			v.Body = "*{{.Title}}*\n{{.Message}}\n{{datetime .CreatedAt}}"

@@ -125,7 +125,6 @@ func TestTemplatesRefuseBadTemplates(t *testing.T) {
 		"unknown field":   {"s", "{{.Nome}}"},
 		"bad func arg":    {"s", "{{bytes .Title}}"},
 		"empty body":      {"s", "   "},
-		"empty subject":   {"", "b"},
 	} {
 		if err := tm.Set(BackupCompleted, ChannelEmail, 1, tc[0], tc[1]); !errors.Is(err, ErrTemplate) {
 			t.Errorf("%s: Set = %v, want ErrTemplate", name, err)
@@ -133,6 +132,19 @@ func TestTemplatesRefuseBadTemplates(t *testing.T) {
 	}
 	if len(tm.Versions(BackupCompleted, ChannelEmail)) != 0 {
 		t.Fatal("a refused template was stored")
+	}
+}
+
+// TestTemplateWithoutSubject: a template stored without a subject (webhook
+// and WhatsApp need none) renders the default subject.
+func TestTemplateWithoutSubject(t *testing.T) {
+	tm := NewTemplates()
+	if err := tm.Set(BackupFailed, ChannelWhatsApp, 1, "", "falhou: {{.Message}}"); err != nil {
+		t.Fatal(err)
+	}
+	subject, body, err := tm.Render(Notification{Type: BackupFailed, Title: "Backup falhou", Message: "disco cheio"}, ChannelWhatsApp)
+	if err != nil || subject != "[DataGuardian] Backup falhou" || body != "falhou: disco cheio" {
+		t.Errorf("render: %q %q %v", subject, body, err)
 	}
 }
 
