@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -13,70 +12,6 @@ import (
 	"github.com/dataguardian/dataguardian/engine"
 	"github.com/dataguardian/dataguardian/notify"
 )
-
-// Permissions an operation of this file checks (see WithPermissions).
-const (
-	// PermRestore allows POST /api/backups/{executionId}/restore.
-	PermRestore = "backups.restore"
-	// PermRestoreVerify allows that restore with verification_mode=true.
-	PermRestoreVerify = "backups.restore_verify"
-)
-
-// Permissions are what the caller of a request may do.
-type Permissions interface {
-	// Has reports whether the caller holds perm (e.g. "backups.restore_verify").
-	Has(perm string) bool
-}
-
-// PermissionSet is a Permissions holding a fixed list of permissions.
-type PermissionSet []string
-
-// Has implements Permissions.
-func (s PermissionSet) Has(perm string) bool {
-	for _, p := range s {
-		if p == perm {
-			return true
-		}
-	}
-	return false
-}
-
-type permissionsKey struct{}
-
-// WithPermissions returns ctx carrying p, the caller's permissions, for the
-// operations that check one (restores: PermRestore, PermRestoreVerify).
-//
-// An Options.Auth hook attaches them to the request it authenticated:
-//
-//	*r = *r.WithContext(httpapi.WithPermissions(r.Context(), perms))
-//
-// (a service mounting the API behind its own middleware does the same
-// before calling the handler). A request that carries no Permissions is
-// allowed everything: that is the case when no Auth hook is configured,
-// where protecting /api is the embedding service's responsibility. So an
-// Auth hook that restricts callers must attach Permissions to every
-// request it lets through, an empty PermissionSet for "none".
-func WithPermissions(ctx context.Context, p Permissions) context.Context {
-	return context.WithValue(ctx, permissionsKey{}, p)
-}
-
-// PermissionsFrom returns the Permissions WithPermissions attached to ctx.
-func PermissionsFrom(ctx context.Context) (Permissions, bool) {
-	p, ok := ctx.Value(permissionsKey{}).(Permissions)
-	return p, ok && p != nil
-}
-
-// requirePermission returns an error matching ErrForbidden unless ctx
-// allows perm (see WithPermissions); why says what it is needed for. With
-// no Auth hook every request is allowed; with one, a request whose hook
-// attached no permissions is refused (fail closed).
-func (h *handlers) requirePermission(ctx context.Context, perm, why string) error {
-	p, ok := PermissionsFrom(ctx)
-	if (!ok && !h.auth) || (ok && p.Has(perm)) {
-		return nil
-	}
-	return fmt.Errorf("%w: %s needs permission %q; ask an administrator for a token that holds it", ErrForbidden, why, perm)
-}
 
 // registerBackups registers the operations on the Backups tab, restores, notifications and templates.
 func registerBackups(add adder, h *handlers) {

@@ -2,8 +2,13 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 	"time"
+
+	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/dataguardian/dataguardian/drivers"
 	"github.com/dataguardian/dataguardian/engine"
@@ -49,8 +54,31 @@ type DatasourceCreate struct {
 	Options  map[string]string `json:"options,omitempty" doc:"Driver options"`
 }
 
+// DatasourceUpdate is the body of PUT /api/datasources/{id}: it replaces
+// the name, the connection and (when given) the enabled flag.
+type DatasourceUpdate struct {
+	Name          string            `json:"name" minLength:"1" maxLength:"200" doc:"Unique name" example:"Banco Produção"`
+	Type          string            `json:"type,omitempty" doc:"Datasource type; it cannot change, so omit it or give the current one" example:"postgres"`
+	Host          string            `json:"host,omitempty" doc:"Database host" example:"db.internal"`
+	Port          int               `json:"port,omitempty" minimum:"0" maximum:"65535" doc:"Database port" example:"5432"`
+	Database      string            `json:"database,omitempty" doc:"Database name" example:"app"`
+	Username      string            `json:"username,omitempty" doc:"Database user" example:"backup"`
+	Password      string            `json:"password,omitempty" writeOnly:"true" doc:"New database password; omitted (or empty) keeps the stored one. Stored encrypted and never returned"`
+	ClearPassword bool              `json:"clear_password,omitempty" doc:"Remove the stored password (connect without one); cannot be combined with password"`
+	Path          string            `json:"path,omitempty" doc:"File path (sqlite) or directory (files)"`
+	Options       map[string]string `json:"options,omitempty" doc:"Driver options"`
+	Enabled       *bool             `json:"enabled,omitempty" doc:"Whether health checks and backups run; omitted keeps the current value"`
+}
+
 type listDatasourcesInput struct {
-	Type string `query:"type" doc:"Only datasources of this type" example:"postgres"`
+	Type   string `query:"type" doc:"Only datasources of this type" example:"postgres"`
+	Status string `query:"status" enum:"healthy,warning,critical,unknown" doc:"Only datasources with this connection status"`
+	Page
+}
+
+type updateDatasourceInput struct {
+	ID   string `path:"id" doc:"Datasource ID"`
+	Body DatasourceUpdate
 }
 
 type datasourcesOutput struct {
@@ -70,25 +98,18 @@ type idInput struct {
 }
 
 func (h *handlers) listDatasources(ctx context.Context, in *listDatasourcesInput) (*datasourcesOutput, error) {
-	dss, err := h.e.Store().ListDatasources(ctx)
+	dss, err := h.e.Store().FindDatasources(ctx, engine.DatasourceFilter{Type: in.Type,
+		Status: engine.DatasourceStatus(in.Status), Limit: in.Limit, Offset: in.Offset})
 	if err != nil {
 		return nil, problem(h.log, "list-datasources", err)
 	}
-	out := &datasourcesOutput{Body: make([]Datasource, 0, len(dss))}
-	for i := range dss {
-		if in.Type == "" || dss[i].Type == in.Type {
-			out.Body = append(out.Body, datasourceOf(&dss[i]))
-		}
-	}
-	return out, nil
+	return &datasourcesOutput{Body: pageOf(dss, Page{}, datasourceOf)}, nil // paged by the database
 }
 
 func (h *handlers) createDatasource(ctx context.Context, in *createDatasourceInput) (*datasourceOutput, error) {
 	b := in.Body
-	if _, err := h.e.Drivers().Lookup(b.Type); err != nil {
-		// Checked here, not only by the engine, so the problem names the field.
-		return nil, problem(h.log, "create-datasource", inField("body.type", b.Type,
-			fmt.Errorf("%w: %w: set type to one of %v", engine.ErrInvalid, drivers.ErrUnknownType, h.e.Drivers().Types())))
+	if err := h.knownType(b.Type); err != nil {
+		return nil, problem(h.log, "create-datasource", err)
 	}
 	ds := &engine.Datasource{Name: b.Name, Type: b.Type, Host: b.Host, Port: b.Port, Database: b.Database,
 		Username: b.Username, Path: b.Path, Options: b.Options}
@@ -104,4 +125,88 @@ func (h *handlers) getDatasource(ctx context.Context, in *idInput) (*datasourceO
 		return nil, problem(h.log, "get-datasource", err)
 	}
 	return &datasourceOutput{Body: datasourceOf(ds)}, nil
+}
+
+// knownType checks a datasource type in the handler, not only in the
+// engine, so the problem names the field.
+func (h *handlers) knownType(typ string) error {
+	if _, err := h.e.Drivers().Lookup(typ); err != nil {
+		return inField("body.type", typ,
+			fmt.Errorf("%w: %w: set type to one of %v", engine.ErrInvalid, drivers.ErrUnknownType, h.e.Drivers().Types()))
+	}
+	return nil
+}
+
+// datasourceFields are the body fields an engine error about a datasource
+// may name.
+var datasourceFields = []string{"type", "name"}
+
+func (h *handlers) updateDatasource(ctx context.Context, in *updateDatasourceInput) (*datasourceOutput, error) {
+	const op = "update-datasource"
+	cur, err := h.e.Store().GetDatasource(ctx, in.ID)
+	if err != nil {
+		return nil, problem(h.log, op, err)
+	}
+	b := in.Body
+	if b.Type != "" {
+		if err := h.knownType(b.Type); err != nil {
+			return nil, problem(h.log, op, err)
+		}
+	}
+	var pw *string
+	switch {
+	case b.ClearPassword && b.Password != "":
+		return nil, problem(h.log, op, inField("body.clear_password", true,
+			fmt.Errorf("%w: clear_password with a password: send one or the other", engine.ErrInvalid)))
+	case b.ClearPassword:
+		pw = new(string)
+	case b.Password != "":
+		pw = &b.Password
+	}
+	ds := &engine.Datasource{ID: cur.ID, Name: b.Name, Type: b.Type, Host: b.Host, Port: b.Port, Database: b.Database,
+		Username: b.Username, Path: b.Path, Options: b.Options, Enabled: cur.Enabled}
+	if b.Enabled != nil {
+		ds.Enabled = *b.Enabled
+	}
+	if err := h.e.UpdateDatasource(ctx, ds, pw); err != nil {
+		if errors.Is(err, engine.ErrInvalid) && strings.Contains(err.Error(), "the other side of sync job") {
+			// The connection would be a sync job's other side.
+			field := "body.database"
+			if b.Path != "" {
+				field = "body.path"
+			}
+			return nil, problem(h.log, op, inField(field, nil, err))
+		}
+		return nil, problem(h.log, op, inBody(err, b.Name, datasourceFields...))
+	}
+	return h.getDatasource(ctx, &idInput{ID: in.ID})
+}
+
+func (h *handlers) deleteDatasource(ctx context.Context, in *idInput) (*struct{}, error) {
+	if err := h.e.DeleteDatasource(ctx, in.ID); err != nil {
+		return nil, problem(h.log, "delete-datasource", err)
+	}
+	return nil, nil
+}
+
+// registerDatasources registers the datasource operations beyond those of
+// Register: update and delete.
+func registerDatasources(reg adder, h *handlers) {
+	tags := []string{"Datasources"}
+	reg(huma.Operation{OperationID: "update-datasource", Method: http.MethodPut, Path: "/api/datasources/{id}",
+		Summary: "Replace a datasource's name, connection and enabled flag (the password is write-only)",
+		Description: "The password is write-only: omit `password` (or send it empty) to keep the stored one, send a " +
+			"new `password` to replace it, or send `\"clear_password\": true` to remove it. A boolean flag rather " +
+			"than `\"password\": null`, because generated clients seldom tell a null from an absent field. " +
+			"`type` cannot change (omit it or give the current one). Changing the connection or the password " +
+			"resets the health status to unknown until the next check.",
+		Tags: tags},
+		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.updateDatasource) })
+	reg(huma.Operation{OperationID: "delete-datasource", Method: http.MethodDelete, Path: "/api/datasources/{id}",
+		Summary: "Delete a datasource nothing refers to (its health checks go with it)",
+		Description: "Refused with 409, naming them, while backup jobs or sync jobs use the datasource (delete " +
+			"them first), or while executions refer to it: its backups stay in storage and are listed and " +
+			"restored through it, so it cannot go; disable it instead (PUT with `\"enabled\": false`).",
+		Tags: tags, DefaultStatus: http.StatusNoContent},
+		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.deleteDatasource) })
 }

@@ -96,7 +96,7 @@ func problem(log *slog.Logger, op string, err error) error {
 // authError makes an Auth hook's error match ErrUnauthorized unless it
 // already matches ErrUnauthorized or ErrForbidden.
 func authError(err error) error {
-	if errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrForbidden) {
+	if errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrForbidden) || errors.Is(err, errAuthStore) {
 		return err
 	}
 	return fmt.Errorf("%w: %w", ErrUnauthorized, err)

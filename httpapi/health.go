@@ -25,8 +25,8 @@ func healthCheckOf(c *engine.HealthCheck) HealthCheck {
 }
 
 type listHealthChecksInput struct {
-	ID    string `path:"id" doc:"Datasource ID"`
-	Limit int    `query:"limit" minimum:"1" maximum:"1000" default:"50" doc:"Most checks to return"`
+	ID string `path:"id" doc:"Datasource ID"`
+	Page
 }
 
 type healthChecksOutput struct {
@@ -42,15 +42,11 @@ func (h *handlers) listHealthChecks(ctx context.Context, in *listHealthChecksInp
 	if _, err := h.e.Store().GetDatasource(ctx, in.ID); err != nil {
 		return nil, problem(h.log, "list-datasource-health-checks", err)
 	}
-	cs, err := h.e.Store().ListHealthChecks(ctx, in.ID, in.Limit)
+	cs, err := h.e.Store().ListHealthChecks(ctx, in.ID, in.Limit+in.Offset)
 	if err != nil {
 		return nil, problem(h.log, "list-datasource-health-checks", err)
 	}
-	out := &healthChecksOutput{Body: make([]HealthCheck, 0, len(cs))}
-	for i := range cs {
-		out.Body = append(out.Body, healthCheckOf(&cs[i]))
-	}
-	return out, nil
+	return &healthChecksOutput{Body: pageOf(cs, in.Page, healthCheckOf)}, nil
 }
 
 func (h *handlers) checkDatasource(ctx context.Context, in *idInput) (*healthCheckOutput, error) {

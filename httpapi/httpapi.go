@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -23,12 +24,19 @@ type Options struct {
 	MaxBodyBytes int64
 	// Auth, when set, is called for every request under /api before its
 	// handler; a non-nil error answers 401 (403 if it matches ErrForbidden)
-	// as problem JSON. nil means no authentication: until API tokens land,
-	// protecting /api is the embedding service's responsibility.
+	// as problem JSON. It attaches the caller's permissions to the request
+	// (see WithPermissions), which each operation checks. TokenAuth is the
+	// hook of DataGuardian's own API tokens. nil means no authentication:
+	// protecting /api is then the embedding service's responsibility.
 	Auth func(r *http.Request) error
 	// Title and Version name the OpenAPI document; "" means
 	// "DataGuardian API" and "1.0.0".
 	Title, Version string
+	// BasePath is the path prefix under which the embedding service
+	// mounts the handler (with http.StripPrefix), e.g. "/dataguardian": the
+	// OpenAPI document names it as its server, so generated clients and
+	// the /docs page find the API. "" means the API is at the root.
+	BasePath string
 }
 
 func (o *Options) withDefaults() Options {
@@ -59,7 +67,17 @@ func Config(opts *Options) huma.Config {
 	cfg := huma.DefaultConfig(o.Title, o.Version)
 	cfg.CreateHooks = nil
 	cfg.Transformers = append(cfg.Transformers, redactProblem)
-	cfg.Info.Description = "Backups, restores and health of datasources. Errors are RFC 9457 problem JSON."
+	cfg.Info.Description = "Backups, restores and health of datasources. Errors are RFC 9457 problem JSON.\n\n" +
+		"Everything under /api needs an API token sent as `Authorization: Bearer <token>`; each operation " +
+		"names the permission it needs (401 without a valid token, 403 without the permission). " +
+		"/health and /metrics are public."
+	if o.BasePath != "" {
+		cfg.Servers = []*huma.Server{{URL: strings.TrimSuffix(o.BasePath, "/")}}
+	}
+	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{securityScheme: {
+		Type: "http", Scheme: "bearer",
+		Description: "An API token (GET/POST /api/tokens). The scopes of each operation's requirement are the permissions it accepts.",
+	}}
 	return cfg
 }
 
@@ -77,7 +95,11 @@ func New(e *engine.Engine, opts *Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/") {
 			if err := o.Auth(r); err != nil {
-				writeProblem(w, problem(o.Logger, "auth", authError(err)))
+				err = authError(err)
+				if errors.Is(err, ErrUnauthorized) {
+					w.Header().Set("WWW-Authenticate", `Bearer realm="DataGuardian"`)
+				}
+				writeProblem(w, problem(o.Logger, "auth", err))
 				return
 			}
 		}
@@ -95,11 +117,13 @@ func Register(api huma.API, e *engine.Engine, opts *Options) {
 	h := &handlers{e: e, log: o.Logger, auth: o.Auth != nil}
 	var add adder = func(op huma.Operation, register func(huma.API, huma.Operation)) {
 		op.MaxBodyBytes = o.MaxBodyBytes
+		h.secure(api, &op)
 		register(api, op)
 	}
 	registerResources(add, h)     // resources.go: storage locations, backup jobs, sync jobs, executions
 	registerBackups(add, h)       // backups.go: the Backups tab, restores, notifications, templates
 	registerObservability(add, h) // observability.go: /api/health*, dashboard, events, metrics
+	registerTokens(add, h)        // tokens.go: API tokens
 	add(huma.Operation{OperationID: "get-health", Method: http.MethodGet, Path: "/health",
 		Summary: "Liveness and metadata store reachability (public)", Tags: []string{"Health"}},
 		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.health) })

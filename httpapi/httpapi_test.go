@@ -315,6 +315,9 @@ func TestAuthHook(t *testing.T) {
 	srv := httptest.NewServer(httpapi.New(e, &httpapi.Options{Logger: quiet(), Auth: func(r *http.Request) error {
 		switch r.Header.Get("Authorization") {
 		case "Bearer good":
+			*r = *r.WithContext(httpapi.WithPermissions(r.Context(), httpapi.PermissionSet{httpapi.PermRead}))
+			return nil
+		case "Bearer forgetful": // authenticates but attaches no permissions
 			return nil
 		case "Bearer reader":
 			return httpapi.ErrForbidden
@@ -343,6 +346,8 @@ func TestAuthHook(t *testing.T) {
 		{"/api/datasources", "", 401},
 		{"/api/datasources", "reader", 403},
 		{"/api/datasources", "good", 200},
+		{"/api/datasources", "forgetful", 403}, // fail closed
+		{"/api/tokens", "good", 403},           // needs tokens.admin
 	} {
 		if got := get(tc.path, tc.token); got != tc.want {
 			t.Errorf("GET %s token %q: %d, want %d", tc.path, tc.token, got, tc.want)

@@ -56,7 +56,8 @@ func MountObservability(mux *http.ServeMux, e *engine.Engine, opts *Options) {
 		ErrorLog:      slog.NewLogLogger(o.Logger.Handler(), slog.LevelError),
 		ErrorHandling: promhttp.ContinueOnError,
 	}))
-	mux.Handle("GET /api/events", serveEvents(e))
+	h := &handlers{e: e, log: o.Logger, auth: o.Auth != nil}
+	mux.Handle("GET /api/events", h.require(PermRead, serveEvents(e)))
 }
 
 // serveEvents streams the engine's events as server-sent events:
@@ -344,16 +345,21 @@ func registerObservability(add adder, h *handlers) {
 		Description: "`status` is `ok` when every service is `ok`, else `degraded`; 503 when the metadata database " +
 			"does not answer. This server has no Redis: the spec's `services.redis` is `services.queue` (the " +
 			"queue lives in the metadata database). When backups or restores do not start, read " +
-			"`services.queue.oldest_age_seconds` and `services.workers`.",
+			"`services.queue.oldest_age_seconds` and `services.workers`. `services.storages` is the health " +
+			"worker's last check of each location (`checked_at`): polling this endpoint does not touch storage.",
 		Tags: tags},
 		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.apiHealth) })
 	add(huma.Operation{OperationID: "get-datasources-health", Method: http.MethodGet, Path: "/api/health/datasources",
 		Summary: "Connection status of every datasource with its latest health check", Tags: tags},
 		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.datasourcesHealth) })
 	add(huma.Operation{OperationID: "get-storage-health", Method: http.MethodGet, Path: "/api/health/storage",
-		Summary:     "Check every enabled storage location now (write, read back, delete a probe; free space)",
-		Description: "Answers 200 with each location's outcome; `status` is `degraded` when one is unreachable.",
-		Tags:        tags},
+		Summary: "Health of every enabled storage location (the health worker's last check, or now with refresh=true)",
+		Description: "Answers 200 with each location's outcome; `status` is `degraded` when one is unreachable. " +
+			"Without `refresh` nothing touches storage: each location shows the health worker's last check " +
+			"(`checked_at`; a location created or changed since is checked on the spot). With `refresh=true` " +
+			"every location is checked now: a probe object is written, read back and deleted, and the free " +
+			"space read.",
+		Tags: tags},
 		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.storageHealth) })
 	add(huma.Operation{OperationID: "get-dashboard-overview", Method: http.MethodGet, Path: "/api/dashboard/overview",
 		Summary: "The numbers of an operator's front page", Tags: []string{"Dashboard"}},
@@ -406,7 +412,7 @@ type APIHealth struct {
 type Services struct {
 	Database DatabaseHealth         `json:"database" doc:"The metadata database"`
 	Queue    QueueHealth            `json:"queue" doc:"The task queue (stored in the metadata database; the spec's services.redis)"`
-	Storages []engine.StorageHealth `json:"storages" doc:"Each enabled storage location, checked now"`
+	Storages []engine.StorageHealth `json:"storages" doc:"Each enabled storage location, as the health worker last checked it (see checked_at)"`
 	Workers  WorkersHealth          `json:"workers" doc:"Whether queued work is being taken"`
 }
 
@@ -489,7 +495,7 @@ func (h *handlers) apiHealth(ctx context.Context, _ *struct{}) (*apiHealthOutput
 	sv.Workers.EventSubscribers = h.e.Events().Subscribers()
 
 	sv.Storages = []engine.StorageHealth{}
-	if sts, err := h.e.CheckStorages(ctx); err != nil {
+	if sts, err := h.e.LastStorageHealth(ctx); err != nil {
 		h.log.Error("api health: check storages", "err", err)
 		sv.Storages = append(sv.Storages, engine.StorageHealth{Name: "(storage locations)", Status: engine.HealthError,
 			ErrorMessage: "the storage locations cannot be listed: see the server log", CheckedAt: time.Now().UTC()})
@@ -587,8 +593,16 @@ type StoragesHealth struct {
 
 type storagesHealthOutput struct{ Body StoragesHealth }
 
-func (h *handlers) storageHealth(ctx context.Context, _ *struct{}) (*storagesHealthOutput, error) {
-	sts, err := h.e.CheckStorages(ctx)
+type storageHealthInput struct {
+	Refresh bool `query:"refresh" doc:"Check every location now (writes, reads back and deletes a probe object) instead of answering the health worker's last result"`
+}
+
+func (h *handlers) storageHealth(ctx context.Context, in *storageHealthInput) (*storagesHealthOutput, error) {
+	check := h.e.LastStorageHealth
+	if in.Refresh {
+		check = h.e.CheckStorages
+	}
+	sts, err := check(ctx)
 	if err != nil {
 		return nil, problem(h.log, "get-storage-health", err)
 	}
@@ -641,7 +655,7 @@ type OverviewStorageLocation struct {
 	ID        string  `json:"id"`
 	Name      string  `json:"name"`
 	Type      string  `json:"type"`
-	Status    string  `json:"status" doc:"ok or unreachable (checked now)"`
+	Status    string  `json:"status" doc:"ok or unreachable, as the health worker last checked it"`
 	UsedBytes int64   `json:"used_bytes"`
 	FreeBytes *uint64 `json:"free_bytes" nullable:"true"`
 }
@@ -733,7 +747,7 @@ func (h *handlers) dashboard(ctx context.Context, _ *struct{}) (*overviewOutput,
 	if err != nil {
 		return nil, problem(h.log, op, err)
 	}
-	sts, err := h.e.CheckStorages(ctx)
+	sts, err := h.e.LastStorageHealth(ctx)
 	if err != nil {
 		return nil, problem(h.log, op, err)
 	}

@@ -26,6 +26,7 @@ import (
 // registerResources registers the operations on storage locations, backup jobs, sync jobs and executions.
 func registerResources(add adder, h *handlers) {
 	reg := func(op huma.Operation, f func(huma.API, huma.Operation)) { add(op, f) }
+	registerDatasources(add, h) // datasources.go: update, delete
 	st := []string{"Storage locations"}
 	reg(huma.Operation{OperationID: "list-storage-locations", Method: http.MethodGet, Path: "/api/storage-locations",
 		Summary: "List storage locations, by name", Tags: st},
@@ -72,6 +73,18 @@ func registerResources(add adder, h *handlers) {
 	reg(huma.Operation{OperationID: "get-sync-job", Method: http.MethodGet, Path: "/api/sync-jobs/{id}",
 		Summary: "Get one sync job", Tags: sj},
 		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.getSyncJob) })
+	reg(huma.Operation{OperationID: "update-sync-job", Method: http.MethodPut, Path: "/api/sync-jobs/{id}",
+		Summary: "Replace a sync job's settings (validated as on create)",
+		Description: "A new schedule or timezone recomputes next_execution_at; an unchanged one keeps it. " +
+			"A new source or storage location applies from the next run. `enabled` omitted keeps the current value.",
+		Tags: sj},
+		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.updateSyncJob) })
+	reg(huma.Operation{OperationID: "delete-sync-job", Method: http.MethodDelete, Path: "/api/sync-jobs/{id}",
+		Summary: "Delete a sync job and its run history (the backups it made stay)",
+		Description: "The backups of the source it made stay in storage, listed and restorable under the source " +
+			"datasource. Refused with 409 while a run is in progress.",
+		Tags: sj, DefaultStatus: http.StatusNoContent},
+		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.deleteSyncJob) })
 	reg(huma.Operation{OperationID: "run-sync-job", Method: http.MethodPost, Path: "/api/sync-jobs/{id}/run",
 		Summary: "Queue a run of a sync job now", Tags: sj, DefaultStatus: http.StatusAccepted},
 		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.runSyncJob) })
@@ -90,7 +103,11 @@ func registerResources(add adder, h *handlers) {
 		Summary: "Record that a backup was restored by hand (creates a restore_completed notification)", Tags: ex},
 		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.markRestored) })
 	reg(huma.Operation{OperationID: "retry-execution-upload", Method: http.MethodPost, Path: "/api/executions/{id}/retry-upload",
-		Summary: "Copy a verified copy of a backup onto every storage whose copy is missing or damaged", Tags: ex},
+		Summary: "Copy a verified copy of a backup onto every storage whose copy is missing or damaged",
+		Description: "Answers 200 with the state of every copy, also when some storage still fails (`complete` " +
+			"is false and those copies show status unreachable with the error): retry once the storage is back. " +
+			"409 when the execution is not a completed backup or no storage holds a verified copy to copy from.",
+		Tags: ex},
 		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.retryUpload) })
 	binary := &huma.Schema{Type: huma.TypeString, Format: "binary"}
 	reg(huma.Operation{OperationID: "download-execution", Method: http.MethodGet, Path: "/api/executions/{id}/download",
@@ -117,14 +134,15 @@ func registerResources(add adder, h *handlers) {
 // ---------------------------------------------------------------------------
 // Shared helpers.
 
-// pageInput is the pagination of the list operations.
-type pageInput struct {
+// Page is the pagination of every list operation: embedded in an
+// operation's input, it adds the limit and offset query parameters.
+type Page struct {
 	Limit  int `query:"limit" minimum:"1" maximum:"1000" default:"50" doc:"Most items to return"`
 	Offset int `query:"offset" minimum:"0" default:"0" doc:"Items to skip"`
 }
 
 // pageOf is the page p of xs, each converted by conv.
-func pageOf[T, R any](xs []T, p pageInput, conv func(*T) R) []R {
+func pageOf[T, R any](xs []T, p Page, conv func(*T) R) []R {
 	xs = paged(xs, p)
 	out := make([]R, 0, len(xs))
 	for i := range xs {
@@ -133,7 +151,7 @@ func pageOf[T, R any](xs []T, p pageInput, conv func(*T) R) []R {
 	return out
 }
 
-func paged[T any](xs []T, p pageInput) []T {
+func paged[T any](xs []T, p Page) []T {
 	if p.Offset >= len(xs) {
 		return xs[:0]
 	}
@@ -229,7 +247,7 @@ func storageProblem(h *handlers, op string, name string, err error) error {
 	return problem(h.log, op, inBody(err, name, storageFields...))
 }
 
-func (h *handlers) listStorageLocations(ctx context.Context, in *pageInput) (*storageLocationsOutput, error) {
+func (h *handlers) listStorageLocations(ctx context.Context, in *Page) (*storageLocationsOutput, error) {
 	ls, err := h.e.Store().ListStorageLocations(ctx)
 	if err != nil {
 		return nil, problem(h.log, "list-storage-locations", err)
@@ -383,7 +401,8 @@ type updateBackupJobInput struct {
 var jobFields = []string{"datasource_id", "storage_location_ids", "compression", "max_file_size_mb",
 	"retention", "timezone", "schedule", "name"}
 
-const syncJobPrefix = "sync:"
+// syncJobPrefix starts the names of the internal backup jobs of sync jobs.
+var syncJobPrefix = engine.SyncBackupJobName("")
 
 func (s BackupJobSettings) apply(j *engine.BackupJob) {
 	j.Schedule, j.Timezone, j.StorageLocationIDs = s.Schedule, s.Timezone, s.StorageLocationIDs
@@ -402,18 +421,12 @@ func reservedJobName(name string) error {
 	return nil
 }
 
-func (h *handlers) listBackupJobs(ctx context.Context, in *pageInput) (*backupJobsOutput, error) {
-	js, err := h.e.Store().ListBackupJobs(ctx)
+func (h *handlers) listBackupJobs(ctx context.Context, in *Page) (*backupJobsOutput, error) {
+	js, err := h.e.Store().FindBackupJobs(ctx, engine.BackupJobFilter{ExcludeSyncJobs: true, Limit: in.Limit, Offset: in.Offset})
 	if err != nil {
 		return nil, problem(h.log, "list-backup-jobs", err)
 	}
-	visible := js[:0]
-	for _, j := range js {
-		if !strings.HasPrefix(j.Name, syncJobPrefix) {
-			visible = append(visible, j)
-		}
-	}
-	return &backupJobsOutput{Body: pageOf(visible, *in, backupJobOf)}, nil
+	return &backupJobsOutput{Body: pageOf(js, Page{}, backupJobOf)}, nil // paged by the database
 }
 
 func (h *handlers) createBackupJob(ctx context.Context, in *createBackupJobInput) (*backupJobOutput, error) {
@@ -446,8 +459,8 @@ func (h *handlers) getBackupJob(ctx context.Context, in *idInput) (*backupJobOut
 // syncOwned refuses changes to the backup job a sync job runs through.
 func syncOwned(j *engine.BackupJob) error {
 	if strings.HasPrefix(j.Name, syncJobPrefix) {
-		return fmt.Errorf("%w: backup job %s belongs to sync job %s: change the sync job instead",
-			engine.ErrInvalid, j.ID, strings.TrimPrefix(j.Name, syncJobPrefix))
+		return fmt.Errorf("%w: backup job %s belongs to sync job %s: change or delete the sync job instead (/api/sync-jobs/%s)",
+			engine.ErrInUse, j.ID, strings.TrimPrefix(j.Name, syncJobPrefix), strings.TrimPrefix(j.Name, syncJobPrefix))
 	}
 	return nil
 }
@@ -530,6 +543,12 @@ type SyncJobCreate struct {
 	Timezone           string `json:"timezone,omitempty" doc:"IANA time zone of the schedule" example:"America/Sao_Paulo"`
 }
 
+// SyncJobUpdate is the body of PUT /api/sync-jobs/{id}.
+type SyncJobUpdate struct {
+	SyncJobCreate
+	Enabled *bool `json:"enabled,omitempty" doc:"Whether the schedule runs; omitted keeps the current value"`
+}
+
 // SyncExecution is one run of a sync job.
 type SyncExecution struct {
 	ID                 string     `json:"id" doc:"Sync execution ID"`
@@ -552,17 +571,20 @@ func syncExecutionOf(x *engine.SyncExecution) SyncExecution {
 type syncJobsOutput struct{ Body []SyncJob }
 type syncJobOutput struct{ Body SyncJob }
 type createSyncJobInput struct{ Body SyncJobCreate }
+type updateSyncJobInput struct {
+	ID   string `path:"id" doc:"Sync job ID"`
+	Body SyncJobUpdate
+}
 type syncExecutionOutput struct{ Body SyncExecution }
 type syncExecutionsOutput struct{ Body []SyncExecution }
 type listSyncExecutionsInput struct {
-	ID     string `path:"id" doc:"Sync job ID"`
-	Limit  int    `query:"limit" minimum:"1" maximum:"1000" default:"50" doc:"Most items to return"`
-	Offset int    `query:"offset" minimum:"0" default:"0" doc:"Items to skip"`
+	ID string `path:"id" doc:"Sync job ID"`
+	Page
 }
 
 var syncFields = []string{"source_datasource_id", "target_datasource_id", "storage_location_id", "timezone", "schedule", "name"}
 
-func (h *handlers) listSyncJobs(ctx context.Context, in *pageInput) (*syncJobsOutput, error) {
+func (h *handlers) listSyncJobs(ctx context.Context, in *Page) (*syncJobsOutput, error) {
 	js, err := h.e.Store().ListSyncJobs(ctx)
 	if err != nil {
 		return nil, problem(h.log, "list-sync-jobs", err)
@@ -588,6 +610,31 @@ func (h *handlers) getSyncJob(ctx context.Context, in *idInput) (*syncJobOutput,
 	return &syncJobOutput{Body: syncJobOf(j)}, nil
 }
 
+func (h *handlers) updateSyncJob(ctx context.Context, in *updateSyncJobInput) (*syncJobOutput, error) {
+	const op = "update-sync-job"
+	cur, err := h.e.Store().GetSyncJob(ctx, in.ID)
+	if err != nil {
+		return nil, problem(h.log, op, err)
+	}
+	b := in.Body
+	j := &engine.SyncJob{ID: cur.ID, Name: b.Name, SourceDatasourceID: b.SourceDatasourceID, TargetDatasourceID: b.TargetDatasourceID,
+		StorageLocationID: b.StorageLocationID, Schedule: b.Schedule, Timezone: b.Timezone, Enabled: cur.Enabled}
+	if b.Enabled != nil {
+		j.Enabled = *b.Enabled
+	}
+	if err := h.e.UpdateSyncJob(ctx, j); err != nil {
+		return nil, problem(h.log, op, inBody(err, b.Name, syncFields...))
+	}
+	return h.getSyncJob(ctx, &idInput{ID: in.ID})
+}
+
+func (h *handlers) deleteSyncJob(ctx context.Context, in *idInput) (*struct{}, error) {
+	if err := h.e.DeleteSyncJob(ctx, in.ID); err != nil {
+		return nil, problem(h.log, "delete-sync-job", err)
+	}
+	return nil, nil
+}
+
 func (h *handlers) runSyncJob(ctx context.Context, in *idInput) (*syncExecutionOutput, error) {
 	x, err := h.e.RunSyncNow(ctx, h.e.Queue(), in.ID)
 	if err != nil {
@@ -604,7 +651,7 @@ func (h *handlers) listSyncExecutions(ctx context.Context, in *listSyncExecution
 	if err != nil {
 		return nil, problem(h.log, "list-sync-job-executions", err)
 	}
-	return &syncExecutionsOutput{Body: pageOf(xs, pageInput{Limit: in.Limit, Offset: in.Offset}, syncExecutionOf)}, nil
+	return &syncExecutionsOutput{Body: pageOf(xs, in.Page, syncExecutionOf)}, nil
 }
 
 // ---------------------------------------------------------------------------
@@ -633,15 +680,17 @@ type markRestoredInput struct {
 
 // UploadCopy is the state of a backup's copy on one storage location.
 type UploadCopy struct {
-	StorageLocationID string    `json:"storage_location_id" doc:"Storage location"`
-	Status            string    `json:"status" doc:"available, missing or unreachable" example:"available"`
-	ErrorMessage      string    `json:"error_message,omitempty" doc:"Why the copy is not available"`
-	UpdatedAt         time.Time `json:"updated_at"`
+	StorageLocationID   string    `json:"storage_location_id" doc:"Storage location"`
+	StorageLocationName string    `json:"storage_location_name,omitempty" doc:"Its name; empty once the location was deleted"`
+	Status              string    `json:"status" doc:"available, missing or unreachable" example:"available"`
+	ErrorMessage        string    `json:"error_message,omitempty" doc:"Why the copy is not available"`
+	UpdatedAt           time.Time `json:"updated_at"`
 }
 
 // RetryUploadResult is the answer of POST /api/executions/{id}/retry-upload.
 type RetryUploadResult struct {
 	Execution Execution    `json:"execution" doc:"The backup execution"`
+	Complete  bool         `json:"complete" doc:"Whether every copy is now available; false: retry once the failed storages are back"`
 	Storages  []UploadCopy `json:"storages" doc:"The state of each copy after the retry"`
 }
 
@@ -683,18 +732,30 @@ func (h *handlers) markRestored(ctx context.Context, in *markRestoredInput) (*ex
 }
 
 func (h *handlers) retryUpload(ctx context.Context, in *idInput) (*retryUploadOutput, error) {
+	const op = "retry-execution-upload"
 	x, err := h.e.RetryUpload(ctx, in.ID)
-	if err != nil {
-		return nil, problem(h.log, "retry-execution-upload", err)
+	// Storages still failing are an outcome to report, not a server fault.
+	if err != nil && !errors.Is(err, engine.ErrUploadIncomplete) {
+		return nil, problem(h.log, op, err)
 	}
-	ess, err := h.e.Store().ListExecutionStorages(ctx, x.ID)
-	if err != nil {
-		return nil, problem(h.log, "retry-execution-upload", err)
+	ess, lerr := h.e.Store().ListExecutionStorages(ctx, x.ID)
+	if lerr != nil {
+		return nil, problem(h.log, op, lerr)
 	}
-	out := &retryUploadOutput{Body: RetryUploadResult{Execution: executionOf(x), Storages: make([]UploadCopy, 0, len(ess))}}
+	locs, lerr := h.e.Store().ListStorageLocations(ctx)
+	if lerr != nil {
+		return nil, problem(h.log, op, lerr)
+	}
+	names := make(map[string]string, len(locs))
+	for _, l := range locs {
+		names[l.ID] = l.Name
+	}
+	out := &retryUploadOutput{Body: RetryUploadResult{Execution: executionOf(x), Complete: err == nil,
+		Storages: make([]UploadCopy, 0, len(ess))}}
 	for _, es := range ess {
 		out.Body.Storages = append(out.Body.Storages, UploadCopy{StorageLocationID: es.StorageLocationID,
-			Status: string(es.Status), ErrorMessage: es.ErrorMessage, UpdatedAt: es.UpdatedAt})
+			StorageLocationName: names[es.StorageLocationID], Status: string(es.Status), ErrorMessage: es.ErrorMessage,
+			UpdatedAt: es.UpdatedAt})
 	}
 	return out, nil
 }

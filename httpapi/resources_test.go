@@ -418,7 +418,7 @@ func TestResourcesHandlers(t *testing.T) {
 	if got := decode[[]httpapi.BackupJob](t, resp.Body.Bytes()); resp.Code != 200 || len(got) != 1 || got[0].ID != job.ID {
 		t.Errorf("list jobs: %d %s", resp.Code, resp.Body)
 	}
-	if resp = api.Delete("/api/backup-jobs/" + hidden.ID); resp.Code != 422 {
+	if resp = api.Delete("/api/backup-jobs/" + hidden.ID); resp.Code != http.StatusConflict {
 		t.Errorf("delete a sync job's backup job: %d %s", resp.Code, resp.Body)
 	}
 
@@ -510,6 +510,11 @@ func TestResourcesOpenAPI(t *testing.T) {
 		"mark-execution-restored": "POST /api/executions/{id}/mark-restored",
 		"retry-execution-upload":  "POST /api/executions/{id}/retry-upload",
 		"download-execution":      "GET /api/executions/{id}/download",
+		"update-datasource":       "PUT /api/datasources/{id}", "delete-datasource": "DELETE /api/datasources/{id}",
+		"update-sync-job": "PUT /api/sync-jobs/{id}", "delete-sync-job": "DELETE /api/sync-jobs/{id}",
+		"list-datasources":              "GET /api/datasources",
+		"list-datasource-health-checks": "GET /api/datasources/{id}/health-checks",
+		"list-backup-job-executions":    "GET /api/backup-jobs/{id}/executions",
 	}
 	for id, route := range want {
 		method, path, _ := strings.Cut(route, " ")
