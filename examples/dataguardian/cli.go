@@ -50,6 +50,11 @@ var commands = []command{
 		summary: "List the backups under a storage directory, newest first, with status (completed,\n" +
 			"incomplete, invalid), datasource type, compression, size and parts.",
 		example: "dataguardian ls /var/backups"},
+	{name: "serve", run: (*cli).serve, args: "[--listen ADDR] [--data-dir DIR] [--database-url URL] [flags]",
+		summary: serveSummary, example: serveExample},
+	{name: "token", run: (*cli).token, args: "create|list|revoke [flags]",
+		summary: "Manage API tokens directly in the metadata store (no server needed, also while one runs).",
+		example: "dataguardian token create --name ci --permissions read,write,backups.run"},
 }
 
 // cli runs one command line. Everything it prints goes through stdout and
@@ -128,7 +133,8 @@ func (c *cli) run(ctx context.Context, args []string) int {
 }
 
 func (c *cli) mainUsage(w io.Writer) {
-	fmt.Fprintf(w, "DataGuardian one-shot commands: back up, verify, restore and list backups in a storage directory.\n\nUsage:\n")
+	fmt.Fprintf(w, "DataGuardian: one-shot commands that back up, verify, restore and list backups in a storage\n"+
+		"directory, and the server (HTTP API, scheduler, workers) with its API tokens.\n\nUsage:\n")
 	for _, cmd := range commands {
 		fmt.Fprintf(w, "  dataguardian %-7s %s\n", cmd.name, cmd.args)
 	}
