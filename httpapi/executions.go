@@ -58,6 +58,17 @@ func (o RawObject) MarshalJSON() ([]byte, error) {
 	return o, nil
 }
 
+// UnmarshalJSON implements json.Unmarshaler (clients decoding an
+// Execution keep the object as JSON).
+func (o *RawObject) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*o = nil
+		return nil
+	}
+	*o = append((*o)[:0], b...)
+	return nil
+}
+
 // Schema implements huma.SchemaProvider.
 func (RawObject) Schema(huma.Registry) *huma.Schema {
 	return &huma.Schema{Type: huma.TypeObject, AdditionalProperties: true}

@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -29,7 +28,7 @@ import (
 // client calls one server with one token.
 type client struct {
 	t     *testing.T
-	url   string
+	srv   *servertest.Server
 	token string
 }
 
@@ -37,34 +36,7 @@ type client struct {
 // response body.
 func (c client) call(method, path string, body any) (int, []byte) {
 	c.t.Helper()
-	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		r = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(c.t.Context(), method, c.url+path, r)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		c.t.Fatalf("%s %s: read body: %v", method, path, err)
-	}
-	return resp.StatusCode, b
+	return c.srv.Do(c.t, method, path, c.token, body)
 }
 
 // must is call that fails the test unless the status is want, decoding the
@@ -155,7 +127,7 @@ func events(t *testing.T, c client) <-chan string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	t.Cleanup(cancel)
-	req, _ := http.NewRequestWithContext(ctx, "GET", c.url+"/api/events", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", c.srv.URL+"/api/events", nil)
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -201,12 +173,12 @@ func events(t *testing.T, c client) <-chan string {
 // process: the spec's paths and verbs, the statuses and shapes it describes.
 func TestEveryEndpoint(t *testing.T) {
 	srv := servertest.Start(t, nil)
-	c := client{t, srv.URL, srv.Token}
+	c := client{t, srv, srv.Token}
 	app := sqliteApp(t, 500)
 	wantRows, wantSum := content(t, app)
 
 	// Public endpoints.
-	public := client{t, srv.URL, ""}
+	public := client{t, srv, ""}
 	public.must(http.StatusOK, "GET", "/health", nil, nil)
 	if b := public.must(http.StatusOK, "GET", "/metrics", nil, nil); !bytes.Contains(b, []byte("dataguardian_")) {
 		t.Errorf("/metrics has no dataguardian_ metrics")
