@@ -193,7 +193,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 func (e *Engine) Queue() Queue { return e.cfg.Queue }
 
 // Start runs the engine's background work until ctx is done: the scheduler
-// (enqueues due backup jobs), the backup worker and the health worker. When
+// (enqueues due backup jobs), the backup worker, the health worker, the
+// cleanup worker, and a reload of the notification settings and templates
+// that another process sharing the store changed (every 30 s). When
 // ctx is done nothing new is claimed and running backups get
 // Worker.ShutdownTimeout to finish; Start returns once everything stopped.
 func (e *Engine) Start(ctx context.Context) error {
@@ -202,6 +204,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	g.Go(func() error { return NewWorker(e, e.cfg.Queue, e.cfg.Worker).Run(ctx) })
 	g.Go(func() error { return NewHealthWorker(e, e.cfg.Health).Run(ctx) })
 	g.Go(func() error { return NewCleanupWorker(e, e.cfg.Cleanup).Run(ctx) })
+	g.Go(func() error { return e.watchNotifications(ctx) })
 	return g.Wait()
 }
 

@@ -43,6 +43,10 @@ type notifications struct {
 	templates *notify.Templates
 	live      atomic.Pointer[notify.Multi]
 	setMu     sync.Mutex // serializes settings and template changes
+	// settingsAt is the updated_at of the stored settings live holds
+	// (guarded by setMu): refreshNotifications rebuilds live when the
+	// stored row is newer, i.e. another process changed it.
+	settingsAt time.Time
 
 	mu     sync.Mutex // guards closed and wg.Add
 	closed bool
@@ -66,17 +70,66 @@ func (e *Engine) initNotifications(ctx context.Context) {
 	if err := e.loadTemplates(ctx); err != nil {
 		e.log.Warn("load notification templates", "err", err)
 	}
-	s, err := e.storedChannelSettings(ctx)
+	n.setMu.Lock()
+	defer n.setMu.Unlock()
+	e.loadChannels(ctx)
+}
+
+// loadChannels makes the stored channel settings live (n.setMu held).
+// Unusable settings are logged and turn the external channels off.
+func (e *Engine) loadChannels(ctx context.Context) {
+	n := e.notifs
+	s, at, err := e.storedChannelSettingsAt(ctx)
+	n.settingsAt = at
 	if err != nil {
 		e.log.Warn("load notification settings: external channels off until they are set again", "err", err)
+		n.live.Store(nil)
 		return
 	}
 	m, err := s.Build(n.templates)
 	if err != nil {
 		e.log.Warn("build notification channels: external channels off until they are set again", "err", err)
+		n.live.Store(nil)
 		return
 	}
 	n.live.Store(&m)
+}
+
+// settingsPoll is how often Start re-reads the notification settings and
+// templates, which another process sharing the metadata store may change.
+const settingsPoll = 30 * time.Second
+
+// watchNotifications runs refreshNotifications every settingsPoll until
+// ctx is done.
+func (e *Engine) watchNotifications(ctx context.Context) error {
+	t := time.NewTicker(settingsPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			e.refreshNotifications(ctx)
+		}
+	}
+}
+
+// refreshNotifications picks up what another process stored: new template
+// versions, and channel settings newer than the live ones.
+func (e *Engine) refreshNotifications(ctx context.Context) {
+	n := e.notifs
+	n.setMu.Lock()
+	defer n.setMu.Unlock()
+	if err := e.loadTemplates(ctx); err != nil && ctx.Err() == nil {
+		e.log.Warn("reload notification templates", "err", err)
+	}
+	st, err := e.store.GetSetting(ctx, NotificationSettingsKey)
+	switch {
+	case errors.Is(err, ErrNotFound) || (err == nil && !st.UpdatedAt.Equal(n.settingsAt)):
+		e.loadChannels(ctx)
+	case err != nil && ctx.Err() == nil:
+		e.log.Warn("reload notification settings", "err", err)
+	}
 }
 
 // Name returns "engine".
@@ -193,32 +246,39 @@ func (e *Engine) enrichNotification(ctx context.Context, x notify.Notification) 
 // storedChannelSettings returns the stored channel settings, secrets in
 // clear; none stored gives the zero settings.
 func (e *Engine) storedChannelSettings(ctx context.Context) (notify.ChannelSettings, error) {
+	s, _, err := e.storedChannelSettingsAt(ctx)
+	return s, err
+}
+
+// storedChannelSettingsAt is storedChannelSettings with the stored row's
+// updated_at (zero when none is stored).
+func (e *Engine) storedChannelSettingsAt(ctx context.Context) (notify.ChannelSettings, time.Time, error) {
 	var s notify.ChannelSettings
 	st, err := e.store.GetSetting(ctx, NotificationSettingsKey)
 	if errors.Is(err, ErrNotFound) {
-		return s, nil
+		return s, time.Time{}, nil
 	}
 	if err != nil {
-		return s, err
+		return s, time.Time{}, err
 	}
 	plain := []byte(st.Value)
 	if st.Encrypted {
 		var b64 string
 		if err := json.Unmarshal(st.Value, &b64); err != nil {
-			return s, fmt.Errorf("setting %s: sealed value is not a JSON string: %w", NotificationSettingsKey, err)
+			return s, st.UpdatedAt, fmt.Errorf("setting %s: sealed value is not a JSON string: %w", NotificationSettingsKey, err)
 		}
 		sealed, err := base64.StdEncoding.DecodeString(b64)
 		if err != nil {
-			return s, fmt.Errorf("setting %s: sealed value is not base64: %w", NotificationSettingsKey, err)
+			return s, st.UpdatedAt, fmt.Errorf("setting %s: sealed value is not base64: %w", NotificationSettingsKey, err)
 		}
 		if plain, err = e.sealer.Open(sealed); err != nil {
-			return s, fmt.Errorf("setting %s: %w", NotificationSettingsKey, err)
+			return s, st.UpdatedAt, fmt.Errorf("setting %s: %w", NotificationSettingsKey, err)
 		}
 	}
 	if err := json.Unmarshal(plain, &s); err != nil {
-		return s, fmt.Errorf("setting %s: %w", NotificationSettingsKey, err)
+		return s, st.UpdatedAt, fmt.Errorf("setting %s: %w", NotificationSettingsKey, err)
 	}
-	return s, nil
+	return s, st.UpdatedAt, nil
 }
 
 // NotificationSettings returns the external channels' settings with every
@@ -265,6 +325,9 @@ func (e *Engine) SetNotificationSettings(ctx context.Context, s notify.ChannelSe
 		return fmt.Errorf("set notification settings: %w", err)
 	}
 	n.live.Store(&m)
+	if st, err := e.store.GetSetting(ctx, NotificationSettingsKey); err == nil {
+		n.settingsAt = st.UpdatedAt // as stored, so the next refresh keeps m
+	}
 	return nil
 }
 

@@ -184,3 +184,51 @@ func TestSlowChannelDoesNotBlock(t *testing.T) {
 		t.Fatalf("notify blocked for %s", d)
 	}
 }
+
+// TestNotificationSettingsReachOtherProcesses: settings and templates one
+// engine stores reach another engine on the same store at its next refresh
+// (Start runs one every 30 s), and a removal turns its channels off.
+func TestNotificationSettingsReachOtherProcesses(t *testing.T) {
+	ctx := t.Context()
+	a := newSQLiteEngine(t, Config{})
+	b, err := New(ctx, Config{DataDir: a.cfg.DataDir, DatabaseURL: a.cfg.DatabaseURL, Logger: discardLogger})
+	mustNoErr(t, "second engine", err)
+	defer b.Close()
+	srv, calls := webhookServer(t)
+
+	mustNoErr(t, "set settings on a", a.SetNotificationSettings(ctx, notify.ChannelSettings{
+		Webhook: &notify.WebhookSettings{Enabled: true, URL: srv.URL + "/hook", Secret: hookSecret},
+	}))
+	_, err = a.AddTemplateVersion(ctx, notify.ConnectionLost, notify.ChannelWebhook, "", "caiu: {{.Title}}")
+	mustNoErr(t, "template on a", err)
+	if m := b.notifs.live.Load(); m != nil && len(*m) > 0 {
+		t.Fatal("b has channels before a refresh")
+	}
+
+	b.refreshNotifications(ctx)
+	b.notify(ctx, notify.Notification{Type: notify.ConnectionLost, Severity: notify.Critical, Title: "db down"})
+	c, p := nextCall(t, calls)
+	if p.Type != notify.ConnectionLost || !notify.VerifySignature(hookSecret, c.body, c.sig) {
+		t.Fatalf("b delivered %s (signature ok %v)", p.Type, notify.VerifySignature(hookSecret, c.body, c.sig))
+	}
+	if v, ok := b.notifs.templates.Current(notify.ConnectionLost, notify.ChannelWebhook); !ok || v.Version != 1 || v.Body != "caiu: {{.Title}}" {
+		t.Errorf("b's template: %+v %v", v, ok)
+	}
+
+	// A refresh with nothing new keeps the live channels as they are.
+	live := b.notifs.live.Load()
+	b.refreshNotifications(ctx)
+	if b.notifs.live.Load() != live {
+		t.Error("a refresh without changes rebuilt the channels")
+	}
+
+	// a disables the webhook: b stops delivering after its refresh.
+	mustNoErr(t, "disable on a", a.SetNotificationSettings(ctx, notify.ChannelSettings{}))
+	b.refreshNotifications(ctx)
+	b.notify(ctx, notify.Notification{Type: notify.ConnectionRestored, Severity: notify.Info, Title: "db back"})
+	select {
+	case c := <-calls:
+		t.Fatalf("b still delivers after the channels were removed: %s", c.body)
+	case <-time.After(500 * time.Millisecond):
+	}
+}
