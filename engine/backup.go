@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/dataguardian/dataguardian/drivers"
 	"github.com/dataguardian/dataguardian/manifest"
 	"github.com/dataguardian/dataguardian/notify"
@@ -197,10 +199,14 @@ func (e *Engine) runBackup(ctx context.Context, exec *Execution, job *BackupJob,
 	return nil
 }
 
-// recordManifest copies what a committed backup's manifest says into exec.
+// recordManifest copies what a committed backup's manifest says into exec,
+// keeping the metadata it had (retry_of).
 func recordManifest(exec *Execution, m *manifest.Manifest) {
 	exec.SizeBytes, exec.CompressedSizeBytes, exec.Checksum = m.TotalSizeBytes, m.CompressedSizeBytes, m.Checksum
-	exec.Metadata = map[string]any{"manifest": m.Metadata, "chunks": len(m.Chunks), "compression_ratio": m.CompressionRatio}
+	if exec.Metadata == nil {
+		exec.Metadata = map[string]any{}
+	}
+	exec.Metadata["manifest"], exec.Metadata["chunks"], exec.Metadata["compression_ratio"] = m.Metadata, len(m.Chunks), m.CompressionRatio
 }
 
 // adoptCommitted completes exec from the backup an earlier attempt of it
@@ -277,7 +283,9 @@ func (e *Engine) start(ctx context.Context, exec *Execution) {
 }
 
 // finish records the outcome of exec, even when ctx was cancelled, and
-// notifies.
+// notifies. A failed backup whose job has retries left first queues its
+// retry (queueRetry) and is notified as a warning that says when the retry
+// runs; the last failure stays critical.
 func (e *Engine) finish(ctx context.Context, exec *Execution, l execLog, err error) {
 	if interrupted(ctx) {
 		l.errorf(context.WithoutCancel(ctx), "%s interrupted (%v): left to run again", exec.Operation, context.Cause(ctx))
@@ -306,6 +314,15 @@ func (e *Engine) finish(ctx context.Context, exec *Execution, l execLog, err err
 		n.Type, n.Severity, n.Title = what+"_failed", notify.Critical, what+" failed"
 	}
 	n.Message = exec.ErrorMessage
+	if exec.Status == ExecutionFailed && exec.Operation == OperationBackup {
+		// Queued before the failure is recorded: if this process dies in
+		// between, the execution runs again and queues the same retry.
+		if r := e.queueRetry(ctx, exec, l); r != nil {
+			n.Severity, n.Title = notify.Warning, what+" failed, retry queued"
+			n.Message += fmt.Sprintf("; retry %d of %d queued for %s", r.n, r.of, r.at.Format(time.RFC3339))
+			n.Data = map[string]any{"retry_execution_id": r.id, "retry_at": r.at, "retry": r.n, "retry_attempts": r.of}
+		}
+	}
 	if uerr := e.store.UpdateExecution(ctx, exec); uerr != nil {
 		e.log.Error("record execution outcome", "execution_id", exec.ID, "err", uerr)
 	}
@@ -328,4 +345,118 @@ func (e *Engine) notify(ctx context.Context, n notify.Notification) {
 func (e *Engine) publishExecution(x *Execution) {
 	e.events.Publish(Event{Type: EventExecutionStatus, EntityID: x.ID, Status: string(x.Status),
 		Data: map[string]any{"operation": x.Operation, "job_id": x.JobID, "datasource_id": x.DatasourceID}})
+}
+
+// Retry settings of backup jobs (BackupJob.RetryAttempts and
+// RetryDelaySeconds).
+const (
+	// DefaultRetryAttempts is how many times a failed backup is retried
+	// when an API request leaves it out, and for the jobs that existed
+	// before retries (the migration's default). The engine's zero value
+	// is 0: never retry.
+	DefaultRetryAttempts = 2
+	// MaxRetryAttempts bounds BackupJob.RetryAttempts.
+	MaxRetryAttempts = 10
+	// DefaultRetryDelaySeconds is the wait before the first retry when
+	// BackupJob.RetryDelaySeconds is 0 at creation.
+	DefaultRetryDelaySeconds = 300
+	// MinRetryDelaySeconds and MaxRetryDelaySeconds bound
+	// BackupJob.RetryDelaySeconds.
+	MinRetryDelaySeconds = 10
+	MaxRetryDelaySeconds = 86400
+	// maxRetryBackoff is where the doubling of the retry delay stops.
+	maxRetryBackoff = time.Hour
+)
+
+// retryRunSpace namespaces the IDs of retries: the retry of failed
+// execution X always has the same ID, so it is queued once however many
+// processes decide it.
+var retryRunSpace = uuid.MustParse("c8a3e2d4-6f1b-4e7a-9b2c-3d5f7a9e1b40")
+
+// retryRunID is the ID of the execution (and task) retrying failed
+// execution failedID.
+func retryRunID(failedID string) string {
+	return uuid.NewSHA1(retryRunSpace, []byte(failedID)).String()
+}
+
+// retryDelay is the wait before retry n (1 for the first) of job: its
+// RetryDelaySeconds doubled for each retry after the first, the doubling
+// stopping at an hour (a first delay above an hour is kept as it is).
+func retryDelay(job *BackupJob, n int) time.Duration {
+	d := time.Duration(job.RetryDelaySeconds) * time.Second
+	for i := 1; i < n && d < maxRetryBackoff; i++ {
+		d = min(2*d, maxRetryBackoff)
+	}
+	return d
+}
+
+// queuedRetry is a retry queueRetry queued: retry n of of, execution id,
+// due at at.
+type queuedRetry struct {
+	id    string
+	n, of int
+	at    time.Time
+}
+
+// queueRetry queues the next attempt of the failed backup execution exec
+// when its job has retries left (exec.Attempt <= RetryAttempts): a new
+// queued execution of the job with Attempt+1 and metadata retry_of, whose
+// task is due after retryDelay. It returns the retry, or nil when none is
+// queued (no retries left, the job is gone, or a store error, logged into
+// exec's log).
+//
+// The retry is queued exactly once across processes: its execution and
+// task IDs derive from exec's ID, so a second decision (another process,
+// or exec run again after its process died) finds them and adds nothing.
+// The task is enqueued even when the execution existed, which completes a
+// decision that stopped in between. Backups of sync jobs are not retried
+// here: a failed sync fails as a whole.
+func (e *Engine) queueRetry(ctx context.Context, exec *Execution, l execLog) *queuedRetry {
+	if exec.JobID == "" {
+		return nil
+	}
+	job, err := e.store.GetBackupJob(ctx, exec.JobID)
+	if err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			l.errorf(ctx, "retry not queued: %v", err)
+		}
+		return nil
+	}
+	n := max(exec.Attempt, 1)
+	if n > job.RetryAttempts || isSyncBackupJob(job) {
+		return nil
+	}
+	r := &queuedRetry{id: retryRunID(exec.ID), n: n, of: job.RetryAttempts, at: e.now().Add(retryDelay(job, n))}
+	retry := &Execution{ID: r.id, JobID: job.ID, DatasourceID: job.DatasourceID, Operation: OperationBackup,
+		Status: ExecutionQueued, Compression: job.Compression, Attempt: n + 1, Metadata: map[string]any{"retry_of": exec.ID}}
+	err = e.store.CreateExecution(ctx, retry)
+	created := err == nil
+	if err != nil && !errors.Is(err, ErrAlreadyExists) {
+		l.errorf(ctx, "retry %d of %d not queued: %v", r.n, r.of, err)
+		return nil
+	}
+	// Attempt 1: the task's attempts count runs lost with their process
+	// (lease expiry), not backup failures.
+	task := Task{ID: r.id, Kind: TaskBackup, ExecutionID: r.id, Attempt: 1, RunAt: r.at}
+	if err := e.cfg.Queue.Enqueue(ctx, task); err != nil && !errors.Is(err, ErrAlreadyExists) {
+		l.errorf(ctx, "retry %d of %d not queued: %v", r.n, r.of, err)
+		if created { // no task would ever run it: undo, so it does not wait queued forever
+			if _, derr := e.store.DB().NewDelete().Model((*Execution)(nil)).Where("id = ?", r.id).Exec(ctx); derr != nil {
+				e.log.Error("delete unqueued retry", "execution_id", r.id, "err", derr)
+			}
+		}
+		return nil
+	}
+	if created {
+		l.info(ctx, "retry %d of %d queued for %s (execution %s)", r.n, r.of, r.at.Format(time.RFC3339), r.id)
+		execLog{e: e, id: r.id, prefix: l.prefix}.info(ctx, "retry %d of %d of execution %s", r.n, r.of, exec.ID)
+		e.publishExecution(retry)
+	}
+	return r
+}
+
+// isSyncBackupJob reports whether job is the backup job of a sync job.
+func isSyncBackupJob(job *BackupJob) bool {
+	syncJobID, ok := strings.CutPrefix(job.Name, SyncBackupJobName(""))
+	return ok && job.ID == syncBackupJobID(syncJobID)
 }

@@ -305,14 +305,13 @@ func (e *Engine) openStorage(ctx context.Context, loc *StorageLocation) (storage
 }
 
 // CreateBackupJob validates job and stores it. Empty Compression means
-// DefaultCompression, MaxFileSizeMB 0 means DefaultMaxFileSizeMB.
+// DefaultCompression, MaxFileSizeMB 0 means DefaultMaxFileSizeMB and
+// RetryDelaySeconds 0 means DefaultRetryDelaySeconds. RetryAttempts is
+// stored as given: the zero value never retries a failed backup, so a
+// caller wanting retries sets it (the HTTP API sets DefaultRetryAttempts
+// when a request leaves it out).
 func (e *Engine) CreateBackupJob(ctx context.Context, job *BackupJob) error {
-	if job.Compression == "" {
-		job.Compression = string(DefaultCompression)
-	}
-	if job.MaxFileSizeMB == 0 {
-		job.MaxFileSizeMB = DefaultMaxFileSizeMB
-	}
+	jobDefaults(job)
 	if err := e.validateJob(ctx, job); err != nil {
 		return err
 	}
@@ -325,6 +324,21 @@ func (e *Engine) CreateBackupJob(ctx context.Context, job *BackupJob) error {
 	return e.store.CreateBackupJob(ctx, job)
 }
 
+// jobDefaults sets the zero fields of job that have a default (see
+// CreateBackupJob).
+func jobDefaults(job *BackupJob) {
+	if job.Compression == "" {
+		job.Compression = string(DefaultCompression)
+	}
+	if job.MaxFileSizeMB == 0 {
+		job.MaxFileSizeMB = DefaultMaxFileSizeMB
+	}
+	if job.RetryDelaySeconds == 0 {
+		job.RetryDelaySeconds = DefaultRetryDelaySeconds
+	}
+}
+
+// validateJob checks job, whose defaults are set (jobDefaults).
 func (e *Engine) validateJob(ctx context.Context, job *BackupJob) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: backup job %q: %s", ErrInvalid, job.Name, fmt.Sprintf(format, args...))
@@ -356,6 +370,13 @@ func (e *Engine) validateJob(ctx context.Context, job *BackupJob) error {
 	}
 	if err := job.Retention.Validate(); err != nil {
 		return bad("retention: %v", err)
+	}
+	if job.RetryAttempts < 0 || job.RetryAttempts > MaxRetryAttempts {
+		return bad("retry_attempts %d: use 0 (never retry) to %d", job.RetryAttempts, MaxRetryAttempts)
+	}
+	if job.RetryDelaySeconds < MinRetryDelaySeconds || job.RetryDelaySeconds > MaxRetryDelaySeconds {
+		return bad("retry_delay_seconds %d: use %d to %d seconds (0 means %d)", job.RetryDelaySeconds,
+			MinRetryDelaySeconds, MaxRetryDelaySeconds, DefaultRetryDelaySeconds)
 	}
 	if job.Schedule != "" {
 		if _, _, err := parseSchedule(job.Schedule, job.Timezone); err != nil {

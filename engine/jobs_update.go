@@ -15,8 +15,8 @@ var ErrInUse = errors.New("in use")
 
 // UpdateBackupJob validates job as CreateBackupJob does and writes it
 // (every field but ID, DatasourceID, LastExecutionAt and the timestamps;
-// empty Compression means DefaultCompression, MaxFileSizeMB 0 means
-// DefaultMaxFileSizeMB). The datasource of a job cannot change: its
+// zero fields take CreateBackupJob's defaults, and RetryAttempts 0 turns
+// retries off). The datasource of a job cannot change: its
 // backups would mix two databases. next_execution_at is recomputed from
 // now when the schedule or timezone changes, cleared without a schedule,
 // and kept otherwise (so a run already due is not skipped). Errors match
@@ -33,19 +33,14 @@ func (e *Engine) UpdateBackupJob(ctx context.Context, job *BackupJob) error {
 		return fmt.Errorf("%w: backup job %q: datasource_id cannot change: create a new job for datasource %q",
 			ErrInvalid, cur.Name, job.DatasourceID)
 	}
-	if job.Compression == "" {
-		job.Compression = string(DefaultCompression)
-	}
-	if job.MaxFileSizeMB == 0 {
-		job.MaxFileSizeMB = DefaultMaxFileSizeMB
-	}
+	jobDefaults(job)
 	if err := e.validateJob(ctx, job); err != nil {
 		return err
 	}
 	job.NextExecutionAt = e.rescheduled(cur.Schedule, cur.Timezone, cur.NextExecutionAt, job.Schedule, job.Timezone)
 	job.LastExecutionAt, job.CreatedAt = cur.LastExecutionAt, cur.CreatedAt
 	return e.store.UpdateBackupJob(ctx, job, "name", "schedule", "timezone", "storage_location_ids",
-		"compression", "max_file_size_mb", "retention", "enabled", "next_execution_at")
+		"compression", "max_file_size_mb", "retention", "enabled", "next_execution_at", "retry_attempts", "retry_delay_seconds")
 }
 
 // rescheduled is the next_execution_at of a job whose schedule and

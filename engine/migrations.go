@@ -38,6 +38,7 @@ var migrations = func() *migrate.Migrations {
 	})
 	ms.Add(queueTasksMigration) // migrations_queue.go
 	ms.Add(listIndexesMigration)
+	ms.Add(retryColumnsMigration) // migrations_retry.go
 	return ms
 }()
 

@@ -32,7 +32,9 @@ func TestSealerRoundTrip(t *testing.T) {
 		if bytes.Equal(a, b) {
 			t.Error("sealing twice gave the same bytes: the nonce is not random")
 		}
-		if len(pt) > 0 && bytes.Contains(a, pt) {
+		// A short plaintext may appear in random bytes by chance (a 1-byte one
+		// does in ~6% of sealings): only a long one proves it is not in clear.
+		if len(pt) >= 8 && bytes.Contains(a, pt) {
 			t.Error("sealed data contains the plaintext")
 		}
 		got, err := s.Open(a)

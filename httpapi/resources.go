@@ -345,6 +345,8 @@ type BackupJob struct {
 	MaxFileSizeMB      int        `json:"max_file_size_mb" doc:"Largest part in MiB; bigger backups are split"`
 	Retention          Retention  `json:"retention" doc:"Retention policy"`
 	Enabled            bool       `json:"enabled" doc:"Whether the schedule runs"`
+	RetryAttempts      int        `json:"retry_attempts" doc:"How many times a failed backup is run again; 0 never retries" example:"2"`
+	RetryDelaySeconds  int        `json:"retry_delay_seconds" doc:"Wait before the first retry in seconds, doubled for each next one up to an hour" example:"300"`
 	NextExecutionAt    *time.Time `json:"next_execution_at" nullable:"true" doc:"Next scheduled run, null without a schedule"`
 	LastExecutionAt    *time.Time `json:"last_execution_at" nullable:"true" doc:"Last run, null before the first"`
 	CreatedAt          time.Time  `json:"created_at"`
@@ -361,7 +363,8 @@ func backupJobOf(j *engine.BackupJob) BackupJob {
 		StorageLocationIDs: ids, Compression: j.Compression, MaxFileSizeMB: j.MaxFileSizeMB,
 		Retention: Retention{MaxBackups: r.MaxBackups, AutoDelete: r.AutoDelete, KeepDaily: r.KeepDaily,
 			KeepWeekly: r.KeepWeekly, KeepMonthly: r.KeepMonthly},
-		Enabled: j.Enabled, NextExecutionAt: j.NextExecutionAt, LastExecutionAt: j.LastExecutionAt,
+		Enabled: j.Enabled, RetryAttempts: j.RetryAttempts, RetryDelaySeconds: j.RetryDelaySeconds,
+		NextExecutionAt: j.NextExecutionAt, LastExecutionAt: j.LastExecutionAt,
 		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt}
 }
 
@@ -381,6 +384,8 @@ type BackupJobSettings struct {
 	MaxFileSizeMB      int        `json:"max_file_size_mb,omitempty" minimum:"0" doc:"Largest part in MiB; 0 is the default"`
 	Retention          *Retention `json:"retention,omitempty" doc:"Retention policy; omitted keeps every backup"`
 	Enabled            *bool      `json:"enabled,omitempty" doc:"Whether the schedule runs; default true on create, unchanged on update"`
+	RetryAttempts      *int       `json:"retry_attempts,omitempty" minimum:"0" maximum:"10" doc:"How many times a failed backup is run again; 0 never retries; default 2 on create, unchanged on update" example:"2"`
+	RetryDelaySeconds  *int       `json:"retry_delay_seconds,omitempty" minimum:"10" maximum:"86400" doc:"Wait before the first retry in seconds, doubled for each next one up to an hour (a longer wait is kept as is); default 300 on create, unchanged on update" example:"300"`
 }
 
 // BackupJobUpdate is the body of PUT /api/backup-jobs/{id}. The datasource
@@ -398,15 +403,24 @@ type updateBackupJobInput struct {
 	Body BackupJobUpdate
 }
 
-var jobFields = []string{"datasource_id", "storage_location_ids", "compression", "max_file_size_mb",
-	"retention", "timezone", "schedule", "name"}
+var jobFields = []string{"retry_attempts", "retry_delay_seconds", "datasource_id", "storage_location_ids", "compression",
+	"max_file_size_mb", "retention", "timezone", "schedule", "name"}
 
 // syncJobPrefix starts the names of the internal backup jobs of sync jobs.
 var syncJobPrefix = engine.SyncBackupJobName("")
 
+// apply sets the fields of j that s holds; the retry fields s leaves out
+// stay as they are in j (the defaults on create, the stored values on
+// update).
 func (s BackupJobSettings) apply(j *engine.BackupJob) {
 	j.Schedule, j.Timezone, j.StorageLocationIDs = s.Schedule, s.Timezone, s.StorageLocationIDs
 	j.Compression, j.MaxFileSizeMB = s.Compression, s.MaxFileSizeMB
+	if s.RetryAttempts != nil {
+		j.RetryAttempts = *s.RetryAttempts
+	}
+	if s.RetryDelaySeconds != nil {
+		j.RetryDelaySeconds = *s.RetryDelaySeconds
+	}
 	j.Retention = engine.Retention{}
 	if s.Retention != nil {
 		j.Retention = s.Retention.policy()
@@ -434,7 +448,8 @@ func (h *handlers) createBackupJob(ctx context.Context, in *createBackupJobInput
 	if err := reservedJobName(b.Name); err != nil {
 		return nil, problem(h.log, "create-backup-job", err)
 	}
-	job := &engine.BackupJob{Name: b.Name, DatasourceID: b.DatasourceID}
+	job := &engine.BackupJob{Name: b.Name, DatasourceID: b.DatasourceID,
+		RetryAttempts: engine.DefaultRetryAttempts, RetryDelaySeconds: engine.DefaultRetryDelaySeconds}
 	b.apply(job)
 	if err := h.e.CreateBackupJob(ctx, job); err != nil {
 		return nil, problem(h.log, "create-backup-job", inBody(err, b.Name, jobFields...))
@@ -477,7 +492,8 @@ func (h *handlers) updateBackupJob(ctx context.Context, in *updateBackupJobInput
 	if err := reservedJobName(b.Name); err != nil {
 		return nil, problem(h.log, "update-backup-job", err)
 	}
-	job := &engine.BackupJob{ID: cur.ID, Name: b.Name, DatasourceID: cur.DatasourceID, Enabled: cur.Enabled}
+	job := &engine.BackupJob{ID: cur.ID, Name: b.Name, DatasourceID: cur.DatasourceID, Enabled: cur.Enabled,
+		RetryAttempts: cur.RetryAttempts, RetryDelaySeconds: cur.RetryDelaySeconds}
 	b.apply(job)
 	if b.Enabled != nil {
 		job.Enabled = *b.Enabled

@@ -806,6 +806,16 @@ type BackupJob struct {
 	NextExecutionAt *time.Time `json:"next_execution_at"`
 	Retention       Retention  `json:"retention"`
 
+	// RetryAttempts How many times a failed backup is run again; 0 never retries
+	//
+	// Example: 2
+	RetryAttempts int64 `json:"retry_attempts"`
+
+	// RetryDelaySeconds Wait before the first retry in seconds, doubled for each next one up to an hour
+	//
+	// Example: 300
+	RetryDelaySeconds int64 `json:"retry_delay_seconds"`
+
 	// Schedule Cron expression; empty runs only on demand
 	//
 	// Example: 0 6 * * *
@@ -844,6 +854,16 @@ type BackupJobCreate struct {
 	Name      string     `json:"name"`
 	Retention *Retention `json:"retention,omitempty"`
 
+	// RetryAttempts How many times a failed backup is run again; 0 never retries; default 2 on create, unchanged on update
+	//
+	// Example: 2
+	RetryAttempts *int64 `json:"retry_attempts,omitempty"`
+
+	// RetryDelaySeconds Wait before the first retry in seconds, doubled for each next one up to an hour (a longer wait is kept as is); default 300 on create, unchanged on update
+	//
+	// Example: 300
+	RetryDelaySeconds *int64 `json:"retry_delay_seconds,omitempty"`
+
 	// Schedule Cron expression; empty runs only on demand
 	//
 	// Example: 0 6 * * *
@@ -877,6 +897,16 @@ type BackupJobUpdate struct {
 	// Example: Backup diário
 	Name      string     `json:"name"`
 	Retention *Retention `json:"retention,omitempty"`
+
+	// RetryAttempts How many times a failed backup is run again; 0 never retries; default 2 on create, unchanged on update
+	//
+	// Example: 2
+	RetryAttempts *int64 `json:"retry_attempts,omitempty"`
+
+	// RetryDelaySeconds Wait before the first retry in seconds, doubled for each next one up to an hour (a longer wait is kept as is); default 300 on create, unchanged on update
+	//
+	// Example: 300
+	RetryDelaySeconds *int64 `json:"retry_delay_seconds,omitempty"`
 
 	// Schedule Cron expression; empty runs only on demand
 	//
