@@ -327,7 +327,20 @@ func (e *Engine) finish(ctx context.Context, exec *Execution, l execLog, err err
 		e.log.Error("record execution outcome", "execution_id", exec.ID, "err", uerr)
 	}
 	e.publishExecution(exec)
+	if e.partOfSync(ctx, exec) {
+		return // the sync execution notifies sync_completed or sync_failed for the whole run
+	}
 	e.notify(ctx, n)
+}
+
+// partOfSync reports whether exec is the backup or restore step of a sync
+// run (its job is a sync job's internal backup job).
+func (e *Engine) partOfSync(ctx context.Context, exec *Execution) bool {
+	if exec.JobID == "" {
+		return false
+	}
+	job, err := e.store.GetBackupJob(ctx, exec.JobID)
+	return err == nil && isSyncBackupJob(job)
 }
 
 // notify records n in-app and hands it to the configured channel.

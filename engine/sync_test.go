@@ -235,6 +235,12 @@ func TestRunSyncNowCopiesSourceIntoTarget(t *testing.T) {
 	if len(notes) != 2 || notes[0].Severity != SeverityInfo || notes[0].EntityType != "sync_execution" {
 		t.Fatalf("sync_completed notifications = %+v", notes)
 	}
+	// The sync's own backup and restore steps are not notified apart.
+	allNotes, err := e.Store().ListNotifications(ctx, NotificationFilter{})
+	mustNoErr(t, "all notifications", err)
+	if len(allNotes) != len(notes) {
+		t.Errorf("%d notifications for 2 sync runs, want only the 2 sync_completed: %+v", len(allNotes), allNotes)
+	}
 	var statuses []string
 	for len(events) > 0 {
 		ev := <-events
@@ -300,6 +306,9 @@ func TestSyncWithFailingSourceLeavesTargetAlone(t *testing.T) {
 	mustNoErr(t, "notifications", err)
 	if len(notes) != 1 || notes[0].Severity != SeverityCritical || notes[0].EntityID != x.ID {
 		t.Fatalf("sync_failed notifications = %+v", notes)
+	}
+	if all, _ := e.Store().ListNotifications(ctx, NotificationFilter{}); len(all) != 1 {
+		t.Errorf("%d notifications for one failed sync, want only sync_failed: %+v", len(all), all)
 	}
 	if l := logText(t, e, backup.ID); !strings.Contains(l, "[SYNC] sync failed: backup of source") {
 		t.Fatalf("backup log:\n%s", l)
