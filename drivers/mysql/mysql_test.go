@@ -411,50 +411,7 @@ func TestPing(t *testing.T) {
 			t.Errorf("right password: %+v", h)
 		}
 	})
-	t.Run("Unreachable", func(t *testing.T) {
-		bad := src
-		bad.Host, bad.Port = "127.0.0.1", 1
-		start := time.Now()
-		h := d.Ping(t.Context(), bad)
-		if h.Status != drivers.HealthUnreachable || time.Since(start) > 3*time.Second {
-			t.Errorf("closed port: %+v after %v", h, time.Since(start))
-		}
-	})
-	t.Run("Timeout", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		var wg sync.WaitGroup
-		defer wg.Wait()
-		defer ln.Close()
-		wg.Go(func() {
-			var conns []net.Conn
-			defer func() {
-				for _, c := range conns {
-					c.Close()
-				}
-			}()
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				conns = append(conns, c) // accepted, never answered
-			}
-		})
-		bad := src
-		bad.Host = "127.0.0.1"
-		bad.Port = ln.Addr().(*net.TCPAddr).Port
-		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
-		defer cancel()
-		start := time.Now()
-		h := d.Ping(ctx, bad)
-		if h.Status != drivers.HealthTimeout || time.Since(start) > 3*time.Second {
-			t.Errorf("silent server: %+v after %v", h, time.Since(start))
-		}
-	})
+	drivertest.RunPingFailures(t, d, src)
 	t.Run("InvalidSource", func(t *testing.T) {
 		bad := src
 		bad.Options = map[string]string{"tls": "maybe"}

@@ -442,54 +442,7 @@ func TestPing(t *testing.T) {
 			t.Fatalf("health %+v", h)
 		}
 	})
-	t.Run("Unreachable", func(t *testing.T) {
-		s := src
-		s.Host, s.Port = "127.0.0.1", 1
-		start := time.Now()
-		h := d.Ping(t.Context(), s)
-		if h.Status != drivers.HealthUnreachable || time.Since(start) > 2*time.Second {
-			t.Fatalf("health %+v after %v", h, time.Since(start))
-		}
-		t.Logf("%s", h.ErrorText)
-	})
-	t.Run("Timeout", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		var held []net.Conn
-		var mu sync.Mutex
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				mu.Lock()
-				held = append(held, c) // accept and never answer
-				mu.Unlock()
-			}
-		}()
-		defer func() {
-			mu.Lock()
-			defer mu.Unlock()
-			for _, c := range held {
-				c.Close()
-			}
-		}()
-		s := src
-		s.Host = "127.0.0.1"
-		s.Port = ln.Addr().(*net.TCPAddr).Port
-		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
-		defer cancel()
-		start := time.Now()
-		h := d.Ping(ctx, s)
-		if h.Status != drivers.HealthTimeout || time.Since(start) > 3*time.Second {
-			t.Fatalf("health %+v after %v", h, time.Since(start))
-		}
-		t.Logf("%s", h.ErrorText)
-	})
+	drivertest.RunPingFailures(t, d, src)
 }
 
 // children returns the pids and command lines of this process's children
