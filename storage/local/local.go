@@ -26,8 +26,12 @@ var (
 )
 
 const (
-	dirPerm  = 0o755
-	filePerm = 0o644
+	// Backups hold whole databases: the owner (the service's user) reads
+	// and writes, its group reads (an operator recovering by hand, a
+	// copy job), others nothing. A root the operator created keeps its
+	// own mode.
+	dirPerm  = 0o750
+	filePerm = 0o640
 
 	// copyBufSize is the size of the buffer Put copies through.
 	copyBufSize = 1 << 20

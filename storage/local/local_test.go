@@ -336,9 +336,17 @@ func TestFileModes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 0644 less the umask; the owner can always read and write.
-	if m := fi.Mode().Perm(); m&^0o644 != 0 || m&0o600 != 0o600 {
-		t.Errorf("file mode %v, want 0644 (less the umask)", m)
+	// Backups hold databases: 0640 less the umask, never readable by others;
+	// the owner can always read and write.
+	if m := fi.Mode().Perm(); m&^0o640 != 0 || m&0o600 != 0o600 {
+		t.Errorf("file mode %v, want 0640 (less the umask)", m)
+	}
+	di, err := os.Stat(filepath.Join(root, "d"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := di.Mode().Perm(); m&^0o750 != 0 || m&0o700 != 0o700 {
+		t.Errorf("directory mode %v, want 0750 (less the umask)", m)
 	}
 }
 
