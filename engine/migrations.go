@@ -38,7 +38,8 @@ var migrations = func() *migrate.Migrations {
 	})
 	ms.Add(queueTasksMigration) // migrations_queue.go
 	ms.Add(listIndexesMigration)
-	ms.Add(retryColumnsMigration) // migrations_retry.go
+	ms.Add(retryColumnsMigration)        // migrations_retry.go
+	ms.Add(backupsByDatasourceMigration) // migrations_indexes.go
 	return ms
 }()
 

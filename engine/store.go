@@ -601,6 +601,45 @@ func (f ExecutionFilter) query(q *bun.SelectQuery) *bun.SelectQuery {
 	return page(q.OrderExpr("created_at DESC, id DESC"), f.Limit, f.Offset)
 }
 
+// DatasourceBackups sums up one datasource's completed backups.
+type DatasourceBackups struct {
+	DatasourceID string           `bun:"datasource_id"`
+	Name         string           `bun:"name"`
+	Type         string           `bun:"type"`
+	Status       DatasourceStatus `bun:"status"`
+	Count        int              `bun:"n"`
+	LastID       string           `bun:"id"`          // the newest completed backup
+	LastAt       time.Time        `bun:"created_at"`  // when it was created
+	LastFinished *time.Time       `bun:"finished_at"` // when it finished
+}
+
+// CompletedBackupsByDatasource returns, for each datasource with completed
+// backups, by name, their count and the newest one. It is one query whose
+// cost grows with the number of datasources, not of executions: per
+// datasource, a count and a first entry over the (datasource_id,
+// operation, status, created_at, id) index.
+func (s *Store) CompletedBackupsByDatasource(ctx context.Context) ([]DatasourceBackups, error) {
+	completed := func(col string) *bun.SelectQuery {
+		return s.read.NewSelect().TableExpr("backup_executions AS y").ColumnExpr(col).
+			Where("y.datasource_id = d.id").Where("y.operation = ?", string(OperationBackup)).
+			Where("y.status = ?", string(ExecutionCompleted))
+	}
+	perDatasource := s.read.NewSelect().TableExpr("datasources AS d").
+		ColumnExpr("d.id AS datasource_id, d.name, d.type, d.status").
+		ColumnExpr("(?) AS n", completed("count(*)")).
+		ColumnExpr("(?) AS last_id", completed("y.id").OrderExpr("y.created_at DESC, y.id DESC").Limit(1))
+	var out []DatasourceBackups
+	err := s.read.NewSelect().TableExpr("(?) AS c", perDatasource).
+		Join("JOIN backup_executions AS x ON x.id = c.last_id").
+		ColumnExpr("c.datasource_id, c.name, c.type, c.status, c.n, x.id, x.created_at, x.finished_at").
+		Where("c.n > 0").OrderExpr("c.name, c.datasource_id").
+		Scan(ctx, &out)
+	if err != nil {
+		return nil, fmt.Errorf("sum up completed backups: %w", dbError(err))
+	}
+	return out, nil
+}
+
 // ExecutionRecord is an execution whose metadata is left encoded, for
 // callers that pass it on as JSON: Execution.Metadata is nil and
 // RawMetadata holds the stored JSON object (or is empty).

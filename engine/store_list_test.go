@@ -130,6 +130,49 @@ func TestListExecutionRecords(t *testing.T) {
 	})
 }
 
+// TestCompletedBackupsByDatasource: only datasources with completed
+// backups, by name, with their count and newest completed backup.
+func TestCompletedBackupsByDatasource(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, s *Store) {
+		ctx := t.Context()
+		base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		newest := map[string]string{}
+		for _, ds := range []struct {
+			name     string
+			statuses []ExecutionStatus
+		}{
+			{"b-two-completed", []ExecutionStatus{ExecutionCompleted, ExecutionFailed, ExecutionCompleted, ExecutionFailed}},
+			{"a-one-completed", []ExecutionStatus{ExecutionCompleted}},
+			{"c-only-failed", []ExecutionStatus{ExecutionFailed, ExecutionCancelled}},
+			{"d-none", nil},
+		} {
+			d := &Datasource{Name: ds.name, Type: "sqlite"}
+			mustNoErr(t, "CreateDatasource", s.CreateDatasource(ctx, d))
+			for i, st := range ds.statuses {
+				x := &Execution{DatasourceID: d.ID, Operation: OperationBackup, Status: st, CreatedAt: base.Add(time.Duration(i) * time.Minute)}
+				mustNoErr(t, "CreateExecution", s.CreateExecution(ctx, x))
+				if st == ExecutionCompleted {
+					newest[ds.name] = x.ID
+				}
+			}
+			// A completed restore is not a backup.
+			mustNoErr(t, "CreateExecution", s.CreateExecution(ctx, &Execution{DatasourceID: d.ID, Operation: OperationRestore,
+				Status: ExecutionCompleted, CreatedAt: base.Add(time.Hour)}))
+		}
+		got, err := s.CompletedBackupsByDatasource(ctx)
+		mustNoErr(t, "CompletedBackupsByDatasource", err)
+		if len(got) != 2 || got[0].Name != "a-one-completed" || got[1].Name != "b-two-completed" {
+			t.Fatalf("got %+v, want a-one-completed and b-two-completed", got)
+		}
+		for i, want := range []int{1, 2} {
+			if g := got[i]; g.Count != want || g.LastID != newest[g.Name] || g.Type != "sqlite" || g.LastAt.IsZero() {
+				t.Errorf("%s: %+v, want %d completed, newest %s", g.Name, g, want, newest[g.Name])
+			}
+		}
+	})
+}
+
 func namesOf[T any](rows []T, name func(T) string) []string {
 	var out []string
 	for _, r := range rows {

@@ -115,8 +115,7 @@ type backupDatasourcesOutput struct {
 
 type datasourceBackupsInput struct {
 	DatasourceID string `path:"datasourceId" doc:"Datasource ID"`
-	Limit        int    `query:"limit" minimum:"1" maximum:"1000" default:"100" doc:"Most backups to return"`
-	Offset       int    `query:"offset" minimum:"0" doc:"Backups to skip"`
+	Page
 }
 
 type backupsOutput struct {
@@ -125,43 +124,16 @@ type backupsOutput struct {
 
 func (h *handlers) listBackupDatasources(ctx context.Context, _ *struct{}) (*backupDatasourcesOutput, error) {
 	const op = "list-backup-datasources"
-	var counts []struct {
-		DatasourceID string `bun:"datasource_id"`
-		N            int    `bun:"n"`
-	}
-	err := h.e.Store().DB().NewSelect().Model((*engine.Execution)(nil)).
-		Column("datasource_id").ColumnExpr("count(*) AS n").
-		Where("operation = ?", string(engine.OperationBackup)).
-		Where("status = ?", string(engine.ExecutionCompleted)).
-		Group("datasource_id").Scan(ctx, &counts)
+	sums, err := h.e.Store().CompletedBackupsByDatasource(ctx)
 	if err != nil {
 		return nil, problem(h.log, op, err)
 	}
-	n := make(map[string]int, len(counts))
-	for _, c := range counts {
-		n[c.DatasourceID] = c.N
-	}
-	dss, err := h.e.Store().ListDatasources(ctx)
-	if err != nil {
-		return nil, problem(h.log, op, err)
-	}
-	out := &backupDatasourcesOutput{Body: []BackupDatasource{}}
-	for _, ds := range dss {
-		if n[ds.ID] == 0 {
-			continue
-		}
-		last, err := h.e.Store().ListExecutions(ctx, engine.ExecutionFilter{DatasourceID: ds.ID,
-			Operation: engine.OperationBackup, Status: engine.ExecutionCompleted, Limit: 1})
-		if err != nil {
-			return nil, problem(h.log, op, err)
-		}
-		b := BackupDatasource{DatasourceID: ds.ID, Name: ds.Name, Type: ds.Type, Status: string(ds.Status), BackupCount: n[ds.ID]}
-		if len(last) == 1 {
-			b.LastBackupExecutionID = last[0].ID
-			b.LastBackupAt = last[0].CreatedAt
-			if last[0].FinishedAt != nil {
-				b.LastBackupAt = *last[0].FinishedAt
-			}
+	out := &backupDatasourcesOutput{Body: make([]BackupDatasource, 0, len(sums))}
+	for _, s := range sums {
+		b := BackupDatasource{DatasourceID: s.DatasourceID, Name: s.Name, Type: s.Type, Status: string(s.Status),
+			BackupCount: s.Count, LastBackupExecutionID: s.LastID, LastBackupAt: s.LastAt}
+		if s.LastFinished != nil {
+			b.LastBackupAt = *s.LastFinished
 		}
 		out.Body = append(out.Body, b)
 	}
@@ -291,8 +263,7 @@ func notificationOf(n *engine.Notification) Notification {
 type listNotificationsInput struct {
 	Type   string `query:"type" doc:"Only notifications of this type" example:"connection_lost"`
 	Unread bool   `query:"unread" doc:"Only unread notifications"`
-	Limit  int    `query:"limit" minimum:"1" maximum:"1000" default:"100" doc:"Most notifications to return"`
-	Offset int    `query:"offset" minimum:"0" doc:"Notifications to skip"`
+	Page
 }
 
 type notificationsOutput struct {

@@ -137,7 +137,7 @@ func registerResources(add adder, h *handlers) {
 // Page is the pagination of every list operation: embedded in an
 // operation's input, it adds the limit and offset query parameters.
 type Page struct {
-	Limit  int `query:"limit" minimum:"1" maximum:"1000" default:"50" doc:"Most items to return"`
+	Limit  int `query:"limit" minimum:"1" maximum:"1000" default:"50" doc:"Most items to return; a page with fewer items is the last one"`
 	Offset int `query:"offset" minimum:"0" default:"0" doc:"Items to skip"`
 }
 

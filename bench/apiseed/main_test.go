@@ -136,6 +136,7 @@ func BenchmarkAPI(b *testing.B) {
 		{"executions", fmt.Sprintf("/api/backup-jobs/%s/executions?limit=50", job)},
 		{"executions-completed", fmt.Sprintf("/api/backup-jobs/%s/executions?status=completed&limit=50", job)},
 		{"backup-jobs", "/api/backup-jobs"},
+		{"backups-datasources", "/api/backups/datasources"},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			req := httptest.NewRequest(http.MethodGet, c.path, nil)
