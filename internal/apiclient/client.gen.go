@@ -1890,7 +1890,7 @@ type WorkersHealthStatus string
 
 // ListBackupJobsParams defines parameters for ListBackupJobs.
 type ListBackupJobsParams struct {
-	// Limit Most items to return
+	// Limit Most items to return; a page with fewer items is the last one
 	Limit *int64 `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Offset Items to skip
@@ -1902,7 +1902,7 @@ type ListBackupJobExecutionsParams struct {
 	// Status Only executions in this state
 	Status *ListBackupJobExecutionsParamsStatus `form:"status,omitempty" json:"status,omitempty"`
 
-	// Limit Most items to return
+	// Limit Most items to return; a page with fewer items is the last one
 	Limit *int64 `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Offset Items to skip
@@ -1914,10 +1914,10 @@ type ListBackupJobExecutionsParamsStatus string
 
 // ListDatasourceBackupsParams defines parameters for ListDatasourceBackups.
 type ListDatasourceBackupsParams struct {
-	// Limit Most backups to return
+	// Limit Most items to return; a page with fewer items is the last one
 	Limit *int64 `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// Offset Backups to skip
+	// Offset Items to skip
 	Offset *int64 `form:"offset,omitempty" json:"offset,omitempty"`
 }
 
@@ -1929,7 +1929,7 @@ type ListDatasourcesParams struct {
 	// Status Only datasources with this connection status
 	Status *ListDatasourcesParamsStatus `form:"status,omitempty" json:"status,omitempty"`
 
-	// Limit Most items to return
+	// Limit Most items to return; a page with fewer items is the last one
 	Limit *int64 `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Offset Items to skip
@@ -1941,7 +1941,7 @@ type ListDatasourcesParamsStatus string
 
 // ListDatasourceHealthChecksParams defines parameters for ListDatasourceHealthChecks.
 type ListDatasourceHealthChecksParams struct {
-	// Limit Most items to return
+	// Limit Most items to return; a page with fewer items is the last one
 	Limit *int64 `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Offset Items to skip
@@ -1962,16 +1962,16 @@ type ListNotificationsParams struct {
 	// Unread Only unread notifications
 	Unread *bool `form:"unread,omitempty" json:"unread,omitempty"`
 
-	// Limit Most notifications to return
+	// Limit Most items to return; a page with fewer items is the last one
 	Limit *int64 `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// Offset Notifications to skip
+	// Offset Items to skip
 	Offset *int64 `form:"offset,omitempty" json:"offset,omitempty"`
 }
 
 // ListStorageLocationsParams defines parameters for ListStorageLocations.
 type ListStorageLocationsParams struct {
-	// Limit Most items to return
+	// Limit Most items to return; a page with fewer items is the last one
 	Limit *int64 `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Offset Items to skip
@@ -1980,7 +1980,7 @@ type ListStorageLocationsParams struct {
 
 // ListSyncJobsParams defines parameters for ListSyncJobs.
 type ListSyncJobsParams struct {
-	// Limit Most items to return
+	// Limit Most items to return; a page with fewer items is the last one
 	Limit *int64 `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Offset Items to skip
@@ -1989,7 +1989,7 @@ type ListSyncJobsParams struct {
 
 // ListSyncJobExecutionsParams defines parameters for ListSyncJobExecutions.
 type ListSyncJobExecutionsParams struct {
-	// Limit Most items to return
+	// Limit Most items to return; a page with fewer items is the last one
 	Limit *int64 `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Offset Items to skip
