@@ -3,8 +3,6 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -50,25 +48,12 @@ type backupsClient struct {
 
 func (c backupsClient) do(method, path string, body any) (int, []byte) {
 	c.t.Helper()
-	var r io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		r = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, c.url+path, r)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
+	var hdr []string
 	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+		hdr = []string{"Authorization", "Bearer " + c.token}
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	code, b, _ := resClient{c.t, c.url}.do(method, path, body, hdr...)
+	return code, b
 }
 
 // TestBackupsTabServer drives the Backups tab and a restore over real HTTP.

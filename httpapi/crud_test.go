@@ -100,11 +100,7 @@ func TestDatasourceUpdateDelete(t *testing.T) {
 	wantProblem(t, "password and clear_password", code, b, 422, "body.clear_password")
 	code, b, _ = c.do("PUT", "/api/datasources/"+ds.ID, map[string]any{"name": ""})
 	wantProblem(t, "empty name", code, b, 422, "body.name")
-	code, b, _ = c.do("POST", "/api/datasources", map[string]any{"name": "app", "type": "sqlite", "path": app})
-	if code != http.StatusCreated {
-		t.Fatalf("create app: %d %s", code, b)
-	}
-	appDS := decode[httpapi.Datasource](t, b)
+	appDS := create[httpapi.Datasource](c, "/api/datasources", map[string]any{"name": "app", "type": "sqlite", "path": app})
 	code, b, _ = c.do("PUT", "/api/datasources/"+ds.ID, map[string]any{"name": "app"})
 	wantProblem(t, "duplicate name", code, b, http.StatusConflict, "")
 	code, b, _ = c.do("PUT", "/api/datasources/"+missingID, map[string]any{"name": "x"})
@@ -113,16 +109,8 @@ func TestDatasourceUpdateDelete(t *testing.T) {
 	wantProblem(t, "delete missing", code, b, http.StatusNotFound, "")
 
 	// A sync job may not end up copying a database onto itself.
-	code, b, _ = c.do("POST", "/api/datasources", map[string]any{"name": "copy", "type": "sqlite", "path": sqliteFile(t, "copy.db")})
-	if code != http.StatusCreated {
-		t.Fatalf("create copy: %d %s", code, b)
-	}
-	copyDS := decode[httpapi.Datasource](t, b)
-	code, b, _ = c.do("POST", "/api/storage-locations", map[string]any{"name": "disk", "config": map[string]string{"path": t.TempDir()}})
-	if code != http.StatusCreated {
-		t.Fatalf("create storage: %d %s", code, b)
-	}
-	loc := decode[httpapi.StorageLocation](t, b)
+	copyDS := create[httpapi.Datasource](c, "/api/datasources", map[string]any{"name": "copy", "type": "sqlite", "path": sqliteFile(t, "copy.db")})
+	loc := create[httpapi.StorageLocation](c, "/api/storage-locations", map[string]any{"name": "disk", "config": map[string]string{"path": t.TempDir()}})
 	code, b, _ = c.do("POST", "/api/sync-jobs", map[string]any{"name": "to copy", "source_datasource_id": appDS.ID,
 		"target_datasource_id": copyDS.ID, "storage_location_id": loc.ID})
 	if code != http.StatusCreated {

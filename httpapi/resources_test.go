@@ -63,6 +63,17 @@ func (c resClient) do(method, path string, body any, hdr ...string) (int, []byte
 	return resp.StatusCode, b, resp.Header
 }
 
+// create POSTs body to path, fails the test unless it answers 201, and
+// returns the created object.
+func create[T any](c resClient, path string, body any) T {
+	c.t.Helper()
+	code, b, _ := c.do("POST", path, body)
+	if code != http.StatusCreated {
+		c.t.Fatalf("POST %s: %d %s", path, code, b)
+	}
+	return decode[T](c.t, b)
+}
+
 func newServer(t *testing.T, e *engine.Engine) resClient {
 	srv := httptest.NewServer(httpapi.New(e, &httpapi.Options{Logger: quiet()}))
 	t.Cleanup(srv.Close)

@@ -16,16 +16,8 @@ import (
 func TestBackupJobRetrySettings(t *testing.T) {
 	e, app := newEngine(t)
 	c := newServer(t, e)
-	code, b, _ := c.do("POST", "/api/datasources", map[string]any{"name": "app", "type": "sqlite", "path": app})
-	if code != http.StatusCreated {
-		t.Fatalf("create datasource: %d %s", code, b)
-	}
-	ds := decode[httpapi.Datasource](t, b)
-	code, b, _ = c.do("POST", "/api/storage-locations", map[string]any{"name": "disk", "config": map[string]string{"path": t.TempDir()}})
-	if code != http.StatusCreated {
-		t.Fatalf("create storage: %d %s", code, b)
-	}
-	loc := decode[httpapi.StorageLocation](t, b)
+	ds := create[httpapi.Datasource](c, "/api/datasources", map[string]any{"name": "app", "type": "sqlite", "path": app})
+	loc := create[httpapi.StorageLocation](c, "/api/storage-locations", map[string]any{"name": "disk", "config": map[string]string{"path": t.TempDir()}})
 	newJob := func(name string, extra map[string]any) (int, []byte) {
 		body := map[string]any{"name": name, "datasource_id": ds.ID, "storage_location_ids": []string{loc.ID}}
 		for k, v := range extra {
@@ -35,7 +27,7 @@ func TestBackupJobRetrySettings(t *testing.T) {
 		return code, b
 	}
 
-	code, b = newJob("defaults", nil)
+	code, b := newJob("defaults", nil)
 	if code != http.StatusCreated {
 		t.Fatalf("create: %d %s", code, b)
 	}
