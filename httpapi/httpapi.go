@@ -37,6 +37,12 @@ type Options struct {
 	// OpenAPI document names it as its server, so generated clients and
 	// the /docs page find the API. "" means the API is at the root.
 	BasePath string
+	// Done, when set, ends the open event streams (GET /api/events) once
+	// it is closed. http.Server.Shutdown waits for every request and a
+	// stream never ends on its own: close Done when shutting down, e.g.
+	// from http.Server.RegisterOnShutdown. nil: streams end with their
+	// client.
+	Done <-chan struct{}
 }
 
 func (o *Options) withDefaults() Options {

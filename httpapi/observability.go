@@ -57,7 +57,7 @@ func MountObservability(mux *http.ServeMux, e *engine.Engine, opts *Options) {
 		ErrorHandling: promhttp.ContinueOnError,
 	}))
 	h := &handlers{e: e, log: o.Logger, auth: o.Auth != nil}
-	mux.Handle("GET /api/events", h.require(PermRead, serveEvents(e)))
+	mux.Handle("GET /api/events", h.require(PermRead, serveEvents(e, o.Done)))
 }
 
 // serveEvents streams the engine's events as server-sent events:
@@ -68,8 +68,9 @@ func MountObservability(mux *http.ServeMux, e *engine.Engine, opts *Options) {
 // It subscribes before answering, writes a ": connected" comment first (a
 // client that has read it will receive every later event), a ": keep-alive"
 // comment every sseHeartbeat, flushes after every message, and ends when
-// the client goes away. Events are not replayed (no Last-Event-ID).
-func serveEvents(e *engine.Engine) http.HandlerFunc {
+// the client goes away or done is closed. Events are not replayed (no
+// Last-Event-ID).
+func serveEvents(e *engine.Engine, done <-chan struct{}) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		events, cancel := e.Events().Subscribe(sseBuffer)
 		defer cancel()
@@ -100,6 +101,8 @@ func serveEvents(e *engine.Engine) http.HandlerFunc {
 		for {
 			select {
 			case <-r.Context().Done():
+				return
+			case <-done:
 				return
 			case <-tick.C:
 				if !write([]byte(": keep-alive\n\n")) {

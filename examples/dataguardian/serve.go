@@ -253,16 +253,18 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		c.printGeneratedToken(generated, ln.Addr().String())
 	}
 
-	api := httpapi.New(e, &httpapi.Options{Auth: httpapi.TokenAuth(e), Logger: log})
+	// Event streams never end on their own: Shutdown ends them first.
 	streams, endStreams := context.WithCancel(context.WithoutCancel(ctx))
 	defer endStreams()
+	api := httpapi.New(e, &httpapi.Options{Auth: httpapi.TokenAuth(e), Logger: log, Done: streams.Done()})
 	srv := &http.Server{
-		Handler:           endStreamsOnShutdown(api, streams),
+		Handler:           api,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(endStreams)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		if err := e.Start(gctx); err != nil {
@@ -279,7 +281,6 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("shutting down", "cause", context.Cause(gctx), "timeout", grace)
-		endStreams()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), grace)
 		defer cancel()
 		if err := srv.Shutdown(sctx); err != nil {
@@ -294,23 +295,6 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// endStreamsOnShutdown gives the event stream (GET /api/events) a context
-// that ends when streams ends, so that a shutdown does not wait for
-// subscribers that never hang up; other requests keep theirs and may
-// finish within the shutdown timeout.
-func endStreamsOnShutdown(h http.Handler, streams context.Context) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/api/events" {
-			ctx, cancel := context.WithCancel(r.Context())
-			defer cancel()
-			stop := context.AfterFunc(streams, cancel)
-			defer stop()
-			r = r.WithContext(ctx)
-		}
-		h.ServeHTTP(w, r)
-	})
 }
 
 // ensureDefaultStorage creates the "local" storage location at dir when no

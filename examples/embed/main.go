@@ -49,9 +49,11 @@ func lookupUser(r *http.Request) (string, httpapi.PermissionSet, error) {
 	return name, perms, nil
 }
 
-// newHandler is the whole service: our routes plus DataGuardian's API.
-func newHandler(eng *dataguardian.Engine) http.Handler {
+// newHandler is the whole service: our routes plus DataGuardian's API,
+// whose event streams end when shutdown is closed.
+func newHandler(eng *dataguardian.Engine, shutdown <-chan struct{}) http.Handler {
 	api := httpapi.New(eng, &httpapi.Options{
+		Done: shutdown,
 		// The API is mounted under apiPrefix: its OpenAPI document and
 		// /docs page say so.
 		BasePath: apiPrefix,
@@ -95,7 +97,9 @@ func run(ctx context.Context, ln net.Listener, dataDir string) error {
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- eng.Start(ctx) }()
 
-	srv := &http.Server{Handler: newHandler(eng), ReadHeaderTimeout: 10 * time.Second}
+	shutdown := make(chan struct{})
+	srv := &http.Server{Handler: newHandler(eng, shutdown), ReadHeaderTimeout: 10 * time.Second}
+	srv.RegisterOnShutdown(func() { close(shutdown) }) // Shutdown waits for requests: end the event streams
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(ln) }()
 	slog.Info("listening", "url", "http://"+ln.Addr().String())

@@ -86,7 +86,7 @@ func call(t *testing.T, method, url, user, body string) (int, string) {
 
 func TestHandler(t *testing.T) {
 	eng, execID := backedUp(t)
-	srv := httptest.NewServer(newHandler(eng))
+	srv := httptest.NewServer(newHandler(eng, nil))
 	defer srv.Close()
 	restore := `{"confirmation_phrase":"RESTAURAR"}`
 
@@ -138,15 +138,27 @@ func TestRunShutsDownGracefully(t *testing.T) {
 		t.Fatalf("a new data dir should have no backups, got %s", body)
 	}
 
+	// An open event stream must not hold the shutdown (30 s in run).
+	req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/dataguardian/api/events", nil)
+	req.Header.Set("X-Forwarded-User", "bob")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("event stream: %v %v", resp, err)
+	}
+	defer resp.Body.Close()
+	streamEnded := make(chan struct{})
+	go func() { io.Copy(io.Discard, resp.Body); close(streamEnded) }()
+
 	cancel()
 	select {
 	case err := <-done:
 		if err != nil {
 			t.Fatalf("run after shutdown: %v", err)
 		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("run did not return within 20s of shutdown")
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return within 10s of shutdown (an open event stream held it?)")
 	}
+	<-streamEnded
 	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
 		t.Fatal("the listener still accepts connections after shutdown")
 	}
