@@ -87,17 +87,25 @@ func TestStartRunsQueuedAndScheduledBackups(t *testing.T) {
 	}
 }
 
-// Several processes sharing one PostgreSQL enqueue each due time exactly once.
-func TestScheduledRunsEnqueuedOnceAcrossProcesses(t *testing.T) {
+// enginesOnOnePostgres returns n engines sharing one new PostgreSQL
+// metadata database, as n processes would.
+func enginesOnOnePostgres(t *testing.T, n int) []*Engine {
+	t.Helper()
 	url := testsvc.NewPostgresDatabase(t)
-	ctx := t.Context()
 	var engines []*Engine
-	for range 3 {
-		e, err := New(ctx, Config{DataDir: t.TempDir(), DatabaseURL: url, SecretKey: testKey, Logger: discardLogger})
+	for range n {
+		e, err := New(t.Context(), Config{DataDir: t.TempDir(), DatabaseURL: url, SecretKey: testKey, Logger: discardLogger})
 		mustNoErr(t, "new", err)
-		defer e.Close()
+		t.Cleanup(func() { e.Close() })
 		engines = append(engines, e)
 	}
+	return engines
+}
+
+// Several processes sharing one PostgreSQL enqueue each due time exactly once.
+func TestScheduledRunsEnqueuedOnceAcrossProcesses(t *testing.T) {
+	ctx := t.Context()
+	engines := enginesOnOnePostgres(t, 3)
 	f := newFixture(t, engines[0], BackupJob{})
 	const jobs = 30
 	past := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)

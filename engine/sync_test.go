@@ -374,15 +374,8 @@ func TestSyncPostgresIntoPostgres(t *testing.T) {
 // Several processes sharing one PostgreSQL enqueue each due sync time
 // exactly once, and a sync job overdue for a day runs once.
 func TestDueSyncsEnqueuedOnceAcrossProcesses(t *testing.T) {
-	url := testsvc.NewPostgresDatabase(t)
 	ctx := t.Context()
-	var engines []*Engine
-	for range 3 {
-		e, err := New(ctx, Config{DataDir: t.TempDir(), DatabaseURL: url, SecretKey: testKey, Logger: discardLogger})
-		mustNoErr(t, "new", err)
-		defer e.Close()
-		engines = append(engines, e)
-	}
+	engines := enginesOnOnePostgres(t, 3)
 	f := newSyncFixture(t, engines[0], SyncJob{})
 	const jobs = 30
 	past := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
