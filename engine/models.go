@@ -258,26 +258,18 @@ type NotificationTemplate struct {
 type SyncJob struct {
 	bun.BaseModel `bun:"table:database_sync_jobs" json:"-"`
 
-	ID                 string `bun:"id,pk" json:"id"`
-	Name               string `bun:"name,notnull" json:"name"`
-	SourceDatasourceID string `bun:"source_datasource_id,notnull" json:"source_datasource_id"`
-	TargetDatasourceID string `bun:"target_datasource_id,notnull" json:"target_datasource_id"`
-	Schedule           string `bun:"schedule" json:"schedule"`
-	Timezone           string `bun:"timezone" json:"timezone,omitempty"`
-	StorageLocationID  string `bun:"storage_location_id,nullzero" json:"storage_location_id,omitempty"`
-	Enabled            bool   `bun:"enabled,notnull" json:"enabled"`
-	// RetryAttempts is how many times a failed backup of the job is run
-	// again (0 to MaxRetryAttempts; 0 never retries, the engine's zero
-	// value: callers choose, the API defaults to DefaultRetryAttempts).
-	RetryAttempts int `bun:"retry_attempts,notnull" json:"retry_attempts"`
-	// RetryDelaySeconds is the wait before the first retry, doubled for
-	// each next one up to an hour (MinRetryDelaySeconds to
-	// MaxRetryDelaySeconds; 0 at creation means DefaultRetryDelaySeconds).
-	RetryDelaySeconds int        `bun:"retry_delay_seconds,notnull" json:"retry_delay_seconds"`
-	NextExecutionAt   *time.Time `bun:"next_execution_at" json:"next_execution_at"`
-	LastExecutionAt   *time.Time `bun:"last_execution_at" json:"last_execution_at"`
-	CreatedAt         time.Time  `bun:"created_at,notnull" json:"created_at"`
-	UpdatedAt         time.Time  `bun:"updated_at,notnull" json:"updated_at"`
+	ID                 string     `bun:"id,pk" json:"id"`
+	Name               string     `bun:"name,notnull" json:"name"`
+	SourceDatasourceID string     `bun:"source_datasource_id,notnull" json:"source_datasource_id"`
+	TargetDatasourceID string     `bun:"target_datasource_id,notnull" json:"target_datasource_id"`
+	Schedule           string     `bun:"schedule" json:"schedule"`
+	Timezone           string     `bun:"timezone" json:"timezone,omitempty"`
+	StorageLocationID  string     `bun:"storage_location_id,nullzero" json:"storage_location_id,omitempty"`
+	Enabled            bool       `bun:"enabled,notnull" json:"enabled"`
+	NextExecutionAt    *time.Time `bun:"next_execution_at" json:"next_execution_at"`
+	LastExecutionAt    *time.Time `bun:"last_execution_at" json:"last_execution_at"`
+	CreatedAt          time.Time  `bun:"created_at,notnull" json:"created_at"`
+	UpdatedAt          time.Time  `bun:"updated_at,notnull" json:"updated_at"`
 }
 
 // SyncExecution is one run of a SyncJob.
