@@ -445,6 +445,27 @@ func TestPing(t *testing.T) {
 	drivertest.RunPingFailures(t, d, src)
 }
 
+// checkArgv fails t when a command line of tool in seen shows one of
+// secrets, or when none carries marker (the run that did the work).
+func checkArgv(t *testing.T, tool string, seen []string, marker string, secrets ...string) {
+	t.Helper()
+	worked := 0
+	for _, cmdline := range seen {
+		for _, s := range secrets {
+			if strings.Contains(cmdline, s) {
+				t.Errorf("%s command line shows a secret: %s", tool, cmdline)
+			}
+		}
+		if strings.Contains(cmdline, marker) {
+			worked++
+			t.Logf("%s ran as: %s", tool, cmdline)
+		}
+	}
+	if worked == 0 {
+		t.Fatalf("never saw %s run with %s; saw %q", tool, marker, seen)
+	}
+}
+
 // children returns the pids and command lines of this process's children
 // named comm.
 func children(t testing.TB, comm string) map[int]string {
@@ -524,19 +545,7 @@ func TestPasswordNeverInArgvOrErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dumps := 0
-	for _, cmdline := range seen {
-		if strings.Contains(cmdline, password) || strings.Contains(cmdline, "p'a") {
-			t.Errorf("pg_dump command line: %s", cmdline)
-		}
-		if strings.Contains(cmdline, "--snapshot=") {
-			dumps++
-			t.Logf("pg_dump ran as: %s", cmdline)
-		}
-	}
-	if dumps == 0 {
-		t.Fatalf("never saw pg_dump dumping; saw %q", seen)
-	}
+	checkArgv(t, "pg_dump", seen, "--snapshot=", password, "p'a")
 
 	target := newTarget(t)
 	target.Password = password
@@ -546,19 +555,7 @@ func TestPasswordNeverInArgvOrErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	restores := 0
-	for _, cmdline := range seen {
-		if strings.Contains(cmdline, password) || strings.Contains(cmdline, "p'a") {
-			t.Errorf("pg_restore command line: %s", cmdline)
-		}
-		if strings.Contains(cmdline, "--single-transaction") {
-			restores++
-			t.Logf("pg_restore ran as: %s", cmdline)
-		}
-	}
-	if restores == 0 {
-		t.Fatalf("never saw pg_restore restoring; saw %q", seen)
-	}
+	checkArgv(t, "pg_restore", seen, "--single-transaction", password, "p'a")
 	equal(t, src, target)
 
 	// Errors of every kind leave the password out.
