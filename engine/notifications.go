@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/uptrace/bun"
+
 	"github.com/dataguardian/dataguardian/notify"
 )
 
@@ -293,8 +295,10 @@ func (e *Engine) NotificationSettings(ctx context.Context) (notify.ChannelSettin
 
 // SetNotificationSettings validates s and stores it sealed with the
 // engine's secret key, then makes its channels live for the next
-// notification. A secret left as "********" keeps its stored value.
-// Invalid settings give an error matching ErrInvalid and
+// notification. A secret left as "********" keeps its stored value, unless
+// its channel's destination changed (see
+// notify.ChannelSettings.KeepSecrets): then it must be sent again. Invalid
+// settings give an error matching ErrInvalid and
 // notify.ErrInvalidSettings, whose notify.FieldErrors name each field.
 func (e *Engine) SetNotificationSettings(ctx context.Context, s notify.ChannelSettings) error {
 	n := e.notifs
@@ -304,7 +308,9 @@ func (e *Engine) SetNotificationSettings(ctx context.Context, s notify.ChannelSe
 	if err != nil && !errors.Is(err, ErrDecrypt) { // a value sealed with a lost key is replaced
 		return fmt.Errorf("set notification settings: %w", err)
 	}
-	s = s.KeepSecrets(prev)
+	if s, err = s.KeepSecrets(prev); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
 	if err := s.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -332,15 +338,19 @@ func (e *Engine) SetNotificationSettings(ctx context.Context, s notify.ChannelSe
 }
 
 // loadTemplates reads every stored template version into the live
-// Templates; versions already loaded are left as they are. A row that does
-// not parse is logged and skipped.
+// Templates; versions already loaded are left as they are (not parsed
+// again), new ones are parsed but not rendered: each was rendered within
+// the limits when AddTemplateVersion stored it, and one over a limit at
+// send time falls back to the built-in default. A row that does not parse
+// is logged and skipped.
 func (e *Engine) loadTemplates(ctx context.Context) error {
 	rows, err := listRows[NotificationTemplate](ctx, e.store.db.NewSelect().Order("key", "channel", "version"))
 	if err != nil {
 		return err
 	}
 	for _, r := range rows {
-		if err := e.notifs.templates.Set(r.Key, r.Channel, r.Version, r.Subject, r.Body); err != nil {
+		v := notify.TemplateVersion{Type: r.Key, Channel: r.Channel, Version: r.Version, Subject: r.Subject, Body: r.Body}
+		if err := e.notifs.templates.LoadVersion(v); err != nil {
 			e.log.Warn("notification template skipped", "id", r.ID, "key", r.Key, "channel", r.Channel, "version", r.Version, "err", err)
 		}
 	}
@@ -350,8 +360,9 @@ func (e *Engine) loadTemplates(ctx context.Context) error {
 // AddTemplateVersion stores a new version of the template for notification
 // type typ on channel ("email", "whatsapp", "webhook") and makes it the one
 // the next notification uses. Earlier versions are kept unchanged. A
-// template that does not parse or render gives an error matching
-// ErrInvalid and notify.ErrTemplate.
+// template that does not parse, or does not render a sample within the
+// limits of notify.Templates, gives an error matching ErrInvalid and
+// notify.ErrTemplate (notify.ErrTemplateLimit for a limit).
 func (e *Engine) AddTemplateVersion(ctx context.Context, typ, channel, subject, body string) (*NotificationTemplate, error) {
 	n := e.notifs
 	n.setMu.Lock()
@@ -361,7 +372,16 @@ func (e *Engine) AddTemplateVersion(ctx context.Context, typ, channel, subject, 
 		return nil, fmt.Errorf("add template version: %w", err)
 	}
 	v := n.templates.NextVersion(typ, channel)
-	// Validate on a scratch set, so a failed insert leaves nothing live.
+	// A stored row that no longer loads (over a limit) still holds its number.
+	var stored int
+	err := e.store.db.NewSelect().Model((*NotificationTemplate)(nil)).ColumnExpr("COALESCE(MAX(?), 0)", bun.Ident("version")).
+		Where("? = ? AND ? = ?", bun.Ident("key"), typ, bun.Ident("channel"), channel).Scan(ctx, &stored)
+	if err != nil {
+		return nil, fmt.Errorf("add template version: %w", err)
+	}
+	v = max(v, stored+1)
+	// Validate (parse and trial render) on a scratch set, so a failed
+	// insert leaves nothing live; the live set then only parses it.
 	if err := notify.NewTemplates().Set(typ, channel, v, subject, body); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -369,7 +389,8 @@ func (e *Engine) AddTemplateVersion(ctx context.Context, typ, channel, subject, 
 	if err := insertRow(ctx, e.store.db, row); err != nil {
 		return nil, fmt.Errorf("add template version: %w", err)
 	}
-	if err := n.templates.Set(typ, channel, v, subject, body); err != nil {
+	tv := notify.TemplateVersion{Type: typ, Channel: channel, Version: v, Subject: subject, Body: body}
+	if err := n.templates.LoadVersion(tv); err != nil {
 		return nil, fmt.Errorf("add template version: %w", err)
 	}
 	return row, nil

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -101,25 +102,44 @@ func (s ChannelSettings) Redacted() ChannelSettings {
 
 // KeepSecrets returns s with every secret still equal to "********" (as sent
 // back by a client that got Redacted settings) replaced by its value in
-// prev, so an update need not resend secrets.
-func (s ChannelSettings) KeepSecrets(prev ChannelSettings) ChannelSettings {
+// prev, so an update need not resend secrets. A secret is kept only for the
+// destination it was given for: when a channel's destination changed
+// (webhook: url; WhatsApp: base_url or instance; SMTP: host, port,
+// username or tls) and one of its stored secrets is still "********",
+// KeepSecrets returns an error matching ErrInvalidSettings whose
+// FieldErrors name each such field, so the stored secret is never sent to
+// the new address. A "********" with no stored secret becomes empty.
+func (s ChannelSettings) KeepSecrets(prev ChannelSettings) (ChannelSettings, error) {
 	out := s.clone()
-	keep := func(cur, old reflect.Value) {
+	var errs []error
+	keep := func(field, why string, moved bool, cur, old reflect.Value) {
 		if cur.Kind() == reflect.String && cur.String() == redactedValue {
+			if moved && old.String() != "" {
+				errs = append(errs, &FieldError{Field: field, Message: why})
+				return
+			}
 			cur.SetString(old.String())
 		}
 		if cur.Kind() == reflect.Map {
-			for _, k := range cur.MapKeys() {
-				if cur.MapIndex(k).String() == redactedValue {
-					ov := old.MapIndex(k)
-					if !ov.IsValid() {
-						ov = reflect.ValueOf("")
-					}
-					cur.SetMapIndex(k, ov)
+			keys := cur.MapKeys()
+			slices.SortFunc(keys, func(a, b reflect.Value) int { return strings.Compare(a.String(), b.String()) })
+			for _, k := range keys {
+				if cur.MapIndex(k).String() != redactedValue {
+					continue
 				}
+				ov := reflect.ValueOf("")
+				if old.IsValid() && !old.IsNil() && old.MapIndex(k).IsValid() {
+					ov = old.MapIndex(k)
+				}
+				if moved && ov.String() != "" {
+					errs = append(errs, &FieldError{Field: field, Message: fmt.Sprintf("header %q: %s", k.String(), why)})
+					continue
+				}
+				cur.SetMapIndex(k, ov)
 			}
 		}
 	}
+	dests, prevDests := destinations(out), destinations(prev)
 	ov := reflect.ValueOf(&prev).Elem()
 	cv := reflect.ValueOf(&out).Elem()
 	for i := range cv.NumField() {
@@ -127,23 +147,57 @@ func (s ChannelSettings) KeepSecrets(prev ChannelSettings) ChannelSettings {
 		if c.IsNil() {
 			continue
 		}
+		name := strings.Split(cv.Type().Field(i).Tag.Get("json"), ",")[0]
+		dest, known := dests[name]
+		moved := !known || dest != prevDests[name] // a channel destinations misses keeps nothing
+		why := cmp.Or(destinationChanged[name], "the destination changed") +
+			", so the stored secret is not sent to the new address: send it again"
 		c = c.Elem()
 		var oe reflect.Value
 		if !o.IsNil() {
 			oe = o.Elem()
 		}
+		prefix := name + "."
 		for j := range c.NumField() {
-			if c.Type().Field(j).Tag.Get("secret") != "true" {
+			f := c.Type().Field(j)
+			if f.Tag.Get("secret") != "true" {
 				continue
 			}
 			old := reflect.Zero(c.Field(j).Type())
 			if oe.IsValid() {
 				old = oe.Field(j)
 			}
-			keep(c.Field(j), old)
+			keep(prefix+strings.Split(f.Tag.Get("json"), ",")[0], why, moved, c.Field(j), old)
 		}
 	}
-	return out
+	if err := errors.Join(errs...); err != nil {
+		return ChannelSettings{}, err
+	}
+	return out, nil
+}
+
+// destinations returns where each channel of c sends its secrets, by the
+// channel's JSON name ("" for a channel not set).
+func destinations(c ChannelSettings) map[string]string {
+	d := map[string]string{"smtp": "", "webhook": "", "whatsapp": ""}
+	if c.SMTP != nil {
+		x := &SMTP{Port: c.SMTP.Port, TLS: c.SMTP.TLS}
+		d["smtp"] = fmt.Sprintf("%s\x00%d\x00%s\x00%s", strings.ToLower(c.SMTP.Host), x.port(), c.SMTP.Username, x.mode())
+	}
+	if c.Webhook != nil {
+		d["webhook"] = c.Webhook.URL
+	}
+	if c.WhatsApp != nil {
+		d["whatsapp"] = c.WhatsApp.BaseURL + "\x00" + c.WhatsApp.Instance
+	}
+	return d
+}
+
+// destinationChanged says which settings make up each channel's destination.
+var destinationChanged = map[string]string{
+	"smtp":     "the server (smtp.host, smtp.port, smtp.username or smtp.tls) changed",
+	"webhook":  "the url changed",
+	"whatsapp": "the base_url or instance changed",
 }
 
 func (s ChannelSettings) clone() ChannelSettings {

@@ -48,17 +48,17 @@ func TestSettingsRedacted(t *testing.T) {
 	}
 	// A client sending the redacted settings back keeps the old secrets.
 	back := r.Redacted()
-	back.SMTP.Host = "smtp2.example.com"
+	back.SMTP.From = "Backups <backups@example.com>"
 	back.Webhook.Headers["X-Extra"] = "new"
-	kept := back.KeepSecrets(s)
-	if kept.SMTP.Password != "smtp-pass-123" || kept.Webhook.Secret != testSecret || kept.Webhook.Headers["Authorization"] != "Bearer tok-123" ||
-		kept.Webhook.Headers["X-Extra"] != "new" || kept.WhatsApp.APIKey != testAPIKey || kept.SMTP.Host != "smtp2.example.com" {
-		t.Fatalf("KeepSecrets = %+v %+v %+v", kept.SMTP, kept.Webhook, kept.WhatsApp)
+	kept, err := back.KeepSecrets(s)
+	if err != nil || kept.SMTP.Password != "smtp-pass-123" || kept.Webhook.Secret != testSecret || kept.Webhook.Headers["Authorization"] != "Bearer tok-123" ||
+		kept.Webhook.Headers["X-Extra"] != "new" || kept.WhatsApp.APIKey != testAPIKey || kept.SMTP.From != "Backups <backups@example.com>" {
+		t.Fatalf("KeepSecrets = %+v %+v %+v, %v", kept.SMTP, kept.Webhook, kept.WhatsApp, err)
 	}
 	// With nothing to keep, the placeholder becomes empty rather than a
 	// password of eight asterisks.
-	if got := (ChannelSettings{SMTP: &SMTPSettings{Password: "********"}}).KeepSecrets(ChannelSettings{}); got.SMTP.Password != "" {
-		t.Fatalf("placeholder kept: %q", got.SMTP.Password)
+	if got, err := (ChannelSettings{SMTP: &SMTPSettings{Password: "********"}}).KeepSecrets(ChannelSettings{}); err != nil || got.SMTP.Password != "" {
+		t.Fatalf("placeholder kept: %q, %v", got.SMTP.Password, err)
 	}
 }
 

@@ -1,7 +1,6 @@
 package notify
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,6 +58,11 @@ type TemplateVersion struct {
 // Optional data keys read by the defaults: job_name, datasource_name,
 // storage, size_bytes, duration_seconds, error, execution_id,
 // consecutive_failures.
+//
+// Templates come from API callers, so each render is bounded (see
+// MaxTemplateOutput and the other limits): a loop or function over a limit
+// stops the render with an error matching ErrTemplateLimit, and
+// {{define}}, {{template}} and {{block}} are refused.
 type Templates struct {
 	mu       sync.RWMutex
 	versions map[templateKey]map[int]*parsedTemplate
@@ -92,32 +96,69 @@ func validChannel(channel string) error {
 }
 
 // Set stores version of the templates for (typ, channel) after checking that
-// both parse and render a sample notification. Setting the same content again
-// is a no-op; different content for an existing version is an error matching
-// ErrTemplateVersionExists.
+// both parse and render a sample notification within the limits
+// (MaxTemplateSource, MaxTemplateOutput, MaxTemplateRenderTime,
+// MaxTemplateLoops; no {{define}}, {{template}} or {{block}}): an error
+// matches ErrTemplate, and ErrTemplateLimit for a limit. Setting the same
+// content again is a no-op that parses nothing; different content for an
+// existing version is an error matching ErrTemplateVersionExists.
 func (t *Templates) Set(typ, channel string, version int, subject, body string) error {
-	if !typeName.MatchString(typ) {
-		return fmt.Errorf("%w: type %q must be lower-case letters, digits and _", ErrTemplate, typ)
+	return t.add(TemplateVersion{Type: typ, Channel: channel, Version: version, Subject: subject, Body: body}, true)
+}
+
+// LoadVersion adds a version stored earlier (and checked by Set when it
+// was written). It is parsed with the same rules but not rendered: a
+// version over a limit at send time fails there, and the channels fall
+// back to the built-in default. A version already loaded with the same
+// content is a no-op that parses nothing.
+func (t *Templates) LoadVersion(v TemplateVersion) error {
+	return t.add(v, false)
+}
+
+// Load loads every version (as stored by the engine) with LoadVersion,
+// stopping at the first error.
+func (t *Templates) Load(versions []TemplateVersion) error {
+	for _, v := range versions {
+		if err := t.LoadVersion(v); err != nil {
+			return err
+		}
 	}
-	if err := validChannel(channel); err != nil {
+	return nil
+}
+
+func (t *Templates) add(v TemplateVersion, trial bool) error {
+	if !typeName.MatchString(v.Type) {
+		return fmt.Errorf("%w: type %q must be lower-case letters, digits and _", ErrTemplate, v.Type)
+	}
+	if err := validChannel(v.Channel); err != nil {
 		return err
 	}
-	if version < 1 {
-		return fmt.Errorf("%w: version %d: versions start at 1 (0 is the built-in default)", ErrTemplate, version)
+	if v.Version < 1 {
+		return fmt.Errorf("%w: version %d: versions start at 1 (0 is the built-in default)", ErrTemplate, v.Version)
 	}
-	v := TemplateVersion{Type: typ, Channel: channel, Version: version, Subject: subject, Body: body}
+	if strings.TrimSpace(v.Subject) == "" {
+		v.Subject = defaultSubject
+	}
+	k := templateKey{v.Type, v.Channel}
+	t.mu.RLock()
+	done, err := t.existsLocked(k, v)
+	t.mu.RUnlock()
+	if done {
+		return err
+	}
 	p, err := parseVersion(v)
 	if err != nil {
 		return err
 	}
+	if trial {
+		if err := p.trial(); err != nil {
+			return err
+		}
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	k := templateKey{typ, channel}
-	if old, ok := t.versions[k][version]; ok {
-		if old.v == v {
-			return nil
-		}
-		return fmt.Errorf("set template %s/%s v%d: %w; create version %d instead", typ, channel, version, ErrTemplateVersionExists, t.maxVersionLocked(k)+1)
+	if done, err := t.existsLocked(k, v); done {
+		return err
 	}
 	if t.versions == nil {
 		t.versions = make(map[templateKey]map[int]*parsedTemplate)
@@ -125,19 +166,21 @@ func (t *Templates) Set(typ, channel string, version int, subject, body string) 
 	if t.versions[k] == nil {
 		t.versions[k] = make(map[int]*parsedTemplate)
 	}
-	t.versions[k][version] = p
+	t.versions[k][v.Version] = p
 	return nil
 }
 
-// Load sets every version (as stored by the engine), stopping at the first
-// error.
-func (t *Templates) Load(versions []TemplateVersion) error {
-	for _, v := range versions {
-		if err := t.Set(v.Type, v.Channel, v.Version, v.Subject, v.Body); err != nil {
-			return err
-		}
+// existsLocked reports whether v's version is loaded, with an error unless
+// with the same content.
+func (t *Templates) existsLocked(k templateKey, v TemplateVersion) (bool, error) {
+	old, ok := t.versions[k][v.Version]
+	if !ok {
+		return false, nil
 	}
-	return nil
+	if old.v == v {
+		return true, nil
+	}
+	return true, fmt.Errorf("set template %s/%s v%d: %w; create version %d instead", v.Type, v.Channel, v.Version, ErrTemplateVersionExists, t.maxVersionLocked(k)+1)
 }
 
 func (t *Templates) maxVersionLocked(k templateKey) int {
@@ -233,50 +276,75 @@ func render(t *Templates, n Notification, channel string) (subject, body string,
 }
 
 func (p *parsedTemplate) render(n Notification) (subject, body string, err error) {
-	data := TemplateData{Notification: n, Product: "DataGuardian"}
-	var sb, bb bytes.Buffer
-	if err := p.subject.Execute(&sb, data); err != nil {
-		return "", "", fmt.Errorf("%w: render %s/%s v%d subject: %v", ErrTemplate, p.v.Type, p.v.Channel, p.v.Version, err)
+	return p.execute(TemplateData{Notification: n, Product: "DataGuardian"}, false)
+}
+
+// trial renders a sample carrying every documented data key with a
+// lenient copy (missing keys render empty), to catch execution-time
+// mistakes ({{.Nme}}, wrong function arguments) and limits now.
+func (p *parsedTemplate) trial() error {
+	_, _, err := p.execute(TemplateData{Notification: sampleNotification(p.v.Type), Product: "DataGuardian"}, true)
+	return err
+}
+
+// execute renders subject and body within one budget.
+func (p *parsedTemplate) execute(data TemplateData, lenient bool) (subject, body string, err error) {
+	b := newBudget()
+	var out [2]string
+	for i, part := range []struct {
+		name string
+		t    *template.Template
+	}{{"subject", p.subject}, {"body", p.body}} {
+		s, err := execute(part.t, b, data, lenient)
+		if err != nil {
+			var le *limitError
+			if errors.As(err, &le) {
+				return "", "", fmt.Errorf("%w: %s/%s v%d %s: %w", ErrTemplate, p.v.Type, p.v.Channel, p.v.Version, part.name, le)
+			}
+			return "", "", fmt.Errorf("%w: render %s/%s v%d %s: %v", ErrTemplate, p.v.Type, p.v.Channel, p.v.Version, part.name, err)
+		}
+		out[i] = s
 	}
-	if err := p.body.Execute(&bb, data); err != nil {
-		return "", "", fmt.Errorf("%w: render %s/%s v%d body: %v", ErrTemplate, p.v.Type, p.v.Channel, p.v.Version, err)
-	}
-	subject = strings.Join(strings.Fields(sb.String()), " ")
-	return subject, strings.TrimSpace(bb.String()), nil
+	subject = strings.Join(strings.Fields(out[0]), " ")
+	return subject, strings.TrimSpace(out[1]), nil
 }
 
 // defaultSubject is the subject of a template stored without one (the
 // subject matters to e-mail only; webhook and WhatsApp bodies stand alone).
 const defaultSubject = `[{{.Product}}] {{.Title}}`
 
+// parseVersion parses v's subject (v.Subject not empty) and body; it does
+// not render them.
 func parseVersion(v TemplateVersion) (*parsedTemplate, error) {
-	if strings.TrimSpace(v.Subject) == "" {
-		v.Subject = defaultSubject
-	}
 	p := &parsedTemplate{v: v}
 	var err error
-	if p.subject, err = parse("subject", v.Subject); err != nil {
-		return nil, fmt.Errorf("%w: %s/%s v%d subject: %v", ErrTemplate, v.Type, v.Channel, v.Version, err)
+	if p.subject, err = parseText("subject", v.Subject); err != nil {
+		return nil, fmt.Errorf("%w: %s/%s v%d subject: %w", ErrTemplate, v.Type, v.Channel, v.Version, err)
 	}
-	if p.body, err = parse("body", v.Body); err != nil {
-		return nil, fmt.Errorf("%w: %s/%s v%d body: %v", ErrTemplate, v.Type, v.Channel, v.Version, err)
-	}
-	// Catch execution-time mistakes ({{.Nme}}, wrong function arguments) now,
-	// with a lenient copy over a sample carrying every documented data key.
-	for _, src := range []struct{ name, text string }{{"subject", v.Subject}, {"body", v.Body}} {
-		lenient, _ := template.New(src.name).Option("missingkey=zero").Funcs(funcs).Parse(src.text)
-		if err := lenient.Execute(&bytes.Buffer{}, TemplateData{Notification: sampleNotification(v.Type), Product: "DataGuardian"}); err != nil {
-			return nil, fmt.Errorf("%w: %s/%s v%d %s: %v", ErrTemplate, v.Type, v.Channel, v.Version, src.name, err)
-		}
+	if p.body, err = parseText("body", v.Body); err != nil {
+		return nil, fmt.Errorf("%w: %s/%s v%d body: %w", ErrTemplate, v.Type, v.Channel, v.Version, err)
 	}
 	return p, nil
 }
 
-func parse(name, text string) (*template.Template, error) {
+// parseText parses one template within MaxTemplateSource and instruments it
+// (see instrument) for execute.
+func parseText(name, text string) (*template.Template, error) {
 	if strings.TrimSpace(text) == "" {
 		return nil, errors.New("empty template")
 	}
-	return template.New(name).Option("missingkey=error").Funcs(funcs).Parse(text)
+	if len(text) > MaxTemplateSource {
+		return nil, limitErrorf("is longer than %d KiB: shorten it", MaxTemplateSource>>10)
+	}
+	parses.Add(1)
+	t, err := template.New(name).Option("missingkey=error").Funcs(parseFuncs).Parse(text)
+	if err != nil {
+		return nil, err
+	}
+	if err := instrument(t); err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 func sampleNotification(typ string) Notification {
@@ -290,20 +358,6 @@ func sampleNotification(typ string) Notification {
 			"execution_id": "00000000-0000-0000-0000-000000000000", "consecutive_failures": 3,
 		},
 	}
-}
-
-var funcs = template.FuncMap{
-	"upper":    strings.ToUpper,
-	"lower":    strings.ToLower,
-	"bytes":    humanBytes,
-	"duration": humanDuration,
-	"datetime": datetime,
-	"default": func(def, v any) any {
-		if v == nil || v == "" || v == 0 {
-			return def
-		}
-		return v
-	},
 }
 
 func toFloat(v any) (float64, bool, error) {
@@ -477,7 +531,11 @@ func builtin(typ, channel string) *parsedTemplate {
 	if p, ok := builtins.Load(k); ok {
 		return p.(*parsedTemplate)
 	}
-	p, err := parseVersion(defaultVersion(typ, channel))
+	v := defaultVersion(typ, channel)
+	p, err := parseVersion(v)
+	if err == nil {
+		err = p.trial()
+	}
 	if err != nil {
 		panic("notify: built-in template: " + err.Error())
 	}
