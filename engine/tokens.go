@@ -17,7 +17,10 @@ import (
 )
 
 // ErrInvalidToken reports an API token that is unknown, revoked or expired.
-// Its message never includes the token.
+// Its message never includes the token's secret or name; it says which of
+// those it was, for the server log: a client should be told the same thing
+// in every case (httpapi.TokenAuth does), or the answer tells a guesser
+// which secrets exist.
 var ErrInvalidToken = errors.New("invalid API token")
 
 // API token secrets: TokenPrefix followed by 43 base64url characters (256
@@ -92,7 +95,8 @@ func (e *Engine) ImportAPIToken(ctx context.Context, name, secret string, perms 
 }
 
 // AuthenticateAPIToken returns the stored token whose secret is secret, or
-// an error matching ErrInvalidToken when none is (or it expired). It reads
+// an error matching ErrInvalidToken when none is (or it expired; the error
+// then names the token's ID, never its name or secret). It reads
 // through the store's read pool, so a long write does not stall every
 // request, and records the token's last use at most once a minute.
 func (e *Engine) AuthenticateAPIToken(ctx context.Context, secret string) (*APIToken, error) {
@@ -109,7 +113,7 @@ func (e *Engine) AuthenticateAPIToken(ctx context.Context, secret string) (*APIT
 	}
 	now := e.now()
 	if tok.ExpiresAt != nil && !now.Before(*tok.ExpiresAt) {
-		return nil, fmt.Errorf("%w: token %q expired at %s", ErrInvalidToken, tok.Name, tok.ExpiresAt.UTC().Format(time.RFC3339))
+		return nil, fmt.Errorf("%w: token %s expired at %s", ErrInvalidToken, tok.ID, tok.ExpiresAt.UTC().Format(time.RFC3339))
 	}
 	if tok.LastUsedAt == nil || now.Sub(*tok.LastUsedAt) >= tokenTouchInterval {
 		tok.LastUsedAt = &now
@@ -118,6 +122,26 @@ func (e *Engine) AuthenticateAPIToken(ctx context.Context, secret string) (*APIT
 		}
 	}
 	return tok, nil
+}
+
+// SetAPITokenPermissions replaces the permissions of the stored token
+// whose secret is secret (an operator's own token, such as DG_ADMIN_TOKEN,
+// kept up to date with the permissions of a newer version); an unknown
+// secret matches ErrNotFound.
+func (e *Engine) SetAPITokenPermissions(ctx context.Context, secret string, perms []string) error {
+	tok := new(APIToken)
+	err := e.store.db.NewSelect().Model(tok).Where("token_hash = ?", HashToken(secret)).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("API token: %w", ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("set API token permissions: %w", err)
+	}
+	tok.Permissions = slices.Compact(slices.Sorted(slices.Values(perms)))
+	if _, err := e.store.db.NewUpdate().Model(tok).Column("permissions").WherePK().Exec(ctx); err != nil {
+		return fmt.Errorf("set API token permissions: %w", err)
+	}
+	return nil
 }
 
 // ListAPITokens returns every token, oldest first (never a secret).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -34,12 +35,17 @@ const (
 	// PermSettingsWrite allows changing notification channels and templates.
 	PermSettingsWrite = "settings.write"
 	// PermTokensAdmin allows listing, creating and revoking API tokens.
+	// A token may only create tokens holding some of its own permissions
+	// and expiring no later than itself.
 	PermTokensAdmin = "tokens.admin"
+	// PermMetrics allows GET /metrics when Options.Metrics is MetricsToken
+	// (with MetricsPublic, the default, /metrics needs no token).
+	PermMetrics = "metrics"
 )
 
 // AllPermissions lists every permission, as an admin token holds them.
 var AllPermissions = []string{PermRead, PermWrite, PermRun, PermRestore, PermRestoreVerify,
-	PermDownload, PermSettingsWrite, PermTokensAdmin}
+	PermDownload, PermSettingsWrite, PermTokensAdmin, PermMetrics}
 
 // securityScheme is the name of the bearer token scheme in the OpenAPI document.
 const securityScheme = "bearer"
@@ -66,8 +72,12 @@ var operationPermissions = map[string][]string{
 }
 
 // permissionsOf returns the permissions op needs (any one of them), and
-// false for an operation outside /api, which is public.
-func permissionsOf(op *huma.Operation) ([]string, bool) {
+// false for a public operation: one outside /api, except GET /metrics
+// when metrics need a token.
+func (h *handlers) permissionsOf(op *huma.Operation) ([]string, bool) {
+	if op.Path == "/metrics" && h.metrics == MetricsToken {
+		return []string{PermMetrics}, true
+	}
 	if op.Path != "/api" && !strings.HasPrefix(op.Path, "/api/") {
 		return nil, false
 	}
@@ -83,7 +93,7 @@ func permissionsOf(op *huma.Operation) ([]string, bool) {
 // secure documents op's permission (security requirement and a line of its
 // description) and, for a huma operation, adds the middleware enforcing it.
 func (h *handlers) secure(api huma.API, op *huma.Operation) {
-	perms, ok := permissionsOf(op)
+	perms, ok := h.permissionsOf(op)
 	if !ok {
 		return
 	}
@@ -155,8 +165,17 @@ func (h *handlers) authorize(ctx context.Context, perms ...string) error {
 	if len(perms) == 0 || slices.ContainsFunc(perms, p.Has) {
 		return nil
 	}
-	return fmt.Errorf("%w: this operation needs permission %q; ask an administrator for a token that holds it",
-		ErrForbidden, strings.Join(perms, `" or "`))
+	return fmt.Errorf("%w: this operation needs permission %s; ask an administrator for a token that holds it",
+		ErrForbidden, quoted(perms, " or "))
+}
+
+// quoted lists perms, each in double quotes, separated by sep.
+func quoted(perms []string, sep string) string {
+	q := make([]string, len(perms))
+	for i, p := range perms {
+		q[i] = strconv.Quote(p)
+	}
+	return strings.Join(q, sep)
 }
 
 // require wraps a plain handler under /api (one that is not a huma
@@ -199,10 +218,26 @@ func TokenFrom(ctx context.Context) (*engine.APIToken, bool) {
 	return t, ok
 }
 
+// invalidTokenMessage is what a client presenting an unknown, revoked or
+// expired token is told, whichever it was.
+const invalidTokenMessage = "invalid or expired API token: send a valid token as \"Authorization: Bearer <token>\""
+
+// invalidTokenError is the 401 of a presented but invalid token. Its text
+// is invalidTokenMessage whatever the cause, so that the answer does not
+// tell a guesser which secrets exist or name a token; the cause (which
+// never holds the secret) is only logged.
+type invalidTokenError struct{ cause error }
+
+func (e *invalidTokenError) Error() string {
+	return ErrUnauthorized.Error() + ": " + invalidTokenMessage
+}
+func (e *invalidTokenError) Unwrap() []error { return []error{ErrUnauthorized, e.cause} }
+
 // TokenAuth returns an Options.Auth hook that accepts requests carrying
 // "Authorization: Bearer <secret>" of a token stored in e (see
 // CreateToken) and attaches the token's permissions and the token itself
-// (TokenFrom) to the request.
+// (TokenFrom) to the request. Every unknown, revoked or expired token gets
+// the same 401; New logs which it was.
 func TokenAuth(e *engine.Engine) func(r *http.Request) error {
 	return func(r *http.Request) error {
 		secret, err := bearer(r)
@@ -211,7 +246,7 @@ func TokenAuth(e *engine.Engine) func(r *http.Request) error {
 		}
 		tok, err := e.AuthenticateAPIToken(r.Context(), secret)
 		if errors.Is(err, engine.ErrInvalidToken) {
-			return fmt.Errorf("%w: %w: send a valid token as \"Authorization: Bearer <token>\"", ErrUnauthorized, err)
+			return &invalidTokenError{cause: err}
 		}
 		if err != nil {
 			return fmt.Errorf("%w: %w", errAuthStore, err) // 500, logged
@@ -258,14 +293,17 @@ func CreateToken(ctx context.Context, e *engine.Engine, name string, perms []str
 
 // BootstrapAdminToken makes sure someone can use the API. With secret
 // (DG_ADMIN_TOKEN, say) it stores that secret as a token holding every
-// permission unless it is stored already, and returns "". Without one, when
-// no token exists yet, it creates an admin token and returns its secret,
-// for the caller to show once; otherwise it returns "".
+// permission (or gives every permission to the token stored with it), and
+// returns "". Without one, when no token exists yet, it creates an admin
+// token and returns its secret, for the caller to show once; otherwise it
+// returns "".
 func BootstrapAdminToken(ctx context.Context, e *engine.Engine, secret string) (string, error) {
 	if secret != "" {
 		_, err := e.ImportAPIToken(ctx, "admin (DG_ADMIN_TOKEN)", secret, AllPermissions, nil)
 		if errors.Is(err, engine.ErrAlreadyExists) {
-			err = nil
+			// Stored by an earlier start: it holds every permission of this
+			// version too (metrics, say, which older versions lacked).
+			err = e.SetAPITokenPermissions(ctx, secret, AllPermissions)
 		}
 		return "", err
 	}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
@@ -43,6 +44,29 @@ type Options struct {
 	// from http.Server.RegisterOnShutdown. nil: streams end with their
 	// client.
 	Done <-chan struct{}
+	// AuthFailureLimit is how many failed authentications (401s of Auth)
+	// a client address may have within AuthFailureWindow: after that,
+	// every request Auth guards from that address (all of /api, and
+	// /metrics with MetricsToken) answers 429 with Retry-After until the
+	// window has passed, even with a valid token. 0 means
+	// DefaultAuthFailureLimit (20); a negative value turns the limit off.
+	// Without Auth nothing is limited. See AuthLimiter.
+	AuthFailureLimit int
+	// AuthFailureWindow is the window of AuthFailureLimit; 0 means
+	// DefaultAuthFailureWindow (1 minute), a negative value turns the
+	// limit off.
+	AuthFailureWindow time.Duration
+	// ClientAddr names the client of a request for AuthFailureLimit; nil
+	// means the host of r.RemoteAddr, an IPv6 address by its /64.
+	// Forwarding headers are not trusted by default: behind a reverse
+	// proxy every client has the proxy's address, so return the address
+	// the proxy reports, and only if the proxy overwrites what clients send.
+	ClientAddr func(r *http.Request) string
+	// Metrics selects who may read GET /metrics: MetricsPublic (the zero
+	// value: no token; job labels carry IDs, never names) or MetricsToken
+	// (a token holding PermMetrics, checked through Auth like /api; job
+	// labels carry names too).
+	Metrics MetricsAccess
 }
 
 func (o *Options) withDefaults() Options {
@@ -62,6 +86,15 @@ func (o *Options) withDefaults() Options {
 	if c.Version == "" {
 		c.Version = "1.0.0"
 	}
+	if c.AuthFailureLimit == 0 {
+		c.AuthFailureLimit = DefaultAuthFailureLimit
+	}
+	if c.AuthFailureWindow == 0 {
+		c.AuthFailureWindow = DefaultAuthFailureWindow
+	}
+	if c.ClientAddr == nil {
+		c.ClientAddr = clientAddr
+	}
 	return c
 }
 
@@ -75,8 +108,8 @@ func Config(opts *Options) huma.Config {
 	cfg.Transformers = append(cfg.Transformers, redactProblem)
 	cfg.Info.Description = "Backups, restores and health of datasources. Errors are RFC 9457 problem JSON.\n\n" +
 		"Everything under /api needs an API token sent as `Authorization: Bearer <token>`; each operation " +
-		"names the permission it needs (401 without a valid token, 403 without the permission). " +
-		"/health and /metrics are public."
+		"names the permission it needs (401 without a valid token, 403 without the permission; 429 with " +
+		"Retry-After once an address has sent too many invalid tokens). " + publicPaths(o.Metrics)
 	if o.BasePath != "" {
 		cfg.Servers = []*huma.Server{{URL: strings.TrimSuffix(o.BasePath, "/")}}
 	}
@@ -89,6 +122,8 @@ func Config(opts *Options) huma.Config {
 
 // New returns the API over e as an http.Handler to mount at the root of a
 // mux (its paths are absolute: /health, /api/..., /openapi.json, /docs).
+// With Options.Auth, every request under /api (and GET /metrics with
+// MetricsToken) is authenticated first, behind the AuthLimiter of opts.
 func New(e *engine.Engine, opts *Options) http.Handler {
 	o := opts.withDefaults()
 	mux := http.NewServeMux()
@@ -98,16 +133,33 @@ func New(e *engine.Engine, opts *Options) http.Handler {
 	if o.Auth == nil {
 		return mux
 	}
+	limiter := NewAuthLimiter(opts)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/") {
-			if err := o.Auth(r); err != nil {
-				err = authError(err)
-				if errors.Is(err, ErrUnauthorized) {
-					w.Header().Set("WWW-Authenticate", `Bearer realm="DataGuardian"`)
+		guarded := r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/") ||
+			(r.URL.Path == "/metrics" && o.Metrics == MetricsToken)
+		if !guarded {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		if wait, blocked := limiter.Blocked(r); blocked {
+			w.Header().Set("Retry-After", retryAfter(wait))
+			writeProblem(w, huma.NewError(http.StatusTooManyRequests, "too many failed authentications from your address: "+
+				"retry after "+retryAfter(wait)+" s with a valid token"))
+			return
+		}
+		if err := o.Auth(r); err != nil {
+			err = authError(err)
+			if errors.Is(err, ErrUnauthorized) {
+				limiter.Failed(r)
+				w.Header().Set("WWW-Authenticate", `Bearer realm="DataGuardian"`)
+				var ite *invalidTokenError
+				if errors.As(err, &ite) {
+					o.Logger.Info("API token refused", "client", o.ClientAddr(r), "method", r.Method,
+						"path", r.URL.Path, "reason", ite.cause)
 				}
-				writeProblem(w, problem(o.Logger, "auth", err))
-				return
 			}
+			writeProblem(w, problem(o.Logger, "auth", err))
+			return
 		}
 		mux.ServeHTTP(w, r)
 	})
@@ -120,10 +172,11 @@ type adder func(op huma.Operation, register func(huma.API, huma.Operation))
 // tests call it on a humatest API.
 func Register(api huma.API, e *engine.Engine, opts *Options) {
 	o := opts.withDefaults()
-	h := &handlers{e: e, log: o.Logger, auth: o.Auth != nil}
+	h := &handlers{e: e, log: o.Logger, auth: o.Auth != nil, metrics: o.Metrics}
 	var add adder = func(op huma.Operation, register func(huma.API, huma.Operation)) {
 		op.MaxBodyBytes = o.MaxBodyBytes
 		h.secure(api, &op)
+		op.Middlewares = append(op.Middlewares, checkText(api)) // text.go: no NUL, valid UTF-8
 		register(api, op)
 	}
 	registerResources(add, h)     // resources.go: storage locations, backup jobs, sync jobs, executions
@@ -164,7 +217,8 @@ func Register(api huma.API, e *engine.Engine, opts *Options) {
 }
 
 type handlers struct {
-	e    *engine.Engine
-	log  *slog.Logger
-	auth bool // an Auth hook authenticates requests: permissions must be attached
+	e       *engine.Engine
+	log     *slog.Logger
+	auth    bool          // an Auth hook authenticates requests: permissions must be attached
+	metrics MetricsAccess // who may read /metrics
 }

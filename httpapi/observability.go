@@ -37,26 +37,54 @@ var (
 	sseBuffer = 64
 )
 
+// MetricsAccess selects who may read GET /metrics (Options.Metrics).
+type MetricsAccess int
+
+const (
+	// MetricsPublic serves /metrics without a token. Its labels name jobs
+	// by ID only: a job's name may say what it backs up.
+	MetricsPublic MetricsAccess = iota
+	// MetricsToken serves /metrics to callers holding PermMetrics,
+	// authenticated through Options.Auth like /api (401 without a valid
+	// token, 403 without the permission). Job labels carry names as well
+	// as IDs.
+	MetricsToken
+)
+
+// publicPaths says which paths need no token, for the API's description.
+func publicPaths(m MetricsAccess) string {
+	if m == MetricsToken {
+		return "/health is public; /metrics needs a token holding `" + PermMetrics + "`."
+	}
+	return "/health and /metrics are public."
+}
+
 // MountObservability adds the two operations that are not huma operations
-// to mux: GET /metrics (Prometheus text format, public) and GET /api/events
-// (server-sent events). Register documents both in the OpenAPI document;
-// New mounts them on its mux, so Options.Auth guards /api/events like the
-// rest of /api. A service that calls Register on its own huma API calls
-// MountObservability on its own mux.
+// to mux: GET /metrics (Prometheus text format; public unless
+// Options.Metrics is MetricsToken) and GET /api/events (server-sent
+// events). Register documents both in the OpenAPI document; New mounts
+// them on its mux, so Options.Auth guards /api/events like the rest of
+// /api (and /metrics with MetricsToken). A service that calls Register on
+// its own huma API calls MountObservability on its own mux, and
+// authenticates /metrics itself with MetricsToken.
 //
 // Each call creates its own Prometheus registry (no package globals): the
 // engine's collector, the Go runtime collector and the process collector.
 func MountObservability(mux *http.ServeMux, e *engine.Engine, opts *Options) {
 	o := opts.withDefaults()
+	h := &handlers{e: e, log: o.Logger, auth: o.Auth != nil, metrics: o.Metrics}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newCollector(e, o.Logger),
+	reg.MustRegister(newCollector(e, o.Logger, o.Metrics == MetricsToken),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+	var metrics http.Handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(o.Logger.Handler(), slog.LevelError),
 		ErrorHandling: promhttp.ContinueOnError,
-	}))
-	h := &handlers{e: e, log: o.Logger, auth: o.Auth != nil}
+	})
+	if o.Metrics == MetricsToken {
+		metrics = h.require(PermMetrics, metrics)
+	}
+	mux.Handle("GET /metrics", metrics)
 	mux.Handle("GET /api/events", h.require(PermRead, serveEvents(e, o.Done)))
 }
 
@@ -130,8 +158,9 @@ func serveEvents(e *engine.Engine, done <-chan struct{}) http.HandlerFunc {
 // Prometheus collector: reads the engine on every scrape.
 
 type collector struct {
-	e   *engine.Engine
-	log *slog.Logger
+	e     *engine.Engine
+	log   *slog.Logger
+	names bool // job labels carry the job's name as well as its ID
 
 	datasources, executions                    *prometheus.Desc
 	execSeconds, execBytes                     *prometheus.Desc
@@ -141,11 +170,18 @@ type collector struct {
 	subscribers, dropped, jobs, scrapeFailures *prometheus.Desc
 }
 
-func newCollector(e *engine.Engine, log *slog.Logger) *collector {
+// newCollector returns the engine's collector; with names, the per-job
+// metrics are labelled job_id and job (the name), else job_id only, so
+// that each metric has one label set.
+func newCollector(e *engine.Engine, log *slog.Logger, names bool) *collector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc("dataguardian_"+name, help, labels, nil)
 	}
-	return &collector{e: e, log: log,
+	job := []string{"job_id"}
+	if names {
+		job = append(job, "job")
+	}
+	return &collector{e: e, log: log, names: names,
 		datasources:    d("datasources", "Datasources by connection status.", "status"),
 		executions:     d("executions", "Executions recorded, by operation (backup, restore, verify) and status.", "operation", "status"),
 		execSeconds:    d("executions_duration_seconds", "Summed duration of the recorded executions, by operation and status.", "operation", "status"),
@@ -156,9 +192,9 @@ func newCollector(e *engine.Engine, log *slog.Logger) *collector {
 		queueScheduled: d("queue_scheduled", "Queued tasks whose run time is still ahead (retries)."),
 		queueExpired:   d("queue_expired_leases", "Claimed tasks whose lease expired (their worker stopped), not yet recovered."),
 		queueFailed:    d("queue_failed", "Tasks that used all their attempts."),
-		lastSuccess:    d("backup_last_success_timestamp_seconds", "When the job's last completed backup finished (Unix time).", "job_id", "job"),
-		lastDuration:   d("backup_last_success_duration_seconds", "How long the job's last completed backup took.", "job_id", "job"),
-		lastSize:       d("backup_last_success_size_bytes", "Stored (compressed) size of the job's last completed backup.", "job_id", "job"),
+		lastSuccess:    d("backup_last_success_timestamp_seconds", "When the job's last completed backup finished (Unix time).", job...),
+		lastDuration:   d("backup_last_success_duration_seconds", "How long the job's last completed backup took.", job...),
+		lastSize:       d("backup_last_success_size_bytes", "Stored (compressed) size of the job's last completed backup.", job...),
 		jobs:           d("backup_jobs", "Backup jobs, by whether they are enabled.", "enabled"),
 		subscribers:    d("events_subscribers", "Live event subscriptions (SSE clients)."),
 		dropped:        d("events_dropped_total", "Event deliveries skipped because a subscriber was too slow."),
@@ -216,9 +252,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		failed("last_backups", err)
 	} else {
 		for _, b := range lbs {
-			gauge(c.lastSuccess, float64(b.FinishedAt.UnixMilli())/1000, b.JobID, b.JobName)
-			gauge(c.lastDuration, float64(b.DurationMS)/1000, b.JobID, b.JobName)
-			gauge(c.lastSize, float64(b.CompressedSizeBytes), b.JobID, b.JobName)
+			job := []string{b.JobID}
+			if c.names {
+				job = append(job, b.JobName)
+			}
+			gauge(c.lastSuccess, float64(b.FinishedAt.UnixMilli())/1000, job...)
+			gauge(c.lastDuration, float64(b.DurationMS)/1000, job...)
+			gauge(c.lastSize, float64(b.CompressedSizeBytes), job...)
 		}
 	}
 	if jobs, err := c.e.Store().ListBackupJobs(ctx); err != nil {
@@ -383,15 +423,24 @@ func registerObservability(add adder, h *handlers) {
 			op.Responses["default"] = errorResponse(a)
 			a.OpenAPI().AddOperation(&op)
 		})
+	summary, labels := "Prometheus metrics (public)", "labelled `job_id`"
+	if h.metrics == MetricsToken {
+		summary, labels = "Prometheus metrics", "labelled `job_id` and `job` (the name)"
+	}
 	add(huma.Operation{OperationID: "get-metrics", Method: http.MethodGet, Path: "/metrics",
-		Summary: "Prometheus metrics (public)",
+		Summary: summary,
 		Description: "Prometheus text format: `dataguardian_*` (datasources by status, executions by operation " +
 			"and status with their summed duration and stored bytes, queue depth/running/oldest age, each job's last completed backup time, duration and " +
-			"size, event subscribers) plus Go runtime and process metrics.",
+			"size " + labels + ", event subscribers) plus Go runtime and process metrics.",
 		Tags: []string{"Health"},
 		Responses: map[string]*huma.Response{"200": {Description: "Metrics in the Prometheus text format",
 			Content: map[string]*huma.MediaType{"text/plain": {Schema: &huma.Schema{Type: "string"}}}}}},
-		func(a huma.API, op huma.Operation) { a.OpenAPI().AddOperation(&op) })
+		func(a huma.API, op huma.Operation) {
+			if h.metrics == MetricsToken {
+				op.Responses["default"] = errorResponse(a) // 401, 403, 429
+			}
+			a.OpenAPI().AddOperation(&op)
+		})
 }
 
 // errorResponse is the problem JSON response huma documents for errors.

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/dataguardian/dataguardian/engine"
 )
@@ -457,7 +459,11 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("%d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 	text := string(b)
-	job := fmt.Sprintf(`{job="nightly",job_id="%s"}`, env.job.ID)
+	lintMetrics(t, b)
+	job := fmt.Sprintf(`{job_id="%s"}`, env.job.ID) // public: IDs, never names
+	if strings.Contains(text, env.job.Name) {
+		t.Errorf("public metrics name the job %q", env.job.Name)
+	}
 	for prefix, want := range map[string]float64{
 		`dataguardian_datasources{status="healthy"}`:                                  1,
 		`dataguardian_datasources{status="critical"}`:                                 0,
@@ -485,6 +491,101 @@ func TestMetrics(t *testing.T) {
 	if !strings.Contains(text, "go_goroutines") || !strings.Contains(text, "# TYPE dataguardian_events_dropped_total counter") {
 		t.Errorf("runtime or counter metrics missing")
 	}
+}
+
+// lintMetrics fails t on what `promtool check metrics` reports.
+func lintMetrics(t *testing.T, text []byte) {
+	t.Helper()
+	problems, err := promlint.New(bytes.NewReader(text)).Lint()
+	if err != nil {
+		t.Fatalf("parse metrics: %v", err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+// TestMetricsToken: with MetricsToken, GET /metrics needs a token holding
+// PermMetrics (401 without one, 403 without the permission, refused
+// guesses count towards the failed-authentication limit), and its job
+// labels carry names; the OpenAPI document says so.
+func TestMetricsToken(t *testing.T) {
+	env := newObsEnv(t)
+	ctx := context.Background()
+	if _, err := env.e.RunBackup(ctx, env.job.ID); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv := httptest.NewServer(New(env.e, &Options{Logger: log, Auth: TokenAuth(env.e), Metrics: MetricsToken, AuthFailureLimit: 3}))
+	defer srv.Close()
+	token := func(perms ...string) string {
+		s, _, err := env.e.CreateAPIToken(ctx, "t", perms, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	scrape := func(tok string) (int, string) {
+		req, _ := http.NewRequest("GET", srv.URL+"/metrics", nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	metrics, reader := token(PermMetrics), token(PermRead)
+	if code, b := scrape(""); code != http.StatusUnauthorized {
+		t.Errorf("no token: %d %s", code, b)
+	}
+	if code, b := scrape(reader); code != http.StatusForbidden || !strings.Contains(b, PermMetrics) {
+		t.Errorf("read token: %d %s", code, b)
+	}
+	code, text := scrape(metrics)
+	if code != http.StatusOK {
+		t.Fatalf("metrics token: %d %s", code, text)
+	}
+	lintMetrics(t, []byte(text))
+	job := fmt.Sprintf(`{job="nightly",job_id="%s"}`, env.job.ID)
+	metricValue(t, text, "dataguardian_backup_last_success_timestamp_seconds"+job)
+	for range 2 {
+		scrape("guess")
+	}
+	if code, _ := scrape(metrics); code != http.StatusTooManyRequests {
+		t.Errorf("after 3 failures: %d, want 429", code)
+	}
+
+	var doc struct {
+		Info  struct{ Description string } `json:"info"`
+		Paths map[string]map[string]struct {
+			Summary  string                `json:"summary"`
+			Security []map[string][]string `json:"security"`
+		} `json:"paths"`
+	}
+	code, b := scrapePath(t, srv.URL+"/openapi.json")
+	if err := json.Unmarshal(b, &doc); code != http.StatusOK || err != nil {
+		t.Fatalf("openapi: %d %v", code, err)
+	}
+	op := doc.Paths["/metrics"]["get"]
+	if len(op.Security) != 1 || len(op.Security[0]["bearer"]) != 1 || op.Security[0]["bearer"][0] != PermMetrics ||
+		strings.Contains(op.Summary, "public") || !strings.Contains(doc.Info.Description, "/metrics needs a token") {
+		t.Errorf("/metrics in the OpenAPI document: %+v; %q", op, doc.Info.Description)
+	}
+}
+
+func scrapePath(t *testing.T, url string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
 }
 
 func TestObservabilityOpenAPI(t *testing.T) {

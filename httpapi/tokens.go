@@ -19,9 +19,11 @@ func registerTokens(add adder, h *handlers) {
 		Summary: "List API tokens, oldest first (never their secrets)", Tags: tags},
 		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.listTokens) })
 	add(huma.Operation{OperationID: "create-api-token", Method: http.MethodPost, Path: "/api/tokens",
-		Summary:     "Create an API token; its secret is in this response only",
-		Description: "Only a hash of the secret is stored: keep the secret now, it cannot be shown again.",
-		Tags:        tags, DefaultStatus: http.StatusCreated},
+		Summary: "Create an API token; its secret is in this response only",
+		Description: "Only a hash of the secret is stored: keep the secret now, it cannot be shown again. " +
+			"A token may only grant permissions it holds itself (403 naming those it lacks), and a token that " +
+			"expires may only create tokens expiring no later (422 on `expires_at`).",
+		Tags: tags, DefaultStatus: http.StatusCreated},
 		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.createToken) })
 	add(huma.Operation{OperationID: "get-current-api-token", Method: http.MethodGet, Path: "/api/tokens/me",
 		Summary: "The token this request was authenticated with, and its permissions", Tags: tags},
@@ -103,15 +105,57 @@ func (h *handlers) listTokens(ctx context.Context, _ *struct{}) (*tokensOutput, 
 }
 
 func (h *handlers) createToken(ctx context.Context, in *createTokenInput) (*createdTokenOutput, error) {
+	const op = "create-api-token"
 	perms := make([]string, len(in.Body.Permissions))
 	for i, p := range in.Body.Permissions {
 		perms[i] = string(p)
 	}
+	if err := mayCreate(ctx, perms, in.Body.ExpiresAt); err != nil {
+		return nil, problem(h.log, op, err)
+	}
 	secret, tok, err := h.e.CreateAPIToken(ctx, in.Body.Name, perms, in.Body.ExpiresAt)
 	if err != nil {
-		return nil, problem(h.log, "create-api-token", err)
+		return nil, problem(h.log, op, err)
 	}
 	return &createdTokenOutput{Body: CreatedAPIToken{APIToken: apiTokenOf(tok), Secret: secret}}, nil
+}
+
+// mayCreate returns an error unless the caller of ctx may create a token
+// holding perms and expiring at expiresAt (nil: never): a caller may not
+// grant a permission it lacks (ErrForbidden, on body.permissions), and a
+// token that expires may not create one that outlives it (ErrInvalid, on
+// body.expires_at). A request carrying no Permissions (no Auth hook: the
+// embedding service vouches for it) may create any token.
+func mayCreate(ctx context.Context, perms []string, expiresAt *time.Time) error {
+	p, ok := PermissionsFrom(ctx)
+	if !ok {
+		return nil
+	}
+	var lacks []string
+	for _, perm := range perms {
+		if !p.Has(perm) && !slices.Contains(lacks, perm) {
+			lacks = append(lacks, perm)
+		}
+	}
+	if len(lacks) > 0 {
+		return inField("body.permissions", nil, fmt.Errorf("%w: a token may only grant permissions it holds itself, "+
+			"and yours lacks %s: drop them, or ask an administrator whose token holds them", ErrForbidden, quoted(lacks, ", ")))
+	}
+	tok, ok := TokenFrom(ctx)
+	if !ok || tok.ExpiresAt == nil {
+		return nil
+	}
+	limit := tok.ExpiresAt.UTC().Format(time.RFC3339)
+	switch {
+	case expiresAt == nil:
+		return inField("body.expires_at", nil, fmt.Errorf("%w: your token expires at %s, so a token you create must too: "+
+			"set expires_at to %s or earlier", engine.ErrInvalid, limit, limit))
+	case expiresAt.After(*tok.ExpiresAt):
+		return inField("body.expires_at", expiresAt.UTC().Format(time.RFC3339), fmt.Errorf("%w: expires_at %s is after "+
+			"your token expires (%s): set expires_at to %s or earlier", engine.ErrInvalid,
+			expiresAt.UTC().Format(time.RFC3339), limit, limit))
+	}
+	return nil
 }
 
 func (h *handlers) currentToken(ctx context.Context, _ *struct{}) (*tokenOutput, error) {

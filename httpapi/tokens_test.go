@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,15 +48,20 @@ func TestBootstrapAdminToken(t *testing.T) {
 		t.Fatalf("generated admin token: %+v, %v", tok, err)
 	}
 
-	// DG_ADMIN_TOKEN: stored once, idempotent, too short refused.
+	// DG_ADMIN_TOKEN: stored once, idempotent, too short refused; one
+	// stored by an older version gains the permissions added since.
 	chosen := strings.Repeat("a1", 20)
+	if _, err := e.ImportAPIToken(ctx, "admin (DG_ADMIN_TOKEN)", chosen, []string{httpapi.PermRead}, nil); err != nil {
+		t.Fatal(err)
+	}
 	for range 2 {
 		if out, err := httpapi.BootstrapAdminToken(ctx, e, chosen); err != nil || out != "" {
 			t.Fatalf("DG_ADMIN_TOKEN: %q, %v", out, err)
 		}
 	}
-	if _, err := e.AuthenticateAPIToken(ctx, chosen); err != nil {
-		t.Errorf("DG_ADMIN_TOKEN does not authenticate: %v", err)
+	if tok, err := e.AuthenticateAPIToken(ctx, chosen); err != nil ||
+		!slices.Equal(tok.Permissions, slices.Sorted(slices.Values(httpapi.AllPermissions))) {
+		t.Errorf("DG_ADMIN_TOKEN: %+v, %v; want every permission", tok, err)
 	}
 	if n, _ := e.CountAPITokens(ctx); n != 2 {
 		t.Errorf("%d tokens, want 2 (generated + DG_ADMIN_TOKEN once)", n)
@@ -191,22 +198,127 @@ func TestTokenAuthOverHTTP(t *testing.T) {
 	}
 }
 
-// TestTokenExpiry: an expired token is refused with 401.
+// TestTokenExpiry: an expired token is refused with 401, with the same
+// answer as an unknown or revoked token, which names no token; the server
+// log says which it was.
 func TestTokenExpiry(t *testing.T) {
 	e, _ := newEngine(t)
-	url, _ := tokenServer(t, e)
-	exp := time.Now().Add(time.Second)
-	secret, _, err := e.CreateAPIToken(context.Background(), "short-lived", []string{"read"}, &exp)
+	var logged strings.Builder
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logged.Write(p)
+	}), nil))
+	admin, err := httpapi.BootstrapAdminToken(context.Background(), e, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := backupsClient{t, url, secret}
+	srv := httptest.NewServer(httpapi.New(e, &httpapi.Options{Logger: log, Auth: httpapi.TokenAuth(e)}))
+	t.Cleanup(srv.Close)
+	exp := time.Now().Add(time.Second)
+	const name = "short-lived-token-name"
+	secret, tok, err := e.CreateAPIToken(context.Background(), name, []string{"read"}, &exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revokedSecret, revoked, err := e.CreateAPIToken(context.Background(), "revoked", []string{"read"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.DeleteAPIToken(context.Background(), revoked.ID); err != nil {
+		t.Fatal(err)
+	}
+	c := backupsClient{t, srv.URL, secret}
 	if code, _ := c.do("GET", "/api/datasources", nil); code != http.StatusOK {
 		t.Fatalf("before expiry: %d", code)
 	}
 	time.Sleep(time.Until(exp) + 50*time.Millisecond)
-	if code, b := c.do("GET", "/api/datasources", nil); code != http.StatusUnauthorized || !bytes.Contains(b, []byte("expired")) {
-		t.Errorf("after expiry: %d %s", code, b)
+	code, expired := c.do("GET", "/api/datasources", nil)
+	if code != http.StatusUnauthorized || !bytes.Contains(expired, []byte("invalid or expired API token")) ||
+		bytes.Contains(expired, []byte(name)) || bytes.Contains(expired, []byte(tok.ID)) {
+		t.Errorf("after expiry: %d %s", code, expired)
+	}
+	for _, other := range []string{revokedSecret, admin + "x", "dgt_nope"} {
+		if code, b := (backupsClient{t, srv.URL, other}).do("GET", "/api/datasources", nil); code != http.StatusUnauthorized ||
+			!bytes.Equal(b, expired) {
+			t.Errorf("token %q: %d %s, want the expired token's answer %s", other, code, b, expired)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logged.String(), "expired") || !strings.Contains(logged.String(), tok.ID) ||
+		strings.Contains(logged.String(), secret) {
+		t.Errorf("server log:\n%s", logged.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestCreateTokenWithinOwnPermissions: a token may create tokens holding
+// some of its own permissions only (403 naming those it lacks), and a
+// token that expires only tokens expiring no later (422 on expires_at);
+// without an Auth hook the embedding service is trusted.
+func TestCreateTokenWithinOwnPermissions(t *testing.T) {
+	e, _ := newEngine(t)
+	url, admin := tokenServer(t, e)
+	as := func(token string) backupsClient { return backupsClient{t, url, token} }
+	create := func(token string, body map[string]any) (int, []byte) {
+		return as(token).do("POST", "/api/tokens", body)
+	}
+
+	code, b := create(admin, map[string]any{"name": "token-admin", "permissions": []string{"tokens.admin", "read"}})
+	if code != http.StatusCreated {
+		t.Fatalf("admin creates a tokens.admin token: %d %s", code, b)
+	}
+	tokAdmin := decode[httpapi.CreatedAPIToken](t, b).Secret
+	for _, perms := range [][]string{{"write"}, {"backups.download"}, httpapi.AllPermissions, {"read", "write", "backups.download"}} {
+		code, b := create(tokAdmin, map[string]any{"name": "escalated", "permissions": perms})
+		p := decode[problemJSON](t, b)
+		if code != http.StatusForbidden || !strings.Contains(p.Detail, `"`+perms[len(perms)-1]+`"`) ||
+			strings.Contains(p.Detail, `"read"`) || strings.Contains(p.Detail, `"tokens.admin"`) {
+			t.Errorf("tokens.admin+read creates %v: %d %s", perms, code, b)
+		}
+		wantLocation(t, p, "body.permissions")
+	}
+	if code, b := create(tokAdmin, map[string]any{"name": "reader", "permissions": []string{"read"}}); code != http.StatusCreated {
+		t.Errorf("tokens.admin+read creates read: %d %s", code, b)
+	}
+	if code, b := create(admin, map[string]any{"name": "all", "permissions": httpapi.AllPermissions}); code != http.StatusCreated {
+		t.Errorf("admin creates every permission: %d %s", code, b)
+	}
+
+	// An expiring token creates tokens expiring no later.
+	exp := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	code, b = create(admin, map[string]any{"name": "temp-admin", "permissions": httpapi.AllPermissions, "expires_at": exp})
+	if code != http.StatusCreated {
+		t.Fatalf("create expiring admin: %d %s", code, b)
+	}
+	temp := decode[httpapi.CreatedAPIToken](t, b).Secret
+	for _, at := range []any{nil, exp.Add(time.Second)} {
+		body := map[string]any{"name": "outliver", "permissions": []string{"read"}}
+		if at != nil {
+			body["expires_at"] = at
+		}
+		code, b := create(temp, body)
+		p := decode[problemJSON](t, b)
+		if code != http.StatusUnprocessableEntity || !strings.Contains(p.Detail, exp.Format(time.RFC3339)) {
+			t.Errorf("expiring token creates one expiring %v: %d %s", at, code, b)
+		}
+		wantLocation(t, p, "body.expires_at")
+	}
+	for _, at := range []time.Time{exp, exp.Add(-time.Minute)} {
+		if code, b := create(temp, map[string]any{"name": "ok", "permissions": []string{"read"}, "expires_at": at}); code != http.StatusCreated {
+			t.Errorf("expiring token creates one expiring %v: %d %s", at, code, b)
+		}
+	}
+
+	// Without an Auth hook, the embedding service is trusted.
+	api := newTestAPI(t, e)
+	if resp := api.Post("/api/tokens", map[string]any{"name": "embedder", "permissions": httpapi.AllPermissions}); resp.Code != http.StatusCreated {
+		t.Errorf("without Auth: %d %s", resp.Code, resp.Body)
 	}
 }
 

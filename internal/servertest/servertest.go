@@ -52,7 +52,19 @@ type Options struct {
 	DataDir string
 	// Binary is the dataguardian binary to run; "" means Binary(t).
 	Binary string
+	// Dir is the server's working directory; "" means the test's. It is
+	// the default root of --allow-path, which Start replaces (see
+	// AllowPathsEnv) unless Env sets DG_ALLOW_PATHS itself.
+	Dir string
 }
+
+// AllowPathsEnv is the variable naming the directories the server lets
+// datasources and storage locations use. Unless Options.Env sets it, Start
+// sets it to the parent of t.TempDir(): every directory the test creates
+// with t.TempDir, the server's data directory among them (which the server
+// never lets the API use all the same). "DG_ALLOW_PATHS=" in Env restores
+// the server's own default, its working directory (Options.Dir).
+const AllowPathsEnv = "DG_ALLOW_PATHS"
 
 // Server is a running `dataguardian serve` process.
 type Server struct {
@@ -131,13 +143,15 @@ func Start(t testing.TB, opts *Options) *Server {
 		o.DataDir = t.TempDir()
 	}
 	s := &Server{DataDir: o.DataDir, Token: randomToken(), stderr: &lockedBuffer{}, done: make(chan struct{})}
-	env := append(withoutServerEnv(os.Environ()), "DG_LISTEN=127.0.0.1:0", "DG_DATA_DIR="+o.DataDir, "DG_ADMIN_TOKEN="+s.Token)
+	env := append(withoutServerEnv(os.Environ()), "DG_LISTEN=127.0.0.1:0", "DG_DATA_DIR="+o.DataDir, "DG_ADMIN_TOKEN="+s.Token,
+		AllowPathsEnv+"="+filepath.Dir(t.TempDir()))
 	env = append(env, o.Env...)
 	if v, ok := lastValue(env, "DG_ADMIN_TOKEN"); ok {
 		s.Token = v
 	}
 	s.cmd = exec.Command(o.Binary, append([]string{"serve"}, o.Args...)...)
 	s.cmd.Env = env
+	s.cmd.Dir = o.Dir
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		t.Fatalf("start dataguardian serve: %v", err)
@@ -223,21 +237,24 @@ func (s *Server) Stop() error {
 // Stderr returns what the server printed on stderr so far.
 func (s *Server) Stderr() string { return s.stderr.String() }
 
-// Do sends a request to the server with token as bearer token ("" sends
-// none) and body, when not nil, as JSON; it returns the status and the
-// response body. Transport errors fail t.
-func (s *Server) Do(t testing.TB, method, path, token string, body any) (int, []byte) {
+// Response is an answer of the server.
+type Response struct {
+	Code   int
+	Header http.Header
+	Body   []byte
+}
+
+// Send sends body as it is (nil sends none; a body is sent as
+// application/json) with token as bearer token ("" sends none) and returns
+// the answer. Transport errors fail t.
+func (s *Server) Send(t testing.TB, method, path, token string, body []byte) Response {
 	t.Helper()
-	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatalf("encode request body: %v", err)
-		}
-		r = bytes.NewReader(b)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
 	req, err := http.NewRequestWithContext(ctx, method, s.URL+path, r)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
@@ -257,7 +274,22 @@ func (s *Server) Do(t testing.TB, method, path, token string, body any) (int, []
 	if err != nil {
 		t.Fatalf("%s %s: read body: %v", method, path, err)
 	}
-	return resp.StatusCode, b
+	return Response{Code: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// Do is Send with body, when not nil, encoded as JSON; it returns the
+// status and the response body.
+func (s *Server) Do(t testing.TB, method, path, token string, body any) (int, []byte) {
+	t.Helper()
+	var b []byte
+	if body != nil {
+		var err error
+		if b, err = json.Marshal(body); err != nil {
+			t.Fatalf("encode request body: %v", err)
+		}
+	}
+	res := s.Send(t, method, path, token, b)
+	return res.Code, res.Body
 }
 
 // buildDirPrefix names the temporary directories of the built binaries.
@@ -295,7 +327,8 @@ func withoutServerEnv(env []string) []string {
 		name, _, _ := strings.Cut(kv, "=")
 		switch name {
 		case "DG_LISTEN", "DG_DATA_DIR", "DG_DATABASE_URL", "DG_ADMIN_TOKEN", "DG_SECRET_KEY",
-			"DG_LOG_LEVEL", "DG_LOG_FORMAT", "DG_SHUTDOWN_TIMEOUT":
+			"DG_LOG_LEVEL", "DG_LOG_FORMAT", "DG_SHUTDOWN_TIMEOUT", "DG_STORAGE_DIR", AllowPathsEnv,
+			"DG_METRICS_AUTH":
 			continue
 		}
 		out = append(out, kv)
