@@ -199,3 +199,29 @@ type VerifyReport struct {
 type Verifier interface {
 	Verify(ctx context.Context, src Source, r io.Reader, md Metadata, opts *VerifyOptions) (*VerifyReport, error)
 }
+
+// SourcePath is a path of the server's file system that a driver reads,
+// writes or connects to for a Source.
+type SourcePath struct {
+	// Field names the Source field holding it, as an API body names it:
+	// "path", "host", "options.sslrootcert".
+	Field string
+	Path  string
+}
+
+// Pather is an optional capability of a Driver: the paths of the server's
+// file system a Source makes the driver use (the file or directory to back
+// up and restore over, a Unix socket, a certificate file), so that the
+// engine can confine them to the directories the operator allowed. A
+// driver that reaches files without implementing it cannot be confined.
+type Pather interface {
+	Paths(src Source) []SourcePath
+}
+
+// Checker is an optional capability of a Driver: validate a Source without
+// connecting, so that a datasource that can never work is refused when it
+// is registered rather than at its first backup. Errors match
+// ErrInvalidSource (a *FieldError when one field is to blame).
+type Checker interface {
+	Check(src Source) error
+}

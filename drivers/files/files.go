@@ -15,7 +15,10 @@ import (
 	"github.com/dataguardian/dataguardian/drivers"
 )
 
-var _ drivers.Driver = (*Driver)(nil)
+var (
+	_ drivers.Driver = (*Driver)(nil)
+	_ drivers.Pather = (*Driver)(nil)
+)
 
 // maxSkippedPaths bounds the skipped paths listed in the metadata.
 const maxSkippedPaths = 20
@@ -41,6 +44,11 @@ func (*Driver) Type() string { return "files" }
 
 // Format returns "tar".
 func (*Driver) Format() string { return "tar" }
+
+// Paths returns the directory of src: backed up, and replaced by a restore.
+func (*Driver) Paths(src drivers.Source) []drivers.SourcePath {
+	return []drivers.SourcePath{{Field: "path", Path: src.Path}}
+}
 
 func (d *Driver) logger() *slog.Logger {
 	if d.Logger != nil {

@@ -26,6 +26,8 @@ import (
 
 var (
 	_ drivers.Driver   = (*Driver)(nil)
+	_ drivers.Pather   = (*Driver)(nil)
+	_ drivers.Checker  = (*Driver)(nil)
 	_ drivers.Verifier = (*Driver)(nil)
 )
 
@@ -90,6 +92,26 @@ func (d *Driver) Type() string {
 
 // Format returns "sql": a dump is a plain SQL script.
 func (*Driver) Format() string { return "sql" }
+
+// Check validates src without connecting: the errors Ping, Dump and
+// Restore would give before they connect (a health check needs no
+// database, so a missing one is not an error here).
+func (*Driver) Check(src drivers.Source) error {
+	_, err := checkSource(src, false)
+	return err
+}
+
+// Paths returns the files of the server's file system src connects
+// through: the socket and tls-ca options.
+func (*Driver) Paths(src drivers.Source) []drivers.SourcePath {
+	var ps []drivers.SourcePath
+	for _, k := range []string{OptionSocket, OptionTLSCA} {
+		if p := src.Options[k]; p != "" {
+			ps = append(ps, drivers.SourcePath{Field: "options." + k, Path: p})
+		}
+	}
+	return ps
+}
 
 func (d *Driver) logger() *slog.Logger {
 	l := d.Logger
@@ -162,6 +184,10 @@ func checkSource(src drivers.Source, needDB bool) (conn, error) {
 		case OptionTLSCA:
 			c.tlsCA = v
 		}
+	}
+	tls := c.socket != "" || c.tls == "true" || c.tls == "skip-verify"
+	if err := drivers.CheckPasswordTransport(src, tls, OptionTLS, `"true"`); err != nil {
+		return c, err
 	}
 	return c, nil
 }
@@ -293,6 +319,11 @@ func optionFile(c conn, t tools) (path string, remove func(), err error) {
 		b.WriteString("protocol=TCP\n")
 	}
 	writeTLSOptions(&b, c, t)
+	// The command-line client (restores) never sends a local file: a
+	// server, or whoever answers in its place, may ask for any file with
+	// LOAD DATA LOCAL INFILE. The group is the client's own, as the dump
+	// tools refuse options they do not know.
+	b.WriteString("[mysql]\nlocal-infile=0\n")
 	f, err := os.CreateTemp(dir, "client-*.cnf")
 	if err != nil {
 		remove()

@@ -713,3 +713,35 @@ func TestSandboxLine(t *testing.T) {
 		t.Errorf("restored %d rows, %v", n, err)
 	}
 }
+
+// A restore never sends a file of this machine to the server: a dump (or
+// a server answering in the place of the real one) asking for LOAD DATA
+// LOCAL INFILE gets nothing, though the server allows it.
+func TestRestoreSendsNoLocalFile(t *testing.T) {
+	d := mysql.New()
+	db := testsvc.OpenMySQL(t, "")
+	var allowed int
+	if err := db.QueryRow("SELECT @@local_infile").Scan(&allowed); err != nil || allowed != 1 {
+		t.Skipf("the server refuses LOCAL INFILE itself (local_infile=%d, %v): nothing to prove", allowed, err)
+	}
+	name := testsvc.NewMySQLDatabase(t)
+	src := source(t, name)
+	exec(t, testsvc.OpenMySQL(t, name), "CREATE TABLE t (x INT)")
+	data, _ := drivertest.Dump(t, d, src)
+	secret := filepath.Join(t.TempDir(), "secret.key")
+	if err := os.WriteFile(secret, []byte("the-host-secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	evil := append(slices.Clip(data), fmt.Sprintf("CREATE TABLE leak (x TEXT);\nLOAD DATA LOCAL INFILE '%s' INTO TABLE leak;\n", secret)...)
+	err := d.Restore(t.Context(), src, bytes.NewReader(evil), nil)
+	if err == nil {
+		t.Error("a restore asking for a local file succeeded")
+	}
+	var n int
+	if err := testsvc.OpenMySQL(t, name).QueryRow("SELECT COUNT(*) FROM leak WHERE x LIKE '%host-secret%'").Scan(&n); err != nil && !strings.Contains(err.Error(), "doesn't exist") {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatal("the restore sent a local file to the server")
+	}
+}

@@ -21,6 +21,8 @@ import (
 
 var (
 	_ drivers.Driver   = (*Driver)(nil)
+	_ drivers.Pather   = (*Driver)(nil)
+	_ drivers.Checker  = (*Driver)(nil)
 	_ drivers.Verifier = (*Driver)(nil)
 )
 
@@ -81,6 +83,26 @@ func (*Driver) Type() string { return "postgres" }
 // Format returns "dump": a backup is a pg_dump custom-format archive.
 func (*Driver) Format() string { return "dump" }
 
+// Check validates src without connecting: the errors Ping, Dump and
+// Restore would give before they connect.
+func (*Driver) Check(src drivers.Source) error {
+	_, err := parseSource(src)
+	return err
+}
+
+// Paths returns the files of the server's file system src connects
+// through: a Unix socket directory given as Host, the sslrootcert file.
+func (*Driver) Paths(src drivers.Source) []drivers.SourcePath {
+	var ps []drivers.SourcePath
+	if strings.HasPrefix(src.Host, "/") {
+		ps = append(ps, drivers.SourcePath{Field: "host", Path: src.Host})
+	}
+	if p := src.Options[OptSSLRootCert]; p != "" {
+		ps = append(ps, drivers.SourcePath{Field: "options." + OptSSLRootCert, Path: p})
+	}
+	return ps
+}
+
 func (d *Driver) logger() *slog.Logger {
 	l := d.Logger
 	if l == nil {
@@ -137,6 +159,10 @@ func parseSource(src drivers.Source) (conf, error) {
 	case "", "disable", "allow", "prefer", "require", "verify-ca", "verify-full":
 	default:
 		return c, fmt.Errorf("%w: sslmode %q: use disable, allow, prefer, require, verify-ca or verify-full", drivers.ErrInvalidSource, c.sslMode)
+	}
+	tls := c.sslMode == "require" || c.sslMode == "verify-ca" || c.sslMode == "verify-full"
+	if err := drivers.CheckPasswordTransport(src, tls, OptSSLMode, `"verify-full" (or "require")`); err != nil {
+		return c, err
 	}
 	if s := src.Options[OptConnectTimeout]; s != "" {
 		n, err := strconv.Atoi(s)

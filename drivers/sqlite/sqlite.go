@@ -18,7 +18,10 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
-var _ drivers.Driver = (*Driver)(nil)
+var (
+	_ drivers.Driver = (*Driver)(nil)
+	_ drivers.Pather = (*Driver)(nil)
+)
 
 const (
 	// busyTimeout is how long a connection of this driver waits for a lock
@@ -47,6 +50,12 @@ func (*Driver) Type() string { return "sqlite" }
 
 // Format returns "db": a dump is a plain SQLite database file.
 func (*Driver) Format() string { return "db" }
+
+// Paths returns the database file of src: backed up, and replaced by a
+// restore.
+func (*Driver) Paths(src drivers.Source) []drivers.SourcePath {
+	return []drivers.SourcePath{{Field: "path", Path: src.Path}}
+}
 
 // dsn returns the modernc.org/sqlite DSN of the database file at path,
 // opened with mode (ro, rw), never creating it.
