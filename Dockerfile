@@ -72,9 +72,12 @@ COPY --from=build /out/dataguardian /usr/local/bin/dataguardian
 # datasource passwords: keep this volume, or the passwords are lost.
 VOLUME ["/var/lib/dataguardian"]
 WORKDIR /var/lib/dataguardian
+# Files and SQLite datasources: mount them under /srv, the only directory
+# (besides the backup disk) the API may point datasources at.
 ENV DG_DATA_DIR=/var/lib/dataguardian \
     DG_LISTEN=0.0.0.0:8080 \
-    DG_STORAGE_DIR=/var/backups
+    DG_STORAGE_DIR=/var/backups \
+    DG_ALLOW_PATHS=/srv
 USER 1000:1000
 EXPOSE 8080
 

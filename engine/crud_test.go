@@ -29,7 +29,8 @@ func wantErr(t *testing.T, what string, err, target error, words ...string) {
 func TestUpdateDatasource(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e *Engine) {
 		ctx := t.Context()
-		ds := &Datasource{Name: "pg", Type: "postgres", Host: "db1", Port: 5432, Database: "app", Username: "u"}
+		tls := map[string]string{"sslmode": "verify-full"} // a password goes to another machine over TLS only
+		ds := &Datasource{Name: "pg", Type: "postgres", Host: "db1", Port: 5432, Database: "app", Username: "u", Options: tls}
 		mustNoErr(t, "create", e.CreateDatasource(ctx, ds, "old-pw"))
 		// A health history to be reset by a connection change.
 		ds.Status, ds.ConsecutiveFailures, ds.LastHealthCheckAt = DatasourceCritical, 3, ptr(time.Now().UTC())
@@ -44,11 +45,29 @@ func TestUpdateDatasource(t *testing.T) {
 		}
 
 		// Rename only, password omitted: kept, health kept.
-		upd := &Datasource{ID: ds.ID, Name: "pg main", Host: "db1", Port: 5432, Database: "app", Username: "u", Enabled: true}
+		upd := &Datasource{ID: ds.ID, Name: "pg main", Host: "db1", Port: 5432, Database: "app", Username: "u", Enabled: true, Options: tls}
 		mustNoErr(t, "rename", e.UpdateDatasource(ctx, upd, nil))
 		got, _ := e.store.GetDatasource(ctx, ds.ID)
 		if got.Name != "pg main" || got.Type != "postgres" || got.Status != DatasourceCritical || password() != "old-pw" {
 			t.Fatalf("after rename: %+v, password %q", got, password())
+		}
+		// The stored password never follows a connection elsewhere: any
+		// connection field changed without a password is refused.
+		for field, change := range map[string]func(d *Datasource){
+			"host": func(d *Datasource) { d.Host = "db2" }, "port": func(d *Datasource) { d.Port = 6432 },
+			"database": func(d *Datasource) { d.Database = "other" }, "username": func(d *Datasource) { d.Username = "v" },
+			"options": func(d *Datasource) { d.Options = map[string]string{"sslmode": "require"} },
+		} {
+			moved := *upd
+			change(&moved)
+			err := e.UpdateDatasource(ctx, &moved, nil)
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != "password" || !strings.Contains(err.Error(), field+" changed") {
+				t.Fatalf("%s moved without a password: %v, want a FieldError on password", field, err)
+			}
+		}
+		if password() != "old-pw" {
+			t.Fatal("a refused move changed the password")
 		}
 		// New host and password: replaced, health starts over.
 		upd.Host, upd.Enabled = "db2", false
@@ -70,7 +89,7 @@ func TestUpdateDatasource(t *testing.T) {
 		wantErr(t, "empty name", e.UpdateDatasource(ctx, upd, nil), ErrInvalid, "name is empty")
 		wantErr(t, "missing", e.UpdateDatasource(ctx, &Datasource{ID: "00000000-0000-0000-0000-000000000000", Name: "x"}, nil),
 			ErrNotFound)
-		other := &Datasource{Name: "other", Type: "postgres", Host: "db9"}
+		other := &Datasource{Name: "other", Type: "postgres", Host: "db9", Database: "app"}
 		mustNoErr(t, "other", e.CreateDatasource(ctx, other, ""))
 		upd.Name = "other"
 		wantErr(t, "duplicate name", e.UpdateDatasource(ctx, upd, nil), ErrAlreadyExists)
@@ -296,4 +315,36 @@ func TestLastStorageHealth(t *testing.T) {
 	mu.Store(&later)
 	check("stale", 1)
 	check("fresh again", 0)
+}
+
+// Text a database cannot store (a NUL byte) is invalid input, not a server
+// error, on every store.
+func TestNULIsInvalidInput(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *Engine) {
+		for _, ds := range []*Datasource{
+			{Name: "a\x00b", Type: "sqlite", Path: filepath.Join(t.TempDir(), "x.db")},
+			{Name: "opts", Type: "sqlite", Path: filepath.Join(t.TempDir(), "x.db"), Options: map[string]string{"k": "v\xff"}},
+		} {
+			err := e.CreateDatasource(t.Context(), ds, "")
+			wantErr(t, "bad text", err, ErrInvalid, "NUL")
+		}
+	})
+}
+
+// What other programs said (a tool's output in a log line) is kept with
+// its NUL bytes and invalid UTF-8 repaired, never lost.
+func TestObservedTextRepaired(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *Engine) {
+		f := newSyncFixture(t, e, SyncJob{})
+		job := &BackupJob{Name: "nightly", DatasourceID: f.src.ID, StorageLocationIDs: []string{f.loc.ID}}
+		mustNoErr(t, "job", e.CreateBackupJob(t.Context(), job))
+		x, err := e.RunBackup(t.Context(), job.ID)
+		mustNoErr(t, "backup", err)
+		mustNoErr(t, "log", e.store.AppendExecutionLog(t.Context(), x.ID, "info", "pg_restore: caf\xe9\x00 done"))
+		logs, err := e.ExecutionLogs(t.Context(), x.ID)
+		mustNoErr(t, "logs", err)
+		if last := logs[len(logs)-1].Message; last != "pg_restore: caf\uFFFD done" {
+			t.Fatalf("last log line %q", last)
+		}
+	})
 }

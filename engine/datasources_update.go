@@ -31,13 +31,20 @@ func (e *Engine) validateDatasource(ds *Datasource) error {
 // enabled flag. password nil keeps the stored password, a pointer to ""
 // removes it, anything else replaces it (sealed, never stored in clear).
 //
+// A stored password is bound to where it goes: when the connection
+// changes (host, port, database, username, path or any option, such as
+// sslmode or a socket), the stored password is not kept, so password must
+// be given again (or be a pointer to "" to connect without one); an update
+// that would send the stored password to a new place is refused with a
+// *FieldError naming "password".
+//
 // The type of a datasource cannot change (its backups and jobs depend on
 // it): create a new datasource instead. When the connection or the
 // password changes, the health status starts over (unknown, no failures,
 // checked first in the next cycle), since the old one described another
 // connection. A change that would make a sync job's source and target the
-// same database is refused. Errors match ErrNotFound or ErrInvalid and
-// name the field to fix.
+// same database is refused, and so is a path that CreateDatasource would
+// refuse. Errors match ErrNotFound or ErrInvalid and name the field to fix.
 func (e *Engine) UpdateDatasource(ctx context.Context, ds *Datasource, password *string) error {
 	cur, err := e.store.GetDatasource(ctx, ds.ID)
 	if err != nil {
@@ -52,6 +59,21 @@ func (e *Engine) UpdateDatasource(ctx context.Context, ds *Datasource, password 
 	if ds.Type != cur.Type {
 		return fmt.Errorf("%w: datasource %q: type cannot change from %s to %s: create a new datasource instead",
 			ErrInvalid, cur.Name, cur.Type, ds.Type)
+	}
+	moved := movedFields(cur, ds)
+	if password == nil && len(cur.PasswordEncrypted) > 0 && len(moved) > 0 {
+		return invalidField("password", "datasource %q: %s changed, so the stored password is not sent to the new connection: "+
+			"send the password again (or clear_password to connect without one)", cur.Name, strings.Join(moved, ", "))
+	}
+	effective := ""
+	switch {
+	case password != nil:
+		effective = *password
+	case len(cur.PasswordEncrypted) > 0:
+		effective = "stored" // only its presence matters to the checks
+	}
+	if err := e.checkNewSource(ctx, ds, effective); err != nil {
+		return err
 	}
 	ds.PasswordEncrypted = cur.PasswordEncrypted
 	pwChanged := false
@@ -70,12 +92,33 @@ func (e *Engine) UpdateDatasource(ctx context.Context, ds *Datasource, password 
 	ds.CreatedAt = cur.CreatedAt
 	ds.Status, ds.LastHealthCheckAt, ds.ConsecutiveFailures = cur.Status, cur.LastHealthCheckAt, cur.ConsecutiveFailures
 	cols := []string{"name", "host", "port", "database", "username", "password_encrypted", "path", "options", "enabled"}
-	if pwChanged || connectionKey(ds) != connectionKey(cur) || ds.Username != cur.Username ||
-		!maps.Equal(ds.Options, cur.Options) {
+	if pwChanged || len(moved) > 0 {
 		ds.Status, ds.LastHealthCheckAt, ds.ConsecutiveFailures = DatasourceUnknown, nil, 0
 		cols = append(cols, "status", "last_health_check_at", "consecutive_failures")
 	}
 	return e.store.UpdateDatasource(ctx, ds, cols...)
+}
+
+// movedFields names the connection fields that differ between cur and ds:
+// the ones that decide where a password is sent.
+func movedFields(cur, ds *Datasource) []string {
+	var out []string
+	for _, f := range []struct {
+		name      string
+		different bool
+	}{
+		{"host", ds.Host != cur.Host},
+		{"port", ds.Port != cur.Port},
+		{"database", ds.Database != cur.Database},
+		{"username", ds.Username != cur.Username},
+		{"path", ds.Path != cur.Path},
+		{"options", !maps.Equal(ds.Options, cur.Options)},
+	} {
+		if f.different {
+			out = append(out, f.name)
+		}
+	}
+	return out
 }
 
 // checkSyncTargets refuses a datasource connection that would make a sync
@@ -96,8 +139,12 @@ func (e *Engine) checkSyncTargets(ctx context.Context, ds *Datasource) error {
 			return fmt.Errorf("update datasource %s: sync job %q: %w", ds.ID, j.Name, err)
 		}
 		if connectionKey(o) == connectionKey(ds) {
-			return fmt.Errorf("%w: datasource %q would connect to the same database as %q, the other side of sync job %q (%s): "+
-				"point it at a different database or change the sync job first", ErrInvalid, ds.Name, o.Name, j.Name, j.ID)
+			field := "database"
+			if ds.Path != "" {
+				field = "path"
+			}
+			return invalidField(field, "datasource %q would connect to the same database as %q, the other side of sync job %q (%s): "+
+				"point it at a different database or change the sync job first", ds.Name, o.Name, j.Name, j.ID)
 		}
 	}
 	return nil

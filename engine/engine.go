@@ -18,6 +18,7 @@ import (
 	"github.com/dataguardian/dataguardian/drivers/mysql"
 	"github.com/dataguardian/dataguardian/drivers/postgres"
 	"github.com/dataguardian/dataguardian/drivers/sqlite"
+	"github.com/dataguardian/dataguardian/internal/confine"
 	"github.com/dataguardian/dataguardian/manifest"
 	"github.com/dataguardian/dataguardian/notify"
 	"github.com/dataguardian/dataguardian/storage"
@@ -54,6 +55,21 @@ type Config struct {
 	// DatabaseURL selects the metadata store (see StoreConfig); "" means
 	// SQLite at DataDir/dataguardian.db.
 	DatabaseURL string
+	// AllowedPaths are the directories under which the paths of
+	// datasources (a files directory, a SQLite file, a Unix socket, a
+	// certificate file) and of local storage locations must lie, resolved
+	// through symbolic links. nil means any absolute path, for a program
+	// whose users are trusted with the whole machine; set it before
+	// exposing the engine to others (the HTTP API). Whatever the roots,
+	// relative paths and "/" are refused, and DataDir, the SQLite metadata
+	// database and the secret key are never a datasource path nor inside
+	// a storage location. A datasource never overlaps a local storage
+	// location, whose backups its restore would overwrite.
+	AllowedPaths []string
+	// AllowedPathsFlag is how the operator widens AllowedPaths, named in
+	// the errors about a refused path (dataguardian serve sets
+	// "--allow-path"); "" names Config.AllowedPaths.
+	AllowedPathsFlag string
 	// SecretKey (32 bytes) seals datasource passwords at rest. nil means the
 	// key in DataDir/secret.key, created (mode 0600) on first use.
 	SecretKey []byte
@@ -135,7 +151,7 @@ func (c Config) validate() error {
 func openLocal(_ context.Context, loc *StorageLocation) (storage.Storage, error) {
 	path := loc.Config["path"]
 	if path == "" {
-		return nil, fmt.Errorf("%w: storage location %q: config \"path\" is empty: set it to the backup directory", ErrInvalid, loc.Name)
+		return nil, invalidField("config.path", "storage location %q: config \"path\" is empty: set it to the backup directory", loc.Name)
 	}
 	return local.New(path)
 }
@@ -146,6 +162,7 @@ type Engine struct {
 	cfg    Config
 	store  *Store
 	sealer *Sealer
+	paths  *confine.Policy
 	log    *slog.Logger
 	events Bus
 	notifs *notifications
@@ -175,6 +192,10 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	paths, err := newPathPolicy(cfg)
+	if err != nil {
+		return nil, err
+	}
 	store, err := OpenStore(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
@@ -184,7 +205,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 			// A restore half done is failed, never run again over the target.
 			KindMaxAttempts: map[string]int{TaskRestore: 1, TaskVerify: 1, TaskSync: 1}})
 	}
-	e := &Engine{cfg: cfg, store: store, sealer: sealer, log: cfg.Logger}
+	e := &Engine{cfg: cfg, store: store, sealer: sealer, paths: paths, log: cfg.Logger}
 	e.initNotifications(ctx)
 	return e, nil
 }
@@ -250,9 +271,15 @@ func (e *Engine) Drivers() *drivers.Registry { return e.cfg.Drivers }
 func (e *Engine) now() time.Time { return e.cfg.Now().UTC() }
 
 // CreateDatasource validates ds, seals password (if any) into it and
-// stores it. A new datasource starts enabled with status unknown.
+// stores it. A new datasource starts enabled with status unknown. Its
+// paths must be allowed (Config.AllowedPaths), and its driver's checks
+// (drivers.Checker) pass: a password is never sent in clear to another
+// machine, for one. Errors about one field are *FieldError.
 func (e *Engine) CreateDatasource(ctx context.Context, ds *Datasource, password string) error {
 	if err := e.validateDatasource(ds); err != nil {
+		return err
+	}
+	if err := e.checkNewSource(ctx, ds, password); err != nil {
 		return err
 	}
 	if password != "" {
@@ -270,9 +297,14 @@ func (e *Engine) CreateDatasource(ctx context.Context, ds *Datasource, password 
 }
 
 // Source returns the connection of ds for its driver, password unsealed.
+// A path of ds no longer allowed (Config.AllowedPaths changed since it was
+// stored) is an error matching ErrInvalid.
 func (e *Engine) Source(ds *Datasource) (drivers.Source, error) {
 	src := drivers.Source{Type: ds.Type, Host: ds.Host, Port: ds.Port, Database: ds.Database,
 		Username: ds.Username, Path: ds.Path, Options: ds.Options}
+	if err := e.checkSourcePaths(src); err != nil {
+		return drivers.Source{}, err
+	}
 	if len(ds.PasswordEncrypted) > 0 {
 		pw, err := e.sealer.Open(ds.PasswordEncrypted)
 		if err != nil {
@@ -284,10 +316,14 @@ func (e *Engine) Source(ds *Datasource) (drivers.Source, error) {
 }
 
 // CreateStorageLocation checks that the location opens (a local directory
+// must be allowed by Config.AllowedPaths, apart from every datasource, and
 // is created if missing and must be writable) and stores it.
 func (e *Engine) CreateStorageLocation(ctx context.Context, loc *StorageLocation) error {
 	if loc.Name == "" {
 		return fmt.Errorf("%w: storage location name is empty: give it a name", ErrInvalid)
+	}
+	if err := e.checkStoragePath(ctx, loc); err != nil {
+		return err
 	}
 	if _, err := e.openStorage(ctx, loc); err != nil {
 		return err
@@ -296,10 +332,17 @@ func (e *Engine) CreateStorageLocation(ctx context.Context, loc *StorageLocation
 	return e.store.CreateStorageLocation(ctx, loc)
 }
 
+// openStorage opens loc; a local directory no longer allowed
+// (Config.AllowedPaths changed since it was stored) is refused.
 func (e *Engine) openStorage(ctx context.Context, loc *StorageLocation) (storage.Storage, error) {
 	open, ok := e.cfg.StorageOpeners[loc.Type]
 	if !ok {
-		return nil, fmt.Errorf("%w: storage location %q: type %q is not supported: use \"local\"", ErrInvalid, loc.Name, loc.Type)
+		return nil, invalidField("type", "storage location %q: type %q is not supported: use \"local\"", loc.Name, loc.Type)
+	}
+	if path, ok := localStoragePath(loc); ok && path != "" {
+		if _, err := e.paths.Storage(path); err != nil {
+			return nil, invalidField("config.path", "storage location %q: config.path %v", loc.Name, err)
+		}
 	}
 	return open(ctx, loc)
 }

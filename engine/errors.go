@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 )
 
@@ -45,3 +46,26 @@ func (e *ConflictError) Is(target error) bool { return target == ErrAlreadyExist
 
 // Unwrap returns the driver's error.
 func (e *ConflictError) Unwrap() error { return e.Err }
+
+// FieldError is an invalid input that one field is to blame for. It
+// matches ErrInvalid with errors.Is and unwraps to its cause; Field names
+// the field as an API body does ("path", "password", "config.path",
+// "options.sslmode"), so a frontend can point at it.
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Err.Error() }
+
+// Is reports whether target is ErrInvalid.
+func (e *FieldError) Is(target error) bool { return target == ErrInvalid }
+
+// Unwrap returns the cause.
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// invalidField returns a *FieldError about field whose message is
+// "invalid input: " and the formatted text, like other ErrInvalid errors.
+func invalidField(field, format string, args ...any) error {
+	return &FieldError{Field: field, Err: fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))}
+}

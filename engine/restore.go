@@ -119,6 +119,15 @@ func (e *Engine) checkRestore(ctx context.Context, p *restorePlan, req *RestoreR
 	if req.Target != nil && req.Target.Type != p.ds.Type {
 		return bad("target type %q differs from the backup's datasource type %q", req.Target.Type, p.ds.Type)
 	}
+	if req.Target != nil {
+		dirs, err := e.localStorageDirs(ctx, "")
+		if err != nil {
+			return err
+		}
+		if err := e.checkSourcePaths(*req.Target, dirs...); err != nil {
+			return fmt.Errorf("restore %s: target: %w", p.backup.ID, err)
+		}
+	}
 	if req.VerificationMode {
 		if _, ok := p.driver.(drivers.Verifier); !ok {
 			return bad("verification_mode: the %s driver cannot verify into a temporary database; restore into a separate target instead", p.ds.Type)
@@ -151,10 +160,11 @@ func (e *Engine) checkRestore(ctx context.Context, p *restorePlan, req *RestoreR
 	return nil
 }
 
-// restoreTarget returns target, or the connection of ds when target is nil.
+// restoreTarget returns target, or the connection of ds when target is nil;
+// either way its paths must still be allowed.
 func (e *Engine) restoreTarget(ds *Datasource, target *drivers.Source) (drivers.Source, error) {
 	if target != nil {
-		return *target, nil
+		return *target, e.checkSourcePaths(*target)
 	}
 	return e.Source(ds)
 }

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/uptrace/bun"
@@ -121,6 +122,7 @@ type storeTarget struct {
 	dsn      string // what the driver gets
 	display  string // for messages: no password
 	hint     string // what to check when the database does not answer
+	file     string // the SQLite database file; "" for PostgreSQL
 }
 
 func parseStoreURL(raw string) (storeTarget, error) {
@@ -174,6 +176,7 @@ func sqliteTarget(path string) (storeTarget, error) {
 		return storeTarget{}, fmt.Errorf("store path %q contains ? or #: choose a file name without them", path)
 	}
 	return storeTarget{
+		file:    path,
 		dsn:     "file:" + path + "?" + sqlitePragmas,
 		display: "sqlite://" + path,
 		hint:    "check that the directory of " + path + " exists and is writable",
@@ -306,9 +309,63 @@ func stamp(db bun.IDB, row any, insert bool) {
 	}
 }
 
+// observed is implemented by the rows that record what other programs
+// said (a tool's output, a server's error): checkText repairs their text
+// instead of refusing it.
+type observed interface{ observed() }
+
+func (*Execution) observed()        {}
+func (*ExecutionStorage) observed() {}
+func (*ExecutionLog) observed()     {}
+func (*HealthCheck) observed()      {}
+func (*Notification) observed()     {}
+func (*SyncExecution) observed()    {}
+
+// checkText refuses a row whose text columns (strings, lists and maps of
+// strings) hold a NUL byte or invalid UTF-8, which PostgreSQL cannot store
+// and bun cannot quote: a *FieldError naming the column rather than a
+// syntax error from the database. An observed row's text is repaired
+// instead: NUL bytes dropped, invalid UTF-8 replaced by U+FFFD.
+func checkText(db bun.IDB, row any) error {
+	v := reflect.ValueOf(row).Elem()
+	_, repair := row.(observed)
+	bad := func(s string) bool { return strings.ContainsRune(s, 0) || !utf8.ValidString(s) }
+	for _, f := range db.Dialect().Tables().Get(v.Type()).Fields {
+		fv := f.Value(v)
+		if fv.Kind() != reflect.String {
+			found := false
+			switch {
+			case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.String:
+				for i := range fv.Len() {
+					found = found || bad(fv.Index(i).String())
+				}
+			case fv.Kind() == reflect.Map && fv.Type().Key().Kind() == reflect.String && fv.Type().Elem().Kind() == reflect.String:
+				for it := fv.MapRange(); it.Next() && !found; {
+					found = bad(it.Key().String()) || bad(it.Value().String())
+				}
+			}
+			if found {
+				return invalidField(f.Name, "%s holds a NUL byte or text that is not UTF-8: remove it", f.Name)
+			}
+			continue
+		}
+		switch s := fv.String(); {
+		case !bad(s):
+		case repair:
+			fv.SetString(strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "\uFFFD"))
+		default:
+			return invalidField(f.Name, "%s holds a NUL byte or text that is not UTF-8: remove it", f.Name)
+		}
+	}
+	return nil
+}
+
 // insertRow inserts row after stamping it.
 func insertRow[T any](ctx context.Context, db bun.IDB, row *T) error {
 	stamp(db, row, true)
+	if err := checkText(db, row); err != nil {
+		return fmt.Errorf("create %s: %w", noun[T](db), err)
+	}
 	if _, err := db.NewInsert().Model(row).Exec(ctx); err != nil {
 		return fmt.Errorf("create %s: %w", noun[T](db), dbError(err))
 	}
@@ -319,6 +376,9 @@ func insertRow[T any](ctx context.Context, db bun.IDB, row *T) error {
 // exists, overwrites the other columns.
 func upsertRow[T any](ctx context.Context, db bun.IDB, row *T, conflict ...string) error {
 	stamp(db, row, true)
+	if err := checkText(db, row); err != nil {
+		return fmt.Errorf("put %s: %w", noun[T](db), err)
+	}
 	idents := make([]any, len(conflict))
 	for i, c := range conflict {
 		idents[i] = bun.Ident(c)
@@ -352,6 +412,9 @@ func getRow[T any](ctx context.Context, db bun.IDB, column string, value any) (*
 // column but created_at. A row that does not exist gives ErrNotFound.
 func updateRow[T any](ctx context.Context, db bun.IDB, row *T, columns ...string) error {
 	stamp(db, row, false)
+	if err := checkText(db, row); err != nil {
+		return fmt.Errorf("update %s: %w", noun[T](db), err)
+	}
 	t := db.Dialect().Tables().Get(reflect.TypeFor[T]())
 	q := db.NewUpdate().Model(row).WherePK()
 	if len(columns) > 0 {

@@ -48,8 +48,9 @@ func TestDatasourceUpdateDelete(t *testing.T) {
 	c := newServer(t, e)
 	ctx := context.Background()
 
+	tls := map[string]string{"sslmode": "verify-full"} // a password goes to another machine over TLS only
 	code, b, _ := c.do("POST", "/api/datasources", map[string]any{"name": "pg", "type": "postgres", "host": "db1",
-		"database": "app", "username": "u", "password": secret})
+		"database": "app", "username": "u", "password": secret, "options": tls})
 	if code != http.StatusCreated {
 		t.Fatalf("create: %d %s", code, b)
 	}
@@ -67,26 +68,34 @@ func TestDatasourceUpdateDelete(t *testing.T) {
 		return src.Password
 	}
 
-	// Password omitted: kept; enabled omitted: kept.
-	code, b, _ = c.do("PUT", "/api/datasources/"+ds.ID, map[string]any{"name": "pg main", "host": "db2",
-		"database": "app", "username": "u"})
+	// Password omitted: kept while the connection stays; enabled omitted: kept.
+	code, b, _ = c.do("PUT", "/api/datasources/"+ds.ID, map[string]any{"name": "pg main", "host": "db1",
+		"database": "app", "username": "u", "options": tls})
 	got := decode[httpapi.Datasource](t, b)
-	if code != 200 || got.Name != "pg main" || got.Host != "db2" || got.Type != "postgres" || !got.Enabled ||
+	if code != 200 || got.Name != "pg main" || got.Host != "db1" || got.Type != "postgres" || !got.Enabled ||
 		strings.Contains(string(b), secret) || strings.Contains(string(b), "password") {
 		t.Fatalf("update: %d %s", code, b)
 	}
 	if pw := password(); pw != secret {
 		t.Errorf("password %q after an update without one", pw)
 	}
+	// Another host without the password: the stored one does not follow.
+	code, b, _ = c.do("PUT", "/api/datasources/"+ds.ID, map[string]any{"name": "pg main", "host": "db2",
+		"database": "app", "username": "u", "options": tls})
+	wantProblem(t, "move without the password", code, b, 422, "body.password", "host changed")
+	if pw := password(); pw != secret {
+		t.Errorf("password %q after a refused move", pw)
+	}
 	code, b, _ = c.do("PUT", "/api/datasources/"+ds.ID, map[string]any{"name": "pg main", "type": "postgres",
-		"host": "db2", "password": "new-" + secret, "enabled": false})
+		"host": "db2", "database": "app", "options": tls, "password": "new-" + secret, "enabled": false})
 	if got = decode[httpapi.Datasource](t, b); code != 200 || got.Enabled || strings.Contains(string(b), secret) {
 		t.Fatalf("update password: %d %s", code, b)
 	}
 	if pw := password(); pw != "new-"+secret {
 		t.Errorf("password %q, want the new one", pw)
 	}
-	code, b, _ = c.do("PUT", "/api/datasources/"+ds.ID, map[string]any{"name": "pg main", "host": "db2", "clear_password": true})
+	code, b, _ = c.do("PUT", "/api/datasources/"+ds.ID, map[string]any{"name": "pg main", "host": "db2", "database": "app",
+		"clear_password": true})
 	if code != 200 || password() != "" {
 		t.Errorf("clear password: %d %s, password %q", code, b, password())
 	}
@@ -101,7 +110,7 @@ func TestDatasourceUpdateDelete(t *testing.T) {
 	code, b, _ = c.do("PUT", "/api/datasources/"+ds.ID, map[string]any{"name": ""})
 	wantProblem(t, "empty name", code, b, 422, "body.name")
 	appDS := create[httpapi.Datasource](c, "/api/datasources", map[string]any{"name": "app", "type": "sqlite", "path": app})
-	code, b, _ = c.do("PUT", "/api/datasources/"+ds.ID, map[string]any{"name": "app"})
+	code, b, _ = c.do("PUT", "/api/datasources/"+ds.ID, map[string]any{"name": "app", "host": "db2", "database": "app"})
 	wantProblem(t, "duplicate name", code, b, http.StatusConflict, "")
 	code, b, _ = c.do("PUT", "/api/datasources/"+missingID, map[string]any{"name": "x"})
 	wantProblem(t, "update missing", code, b, http.StatusNotFound, "")
@@ -317,7 +326,7 @@ func TestListFilters(t *testing.T) {
 	for _, d := range []struct{ name, typ, status string }{
 		{"a", "postgres", "healthy"}, {"b", "postgres", "critical"}, {"c", "mysql", "critical"}, {"d", "postgres", "critical"},
 	} {
-		ds := &engine.Datasource{Name: d.name, Type: d.typ, Host: "h-" + d.name}
+		ds := &engine.Datasource{Name: d.name, Type: d.typ, Host: "h-" + d.name, Database: "app", Username: "u"}
 		if err := e.CreateDatasource(ctx, ds, ""); err != nil {
 			t.Fatal(err)
 		}

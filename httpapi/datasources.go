@@ -2,10 +2,8 @@ package httpapi
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -169,14 +167,6 @@ func (h *handlers) updateDatasource(ctx context.Context, in *updateDatasourceInp
 		ds.Enabled = *b.Enabled
 	}
 	if err := h.e.UpdateDatasource(ctx, ds, pw); err != nil {
-		if errors.Is(err, engine.ErrInvalid) && strings.Contains(err.Error(), "the other side of sync job") {
-			// The connection would be a sync job's other side.
-			field := "body.database"
-			if b.Path != "" {
-				field = "body.path"
-			}
-			return nil, problem(h.log, op, inField(field, nil, err))
-		}
 		return nil, problem(h.log, op, inBody(err, b.Name, datasourceFields...))
 	}
 	return h.getDatasource(ctx, &idInput{ID: in.ID})

@@ -90,6 +90,10 @@ func problem(log *slog.Logger, op string, err error) error {
 	if errors.As(err, &fe) {
 		return huma.NewError(status, message(fe.err), fe)
 	}
+	var ef *engine.FieldError
+	if errors.As(err, &ef) && status == http.StatusUnprocessableEntity {
+		return huma.NewError(status, message(err), &fieldError{location: "body." + ef.Field, err: err})
+	}
 	return huma.NewError(status, message(err))
 }
 

@@ -166,7 +166,8 @@ func paged[T any](xs []T, p Page) []T {
 // names (after removing the quoted name of the object, which may contain
 // anything), so the problem says which body field to fix.
 func inBody(err error, name string, fields ...string) error {
-	if !errors.Is(err, engine.ErrInvalid) {
+	var ef *engine.FieldError
+	if !errors.Is(err, engine.ErrInvalid) || errors.As(err, &ef) { // problem names an engine.FieldError's field
 		return err
 	}
 	msg := strings.Replace(err.Error(), strconv.Quote(name), "", 1)
@@ -240,6 +241,10 @@ type updateStorageLocationInput struct {
 var storageFields = []string{"type", "name", "config"}
 
 func storageProblem(h *handlers, op string, name string, err error) error {
+	var ef *engine.FieldError
+	if errors.As(err, &ef) {
+		return problem(h.log, op, err)
+	}
 	if errors.Is(err, engine.ErrInvalid) && !strings.Contains(err.Error(), "type ") &&
 		!strings.Contains(err.Error(), "name is empty") {
 		return problem(h.log, op, inField("body.config.path", nil, err))

@@ -32,6 +32,8 @@ const (
 	envLogFormat       = "DG_LOG_FORMAT"
 	envShutdownTimeout = "DG_SHUTDOWN_TIMEOUT"
 	envStorageDir      = "DG_STORAGE_DIR"
+	envMetricsAuth     = "DG_METRICS_AUTH"
+	envAllowPaths      = "DG_ALLOW_PATHS" // directories separated by ":"
 )
 
 // Defaults of serve.
@@ -145,20 +147,20 @@ func registerStoreFlags(fs *envFlags) *storeFlags {
 // sf selects, with the rest of cfg as given. Errors name the flag to fix.
 func (c *cli) openEngine(ctx context.Context, sf *storeFlags, cfg engine.Config) (*engine.Engine, error) {
 	dir := sf.dataDir.value
+	if key := c.getenv(engine.SecretKeyEnv); key != "" { // checked before anything is written
+		k, err := engine.DecodeSecretKey(key)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", engine.SecretKeyEnv, err)
+		}
+		c.secrets.add(key) // a valid key: 44 base64 characters, never a common word
+		cfg.SecretKey = k
+	}
 	if err := checkWritableDir(dir); err != nil {
 		return nil, fmt.Errorf("data directory %s: %w: set %s to a directory you can write", dir, err, sf.dataDir.where())
 	}
 	if u, err := url.Parse(sf.databaseURL.value); err == nil && u.User != nil {
 		pw, _ := u.User.Password()
 		c.secrets.add(pw)
-	}
-	if key := c.getenv(engine.SecretKeyEnv); key != "" {
-		c.secrets.add(key)
-		k, err := engine.DecodeSecretKey(key)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", engine.SecretKeyEnv, err)
-		}
-		cfg.SecretKey = k
 	}
 	cfg.DataDir, cfg.DatabaseURL = dir, sf.databaseURL.value
 	e, err := engine.New(ctx, cfg)
@@ -211,20 +213,46 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	format := fs.Env("log-format", envLogFormat, "text", "log format: text or json")
 	storageDir := fs.Env("storage-dir", envStorageDir, "",
 		"directory of the \""+defaultStorageName+"\" storage location created on first start when none exists (default DATA_DIR/backups)")
+	metricsAuth := fs.Env("metrics-auth", envMetricsAuth, "none",
+		"who may read GET /metrics: none (public; job labels carry IDs, not names) or token "+
+			"(a token holding the \""+httpapi.PermMetrics+"\" permission; job labels carry names too)")
 	shutdown := fs.Env("shutdown-timeout", envShutdownTimeout, defaultShutdownTimeout.String(),
 		"on SIGINT/SIGTERM, how long running backups and HTTP requests may go on before they are cancelled")
+	var allow pathList
+	fs.Var(&allow, "allow-path", "a directory datasources (files, sqlite, sockets, certificates) and local storage locations "+
+		"may use; repeat it for more (env "+envAllowPaths+", separated by \":\"). Default: the directory serve starts in. "+
+		"The data directory is never usable, whatever the roots")
 	if _, err := c.parseEnv(fs, args); err != nil {
 		return err
 	}
+	// Refuse a bad admin token before anything is written; a good one is
+	// long and random, so redacting it hides nothing else.
 	adminToken := c.getenv(envAdminToken)
+	if adminToken != "" && len(adminToken) < engine.MinTokenLength {
+		return fmt.Errorf("%s has %d characters: use at least %d random characters (e.g. openssl rand -hex 32)",
+			envAdminToken, len(adminToken), engine.MinTokenLength)
+	}
 	c.secrets.add(adminToken)
 	log, err := newLogger(c.stderr, level, format)
 	if err != nil {
 		return err
 	}
+	metrics := map[string]httpapi.MetricsAccess{"none": httpapi.MetricsPublic, "token": httpapi.MetricsToken}
+	if _, ok := metrics[metricsAuth.value]; !ok {
+		return usagef("%s %q: use none or token", metricsAuth.where(), metricsAuth.value)
+	}
 	grace, err := time.ParseDuration(shutdown.value)
 	if err != nil || grace <= 0 {
 		return usagef("%s %q: use a positive duration such as 30s or 2m", shutdown.where(), shutdown.value)
+	}
+
+	dir := storageDir.value
+	if dir == "" {
+		dir = filepath.Join(sf.dataDir.value, "backups")
+	}
+	roots, err := c.allowedRoots(allow, dir, log)
+	if err != nil {
+		return err
 	}
 
 	ln, err := net.Listen("tcp", listen.value)
@@ -232,16 +260,14 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return fmt.Errorf("%w: choose a free address with %s", err, listen.where())
 	}
 	defer ln.Close()
-	e, err := c.openEngine(ctx, sf, engine.Config{Logger: log, Worker: engine.WorkerOptions{ShutdownTimeout: grace}})
+	e, err := c.openEngine(ctx, sf, engine.Config{Logger: log, Worker: engine.WorkerOptions{ShutdownTimeout: grace},
+		AllowedPaths: roots, AllowedPathsFlag: "--allow-path"})
 	if err != nil {
 		return err
 	}
 	defer e.Close()
 	log.Info("metadata store opened", "store", e.Store().String(), "data_dir", sf.dataDir.value)
-	dir := storageDir.value
-	if dir == "" {
-		dir = filepath.Join(sf.dataDir.value, "backups")
-	}
+	log.Info("datasources and storage locations may use these directories", "allowed_paths", strings.Join(e.AllowedPaths(), string(os.PathListSeparator)))
 	if err := ensureDefaultStorage(ctx, e, dir, log); err != nil {
 		return fmt.Errorf("%w (check %s)", err, storageDir.where())
 	}
@@ -256,7 +282,8 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	// Event streams never end on their own: Shutdown ends them first.
 	streams, endStreams := context.WithCancel(context.WithoutCancel(ctx))
 	defer endStreams()
-	api := httpapi.New(e, &httpapi.Options{Auth: httpapi.TokenAuth(e), Logger: log, Done: streams.Done()})
+	api := httpapi.New(e, &httpapi.Options{Auth: httpapi.TokenAuth(e), Logger: log, Done: streams.Done(),
+		Metrics: metrics[metricsAuth.value]})
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -295,6 +322,58 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// pathList is a repeatable flag of directories.
+type pathList []string
+
+func (l *pathList) String() string { return strings.Join(*l, string(os.PathListSeparator)) }
+
+func (l *pathList) Set(v string) error {
+	if v == "" {
+		return errors.New("empty directory")
+	}
+	*l = append(*l, v)
+	return nil
+}
+
+// allowedRoots returns the directories the API may point datasources and
+// local storage locations at: --allow-path, else DG_ALLOW_PATHS, else the
+// working directory; and always storageDir, which the operator chose. The
+// working directory "/" is no default (it would allow every file): then
+// only storageDir is allowed until --allow-path names more.
+func (c *cli) allowedRoots(flagged pathList, storageDir string, log *slog.Logger) ([]string, error) {
+	roots := []string(flagged)
+	where := "--allow-path"
+	if len(roots) == 0 {
+		if env := c.getenv(envAllowPaths); env != "" {
+			roots, where = filepath.SplitList(env), envAllowPaths
+		}
+	}
+	if len(roots) == 0 {
+		wd, err := os.Getwd()
+		if err != nil {
+			return nil, fmt.Errorf("find the working directory (the default of --allow-path): %w: set --allow-path or %s", err, envAllowPaths)
+		}
+		if wd == string(filepath.Separator) {
+			log.Warn("serve started in /, which is no default root: datasources may use no directory until --allow-path names one")
+		} else {
+			roots = []string{wd}
+		}
+	}
+	out := make([]string, 0, len(roots)+1)
+	for _, r := range roots {
+		abs, err := filepath.Abs(r)
+		if err != nil || r == "" || abs == string(filepath.Separator) {
+			return nil, usagef("%s %q: name a directory below / (a root of / would open every file of this machine to the API)", where, r)
+		}
+		out = append(out, abs)
+	}
+	abs, err := filepath.Abs(storageDir)
+	if err != nil {
+		return nil, fmt.Errorf("resolve the storage directory %s: %w", storageDir, err)
+	}
+	return append(out, abs), nil
 }
 
 // ensureDefaultStorage creates the "local" storage location at dir when no

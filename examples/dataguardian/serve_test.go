@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"os"
@@ -77,7 +78,9 @@ func TestREADMECurlSession(t *testing.T) {
 		testsvc.Require(t, tool+" (the README session runs with it)", err)
 	}
 	session := readmeSession(t)
-	srv := startServer(t, nil)
+	// As the README says: the server runs in the repository root, whose
+	// directories the API may then use (the default --allow-path).
+	srv := startServer(t, &servertest.Options{Dir: "../..", Env: []string{servertest.AllowPathsEnv + "="}})
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", session)
@@ -293,5 +296,44 @@ func TestServeStorageDir(t *testing.T) {
 	}
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		t.Errorf("storage directory not created: %v", err)
+	}
+}
+
+// A start that cannot work is refused before anything is written: a short
+// DG_ADMIN_TOKEN or a bad DG_SECRET_KEY leaves no data directory behind,
+// and the refused value is not redacted from other text (the data
+// directory's name holds the same word); --allow-path / is refused too.
+func TestServeRefusesBeforeWriting(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		env   []string
+		args  []string
+		wants []string
+	}{
+		{name: "short admin token", env: []string{envAdminToken + "=short"}, wants: []string{envAdminToken, "at least 32"}},
+		{name: "bad secret key", env: []string{"DG_SECRET_KEY=short"}, wants: []string{"DG_SECRET_KEY", "base64"}},
+		{name: "allow-path /", args: []string{"--allow-path", "/"}, wants: []string{"--allow-path", "below /"}},
+		{name: "DG_ALLOW_PATHS /", env: []string{envAllowPaths + "=/"}, wants: []string{envAllowPaths, "below /"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "short-lived-data")
+			env := append([]string{envDataDir + "=" + dir, envListen + "=127.0.0.1:0"}, tc.env...)
+			res := dg(t, env, append([]string{"serve"}, tc.args...)...)
+			if res.code == exitOK {
+				t.Fatalf("serve started:\n%v", res)
+			}
+			for _, w := range tc.wants {
+				if !strings.Contains(res.stderr, w) {
+					t.Errorf("stderr does not say %q:\n%s", w, res.stderr)
+				}
+			}
+			if strings.Contains(res.stderr, "xxxxx") {
+				t.Errorf("stderr redacts text that is no secret:\n%s", res.stderr)
+			}
+			if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the data directory exists after a refused start: %v", err)
+			}
+		})
 	}
 }

@@ -3,7 +3,7 @@
 // /dataguardian/, the team's own authentication deciding who may do what,
 // the engine's scheduler and workers in the background, graceful shutdown.
 //
-//	go run ./examples/embed --listen 127.0.0.1:8090 --data-dir ./dataguardian-data
+//	go run ./examples/embed --listen 127.0.0.1:8090 --data-dir ./dataguardian-data --allow-path /srv/backups
 //	curl -H 'X-Forwarded-User: bob' http://127.0.0.1:8090/dataguardian/api/backups/datasources
 //
 // Authentication here trusts the X-Forwarded-User header an SSO proxy in
@@ -86,8 +86,12 @@ func newHandler(eng *dataguardian.Engine, shutdown <-chan struct{}) http.Handler
 
 // run serves on ln until ctx is done, with the engine's background work
 // (scheduled backups, workers, health checks) running alongside.
-func run(ctx context.Context, ln net.Listener, dataDir string) error {
-	eng, err := dataguardian.New(ctx, dataguardian.Config{DataDir: dataDir})
+// The directories under allowPath are the only ones the API may point
+// datasources and local storage locations at: API users are not trusted
+// with the service's whole file system.
+func run(ctx context.Context, ln net.Listener, dataDir, allowPath string) error {
+	eng, err := dataguardian.New(ctx, dataguardian.Config{DataDir: dataDir, AllowedPaths: []string{allowPath},
+		AllowedPathsFlag: "--allow-path"})
 	if err != nil {
 		return err
 	}
@@ -118,11 +122,12 @@ func run(ctx context.Context, ln net.Listener, dataDir string) error {
 func main() {
 	listen := flag.String("listen", "127.0.0.1:8090", "address to serve on")
 	dataDir := flag.String("data-dir", "dataguardian-data", "DataGuardian's metadata database and secret key")
+	allowPath := flag.String("allow-path", "/srv/backups", "the directory the API may point datasources and storage locations at")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	ln, err := net.Listen("tcp", *listen)
 	if err == nil {
-		err = run(ctx, ln, *dataDir)
+		err = run(ctx, ln, *dataDir, *allowPath)
 	}
 	stop()
 	if err != nil {

@@ -127,7 +127,7 @@ func TestRunShutsDownGracefully(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, ln, t.TempDir()) }()
+	go func() { done <- run(ctx, ln, t.TempDir(), t.TempDir()) }()
 
 	url := "http://" + ln.Addr().String() + "/dataguardian/api/backups/datasources"
 	if status, body := call(t, "GET", url, "bob", ""); status != 200 {

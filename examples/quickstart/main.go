@@ -28,22 +28,35 @@ import (
 
 func main() {
 	storageDir := flag.String("storage", filepath.Join("dataguardian-data", "backups"), "directory the backups are written to")
-	dataDir := flag.String("data", "dataguardian-data", "directory of the metadata database, secret key and demo database")
+	dataDir := flag.String("data", "dataguardian-data", "directory of the metadata database and secret key")
+	demoDir := flag.String("demo", "dataguardian-demo", "directory of the demo database and its restored copy "+
+		"(apart from --data: the engine never backs up or restores over its own data directory)")
 	flag.Parse()
-	if err := run(context.Background(), *dataDir, *storageDir); err != nil {
+	if err := run(context.Background(), *dataDir, *storageDir, *demoDir); err != nil {
 		log.Fatalf("quickstart: %v", err)
 	}
 	fmt.Println("quickstart: OK — backed up, verified, restored and compared")
 }
 
-func run(ctx context.Context, dataDir, storageDir string) error {
+func run(ctx context.Context, dataDir, storageDir, demoDir string) error {
+	// Datasources and storage locations take absolute paths.
+	storageDir, err := filepath.Abs(storageDir)
+	if err != nil {
+		return err
+	}
+	if demoDir, err = filepath.Abs(demoDir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(demoDir, 0o755); err != nil {
+		return err
+	}
 	eng, err := dataguardian.New(ctx, dataguardian.Config{DataDir: dataDir})
 	if err != nil {
 		return err
 	}
 	defer eng.Close()
 
-	demo := filepath.Join(dataDir, "demo.db")
+	demo := filepath.Join(demoDir, "demo.db")
 	if err := createDemo(demo); err != nil {
 		return fmt.Errorf("create demo database: %w", err)
 	}
@@ -77,7 +90,7 @@ func run(ctx context.Context, dataDir, storageDir string) error {
 		split = exec
 	}
 
-	restored := filepath.Join(dataDir, "demo-restored.db")
+	restored := filepath.Join(demoDir, "demo-restored.db")
 	if _, err := eng.Restore(ctx, split.ID, dataguardian.Source{Type: "sqlite", Path: restored}, nil); err != nil {
 		return err
 	}
