@@ -41,6 +41,7 @@ const (
 	BackupsRestore       APITokenCreatePermissions = "backups.restore"
 	BackupsRestoreVerify APITokenCreatePermissions = "backups.restore_verify"
 	BackupsRun           APITokenCreatePermissions = "backups.run"
+	Metrics              APITokenCreatePermissions = "metrics"
 	Read                 APITokenCreatePermissions = "read"
 	SettingsWrite        APITokenCreatePermissions = "settings.write"
 	TokensAdmin          APITokenCreatePermissions = "tokens.admin"
@@ -57,6 +58,8 @@ func (e APITokenCreatePermissions) Valid() bool {
 	case BackupsRestoreVerify:
 		return true
 	case BackupsRun:
+		return true
+	case Metrics:
 		return true
 	case Read:
 		return true
@@ -2663,7 +2666,7 @@ type ClientInterface interface {
 
 	// CreateApiTokenWithBody Create an API token; its secret is in this response only
 	//
-	// Only a hash of the secret is stored: keep the secret now, it cannot be shown again.
+	// Only a hash of the secret is stored: keep the secret now, it cannot be shown again. A token may only grant permissions it holds itself (403 naming those it lacks), and a token that expires may only create tokens expiring no later (422 on `expires_at`).
 	//
 	// Needs permission `tokens.admin`.
 	//
@@ -2674,7 +2677,7 @@ type ClientInterface interface {
 
 	// CreateApiToken Create an API token; its secret is in this response only
 	//
-	// Only a hash of the secret is stored: keep the secret now, it cannot be shown again.
+	// Only a hash of the secret is stored: keep the secret now, it cannot be shown again. A token may only grant permissions it holds itself (403 naming those it lacks), and a token that expires may only create tokens expiring no later (422 on `expires_at`).
 	//
 	// Needs permission `tokens.admin`.
 	//
@@ -2706,7 +2709,7 @@ type ClientInterface interface {
 
 	// GetMetrics Prometheus metrics (public)
 	//
-	// Prometheus text format: `dataguardian_*` (datasources by status, executions by operation and status with their summed duration and stored bytes, queue depth/running/oldest age, each job's last completed backup time, duration and size, event subscribers) plus Go runtime and process metrics.
+	// Prometheus text format: `dataguardian_*` (datasources by status, executions by operation and status with their summed duration and stored bytes, queue depth/running/oldest age, each job's last completed backup time, duration and size labelled `job_id`, event subscribers) plus Go runtime and process metrics.
 	//
 	// Corresponds with GET /metrics (the `GetMetrics` operationId).
 	GetMetrics(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3900,7 +3903,7 @@ func (c *Client) ListApiTokens(ctx context.Context, reqEditors ...RequestEditorF
 
 // CreateApiTokenWithBody Create an API token; its secret is in this response only
 //
-// Only a hash of the secret is stored: keep the secret now, it cannot be shown again.
+// Only a hash of the secret is stored: keep the secret now, it cannot be shown again. A token may only grant permissions it holds itself (403 naming those it lacks), and a token that expires may only create tokens expiring no later (422 on `expires_at`).
 //
 // Needs permission `tokens.admin`.
 //
@@ -3921,7 +3924,7 @@ func (c *Client) CreateApiTokenWithBody(ctx context.Context, contentType string,
 
 // CreateApiToken Create an API token; its secret is in this response only
 //
-// Only a hash of the secret is stored: keep the secret now, it cannot be shown again.
+// Only a hash of the secret is stored: keep the secret now, it cannot be shown again. A token may only grant permissions it holds itself (403 naming those it lacks), and a token that expires may only create tokens expiring no later (422 on `expires_at`).
 //
 // Needs permission `tokens.admin`.
 //
@@ -3993,7 +3996,7 @@ func (c *Client) GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (
 
 // GetMetrics Prometheus metrics (public)
 //
-// Prometheus text format: `dataguardian_*` (datasources by status, executions by operation and status with their summed duration and stored bytes, queue depth/running/oldest age, each job's last completed backup time, duration and size, event subscribers) plus Go runtime and process metrics.
+// Prometheus text format: `dataguardian_*` (datasources by status, executions by operation and status with their summed duration and stored bytes, queue depth/running/oldest age, each job's last completed backup time, duration and size labelled `job_id`, event subscribers) plus Go runtime and process metrics.
 //
 // Corresponds with GET /metrics (the `GetMetrics` operationId).
 func (c *Client) GetMetrics(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -7000,7 +7003,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateApiTokenWithBodyWithResponse Create an API token; its secret is in this response only
 	//
-	// Only a hash of the secret is stored: keep the secret now, it cannot be shown again.
+	// Only a hash of the secret is stored: keep the secret now, it cannot be shown again. A token may only grant permissions it holds itself (403 naming those it lacks), and a token that expires may only create tokens expiring no later (422 on `expires_at`).
 	//
 	// Needs permission `tokens.admin`.
 	//
@@ -7011,7 +7014,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateApiTokenWithResponse Create an API token; its secret is in this response only
 	//
-	// Only a hash of the secret is stored: keep the secret now, it cannot be shown again.
+	// Only a hash of the secret is stored: keep the secret now, it cannot be shown again. A token may only grant permissions it holds itself (403 naming those it lacks), and a token that expires may only create tokens expiring no later (422 on `expires_at`).
 	//
 	// Needs permission `tokens.admin`.
 	//
@@ -7049,7 +7052,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetMetricsWithResponse Prometheus metrics (public)
 	//
-	// Prometheus text format: `dataguardian_*` (datasources by status, executions by operation and status with their summed duration and stored bytes, queue depth/running/oldest age, each job's last completed backup time, duration and size, event subscribers) plus Go runtime and process metrics.
+	// Prometheus text format: `dataguardian_*` (datasources by status, executions by operation and status with their summed duration and stored bytes, queue depth/running/oldest age, each job's last completed backup time, duration and size labelled `job_id`, event subscribers) plus Go runtime and process metrics.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -10631,7 +10634,7 @@ func (c *ClientWithResponses) ListApiTokensWithResponse(ctx context.Context, req
 
 // CreateApiTokenWithBodyWithResponse Create an API token; its secret is in this response only
 //
-// Only a hash of the secret is stored: keep the secret now, it cannot be shown again.
+// Only a hash of the secret is stored: keep the secret now, it cannot be shown again. A token may only grant permissions it holds itself (403 naming those it lacks), and a token that expires may only create tokens expiring no later (422 on `expires_at`).
 //
 // Needs permission `tokens.admin`.
 //
@@ -10648,7 +10651,7 @@ func (c *ClientWithResponses) CreateApiTokenWithBodyWithResponse(ctx context.Con
 
 // CreateApiTokenWithResponse Create an API token; its secret is in this response only
 //
-// Only a hash of the secret is stored: keep the secret now, it cannot be shown again.
+// Only a hash of the secret is stored: keep the secret now, it cannot be shown again. A token may only grant permissions it holds itself (403 naming those it lacks), and a token that expires may only create tokens expiring no later (422 on `expires_at`).
 //
 // Needs permission `tokens.admin`.
 //
@@ -10710,7 +10713,7 @@ func (c *ClientWithResponses) GetHealthWithResponse(ctx context.Context, reqEdit
 
 // GetMetricsWithResponse Prometheus metrics (public)
 //
-// Prometheus text format: `dataguardian_*` (datasources by status, executions by operation and status with their summed duration and stored bytes, queue depth/running/oldest age, each job's last completed backup time, duration and size, event subscribers) plus Go runtime and process metrics.
+// Prometheus text format: `dataguardian_*` (datasources by status, executions by operation and status with their summed duration and stored bytes, queue depth/running/oldest age, each job's last completed backup time, duration and size labelled `job_id`, event subscribers) plus Go runtime and process metrics.
 //
 // Returns a wrapper object for the known response body format(s).
 //
