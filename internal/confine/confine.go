@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -80,6 +81,13 @@ func New(o Options) (*Policy, error) {
 		}
 		p.roots = append(p.roots, res)
 	}
+	// A root inside another adds nothing: drop it, so messages list each
+	// allowed tree once.
+	p.roots = slices.DeleteFunc(p.roots, func(r string) bool {
+		return slices.ContainsFunc(p.roots, func(o string) bool { return o != r && within(r, o) })
+	})
+	slices.Sort(p.roots)
+	p.roots = slices.Compact(p.roots)
 	for _, r := range o.Protected {
 		abs, err := filepath.Abs(r)
 		if err != nil {
@@ -115,7 +123,7 @@ func (p *Policy) Source(path string, avoid ...string) (string, error) {
 	}
 	for _, q := range p.protectedPaths() {
 		if overlap(res, q) {
-			return "", fmt.Errorf("%q: %w (%s): use a path apart from the server's data directory", path, ErrProtected, q)
+			return "", fmt.Errorf("%q overlaps %w at %s: use a path apart from it", path, ErrProtected, q)
 		}
 	}
 	for _, a := range avoid {
@@ -141,7 +149,7 @@ func (p *Policy) Storage(path string, avoid ...string) (string, error) {
 	}
 	for _, q := range p.protectedPaths() {
 		if within(q, res) {
-			return "", fmt.Errorf("%q: %w: it holds %s; use a directory that does not contain the server's data directory", path, ErrProtected, q)
+			return "", fmt.Errorf("%q holds %w at %s: use a directory that does not contain it", path, ErrProtected, q)
 		}
 	}
 	for _, a := range avoid {

@@ -152,3 +152,14 @@ func TestRootSlashRefused(t *testing.T) {
 		t.Fatalf("New with root / = %v, want ErrFilesystemRoot", err)
 	}
 }
+
+func TestNestedRootsListedOnce(t *testing.T) {
+	root := tree(t)
+	p, err := New(Options{Roots: []string{filepath.Join(root, "allowed/store"), filepath.Join(root, "allowed"), filepath.Join(root, "allowed")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Roots(); len(got) != 1 || got[0] != filepath.Join(root, "allowed") {
+		t.Fatalf("Roots() = %v, want the outer root once", got)
+	}
+}
