@@ -225,3 +225,16 @@ type Pather interface {
 type Checker interface {
 	Check(src Source) error
 }
+
+// Inspector is an optional capability of a Driver: whether a restore
+// target already holds data, so that a restore never replaces data
+// unasked (the CLI refuses a non-empty target without --force or
+// --recreate).
+type Inspector interface {
+	// Empty reports whether target holds nothing a restore would replace:
+	// a missing or empty directory (files), a missing or empty file
+	// (sqlite), a missing database or one without tables, views,
+	// sequences or routines (network databases). It must not create or
+	// change anything.
+	Empty(ctx context.Context, target Source) (bool, error)
+}
