@@ -329,13 +329,13 @@ func TestHealthStatuses(t *testing.T) {
 			cfg := testsvc.MySQLConfig(t)
 			host, port, _ := strings.Cut(cfg.Addr, ":")
 			p, _ := strconv.Atoi(port)
-			return &Datasource{Type: "mariadb", Host: host, Port: p, Username: cfg.User}
+			return &Datasource{Type: "mariadb", Host: host, Port: p, Username: cfg.User, Database: "mysql"}
 		}, HealthOK, 0},
 		{"mariadb wrong user", func(t *testing.T) *Datasource {
 			cfg := testsvc.MySQLConfig(t)
 			host, port, _ := strings.Cut(cfg.Addr, ":")
 			p, _ := strconv.Atoi(port)
-			return &Datasource{Type: "mariadb", Host: host, Port: p, Username: "dg_no_such_user"}
+			return &Datasource{Type: "mariadb", Host: host, Port: p, Username: "dg_no_such_user", Database: "mysql"}
 		}, HealthAuthFailed, 0},
 		{"postgres closed port", func(t *testing.T) *Datasource {
 			return &Datasource{Type: "postgres", Host: "127.0.0.1", Port: 1, Database: "app", Username: "app"}

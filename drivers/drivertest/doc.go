@@ -10,6 +10,12 @@
 // trips with every compression and with many parts, restores of corrupt,
 // truncated and incomplete backups that must be refused before the target
 // is touched, cancelled dumps that must leave no backup behind, cancelled
-// restores, restores over an existing target, and Ping. It is public so
-// that drivers written outside this module can prove the same contract.
+// restores, restores over an existing target, and Ping; first of all it
+// checks that the harness's Equal notices what Mutate changes. It is public
+// so that drivers written outside this module can prove the same contract.
+//
+// The optional capabilities have suites of their own: RunVerifier
+// (drivers.Verifier), RunInspector (drivers.Inspector), and, for network
+// drivers, RunPingFailures and RunConnectTimeouts (a server that accepts
+// connections and never answers).
 package drivertest

@@ -11,8 +11,10 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,15 +30,17 @@ type Harness struct {
 	// NewSource creates a populated datasource (cleaned up with t).
 	NewSource func(t *testing.T) drivers.Source
 	// Mutate changes the data of src: adds, changes and removes some of it,
-	// so that Equal with the unchanged data fails.
+	// so that Equal with the unchanged data fails (Run checks that it does).
 	Mutate func(t *testing.T, src drivers.Source)
 	// NewTarget returns a restore target that does not exist yet. For
 	// drivers whose sources have a Path, it must be alone in a directory of
 	// its own (cleaned up with t): Run checks that a refused restore leaves
 	// that whole directory unchanged.
 	NewTarget func(t *testing.T) drivers.Source
-	// Equal fails t when a and b do not hold the same data.
-	Equal func(t *testing.T, a, b drivers.Source)
+	// Equal fails t (Error, Fatal and the like) when a and b do not hold
+	// the same data. Run also calls it with a t of its own, to check that
+	// it tells a mutated source from a copy of the original.
+	Equal func(t testing.TB, a, b drivers.Source)
 }
 
 // jobID is the job every backup of Run belongs to.
@@ -49,7 +53,8 @@ var compressions = []manifest.Compression{manifest.Gzip, manifest.Zstd, manifest
 // pipeline (manifest.Write and manifest.Read over storage/local) with every
 // compression and with many parts, refused restores of corrupt, truncated
 // and incomplete backups, cancellation of dump and restore, restore over an
-// existing target, and Ping.
+// existing target, and Ping. It first checks that Equal notices what
+// Mutate changes: otherwise the checks of the restores prove nothing.
 func Run(t *testing.T, h Harness) {
 	t.Helper()
 	if h.Driver == nil || h.NewSource == nil || h.Mutate == nil || h.NewTarget == nil || h.Equal == nil {
@@ -57,6 +62,7 @@ func Run(t *testing.T, h Harness) {
 	}
 	s := &suite{h: h, src: h.NewSource(t)}
 	t.Run("Format", s.testFormat)
+	t.Run("EqualNoticesMutate", s.testEqualNoticesMutate)
 	t.Run("RoundTrip", func(t *testing.T) {
 		for _, c := range compressions {
 			t.Run(string(c), func(t *testing.T) { s.roundTrip(t, c, 0) })
@@ -98,6 +104,79 @@ type suite struct {
 	src      drivers.Source // never mutated
 	partSize int64          // a part size that splits a zstd backup of src in several parts
 }
+
+// testEqualNoticesMutate restores a copy of a fresh source, which Equal
+// must find equal to it, then mutates the source, which Equal must notice.
+func (s *suite) testEqualNoticesMutate(t *testing.T) {
+	src := s.h.NewSource(t)
+	st := newStorage(t)
+	res := s.mustBackup(t, st, src, manifest.None, 0)
+	dup := s.h.NewTarget(t)
+	if err := s.restore(t.Context(), t, st, res.Dir, dup, nil); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if failed, msgs := probeEqual(t, s.h.Equal, src, dup); failed {
+		t.Fatalf("Equal fails for a restored copy of an unchanged source:\n%s", msgs)
+	}
+	s.h.Mutate(t, src)
+	if failed, _ := probeEqual(t, s.h.Equal, src, dup); !failed {
+		t.Fatal("Equal does not tell the source changed by Mutate from a copy of the original: the restore checks would prove nothing")
+	}
+}
+
+// probeEqual runs equal(a, b) with a t of its own and reports whether it
+// failed, with what it said.
+func probeEqual(t *testing.T, equal func(testing.TB, drivers.Source, drivers.Source), a, b drivers.Source) (bool, string) {
+	t.Helper()
+	p := &probeTB{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		equal(p, a, b)
+	}()
+	<-done
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.failed, strings.Join(p.msgs, "\n")
+}
+
+// probeTB records the failures of the function it is passed to instead of
+// failing the test; Fatal and the like end the goroutine that calls them,
+// as testing.T's do. Everything else goes to the real test.
+type probeTB struct {
+	testing.TB
+	mu     sync.Mutex
+	failed bool
+	msgs   []string
+}
+
+func (p *probeTB) fail(msg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.failed = true
+	if msg != "" {
+		p.msgs = append(p.msgs, msg)
+	}
+}
+
+func (p *probeTB) Helper()                        {}
+func (p *probeTB) Fail()                          { p.fail("") }
+func (p *probeTB) FailNow()                       { p.fail(""); runtime.Goexit() }
+func (p *probeTB) Error(args ...any)              { p.fail(fmt.Sprint(args...)) }
+func (p *probeTB) Errorf(format string, a ...any) { p.fail(fmt.Sprintf(format, a...)) }
+func (p *probeTB) Fatal(args ...any)              { p.fail(fmt.Sprint(args...)); runtime.Goexit() }
+func (p *probeTB) Fatalf(format string, a ...any) {
+	p.fail(fmt.Sprintf(format, a...))
+	runtime.Goexit()
+}
+func (p *probeTB) Skip(args ...any) { p.fail("skipped: " + fmt.Sprint(args...)); runtime.Goexit() }
+func (p *probeTB) Skipf(format string, a ...any) {
+	p.fail("skipped: " + fmt.Sprintf(format, a...))
+	runtime.Goexit()
+}
+func (p *probeTB) SkipNow()      { p.fail("skipped"); runtime.Goexit() }
+func (p *probeTB) Failed() bool  { p.mu.Lock(); defer p.mu.Unlock(); return p.failed }
+func (p *probeTB) Skipped() bool { return false }
 
 func (s *suite) testFormat(t *testing.T) {
 	want, err := manifest.FormatFor(s.h.Driver.Type())

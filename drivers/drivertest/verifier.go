@@ -26,7 +26,7 @@ type VerifierHarness struct {
 	// least two tables, one of them with rows.
 	NewSource func(t *testing.T) drivers.Source
 	// Equal fails t when a and b do not hold the same data.
-	Equal func(t *testing.T, a, b drivers.Source)
+	Equal func(t testing.TB, a, b drivers.Source)
 	// DatabaseExists reports whether database name exists on the server
 	// the sources of NewSource live on.
 	DatabaseExists func(t *testing.T, name string) bool

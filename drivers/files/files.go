@@ -16,8 +16,10 @@ import (
 )
 
 var (
-	_ drivers.Driver = (*Driver)(nil)
-	_ drivers.Pather = (*Driver)(nil)
+	_ drivers.Driver    = (*Driver)(nil)
+	_ drivers.Pather    = (*Driver)(nil)
+	_ drivers.Checker   = (*Driver)(nil)
+	_ drivers.Inspector = (*Driver)(nil)
 )
 
 // maxSkippedPaths bounds the skipped paths listed in the metadata.
@@ -57,41 +59,72 @@ func (d *Driver) logger() *slog.Logger {
 	return slog.Default()
 }
 
-// checkDir returns the FileInfo of the directory at path or an error
-// matching drivers.ErrInvalidSource.
-func checkDir(path string) (os.FileInfo, error) {
+// Check validates src without touching the file system: it needs a path
+// (the engine also requires it to be absolute).
+func (*Driver) Check(src drivers.Source) error {
+	if src.Path == "" {
+		return &drivers.FieldError{Field: "path", Err: errors.New("files source has no path: set the directory to back up")}
+	}
+	return nil
+}
+
+// checkDir resolves the directory at path, following symbolic links (a
+// path that is a link to a directory means that directory, as for
+// `tar -C path .`), and returns the resolved path and its FileInfo, or an
+// error matching drivers.ErrInvalidSource.
+func checkDir(path string) (string, os.FileInfo, error) {
 	if path == "" {
-		return nil, fmt.Errorf("%w: files source has no path: set the directory to back up", drivers.ErrInvalidSource)
+		return "", nil, fmt.Errorf("%w: files source has no path: set the directory to back up", drivers.ErrInvalidSource)
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", drivers.ErrInvalidSource, err)
+		return "", nil, fmt.Errorf("%w: %w", drivers.ErrInvalidSource, err)
 	}
 	if !fi.IsDir() {
-		return nil, fmt.Errorf("%w: %s is not a directory", drivers.ErrInvalidSource, path)
+		return "", nil, fmt.Errorf("%w: %s is not a directory", drivers.ErrInvalidSource, path)
 	}
-	return fi, nil
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: resolve %s: %w", drivers.ErrInvalidSource, path, err)
+	}
+	return real, fi, nil
 }
 
 // Dump writes the tree under src.Path to w as a PAX tar archive: the root
 // as "./", then every directory, regular file and symbolic link in sorted
 // order under its slash-separated relative name, with mode, modification
-// time, uid and gid. Symbolic links are stored as links, never followed.
-// Sockets, devices and named pipes are skipped and counted in the metadata
-// ("skipped", "skipped_paths"); hard links are stored as separate files.
-// A file that shrinks while it is read is padded with zeros and logged.
+// time, uid and gid. When src.Path itself is a symbolic link to a
+// directory, the directory it resolves to is backed up (as `tar -C path .`
+// does; the metadata's "resolved_path" names it); symbolic links below the
+// root are stored as links, never followed. Sockets, devices and named
+// pipes are skipped and counted in the metadata ("skipped",
+// "skipped_paths"); hard links are stored as separate files. A file that
+// shrinks while it is read is padded with zeros and logged.
+//
+// A dump that archived nothing below the root while the directory holds
+// entries is an error naming the path, never an empty backup.
 func (d *Driver) Dump(ctx context.Context, src drivers.Source, w io.Writer, opts *drivers.DumpOptions) (drivers.Metadata, error) {
-	if _, err := checkDir(src.Path); err != nil {
+	root, _, err := checkDir(src.Path)
+	if err != nil {
 		return drivers.Metadata{}, fmt.Errorf("dump files: %w", err)
 	}
-	dw := dumper{ctx: ctx, root: src.Path, tw: tar.NewWriter(w), log: d.logger(), opts: opts}
-	err := filepath.WalkDir(src.Path, dw.add)
+	if root != filepath.Clean(src.Path) {
+		opts.Log("%s resolves to %s: backing up that directory", src.Path, root)
+	}
+	dw := dumper{ctx: ctx, root: root, tw: tar.NewWriter(w), log: d.logger(), opts: opts}
+	err = filepath.WalkDir(root, dw.add)
+	if err == nil && dw.entries == 0 {
+		err = checkNothingMissed(root)
+	}
 	if err == nil {
 		err = dw.tw.Close()
 	}
 	md := drivers.Metadata{
 		RowsApproximate: dw.files,
 		Extra:           map[string]any{"files": dw.files, "directories": dw.dirs, "bytes": dw.bytes},
+	}
+	if root != filepath.Clean(src.Path) {
+		md.Extra["resolved_path"] = root
 	}
 	if len(dw.skipped) > 0 {
 		md.Extra["skipped"] = dw.nSkipped
@@ -103,6 +136,27 @@ func (d *Driver) Dump(ctx context.Context, src drivers.Source, w io.Writer, opts
 	return md, nil
 }
 
+// errNothingArchived reports a tree whose entries the dump did not see.
+var errNothingArchived = errors.New("the directory holds entries but none was archived")
+
+// checkNothingMissed is the last check of a dump that archived nothing
+// below root: root must really be empty.
+func checkNothingMissed(root string) error {
+	f, err := os.Open(root)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(1)
+	if errors.Is(err, io.EOF) || (err == nil && len(names) == 0) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%w (%s, ...)", errNothingArchived, names[0])
+}
+
 type dumper struct {
 	ctx                context.Context
 	root               string
@@ -110,6 +164,7 @@ type dumper struct {
 	log                *slog.Logger
 	opts               *drivers.DumpOptions
 	files, dirs, bytes int64
+	entries            int64 // entries below the root, skipped ones included
 	nSkipped           int
 	skipped            []string
 }
@@ -130,6 +185,12 @@ func (d *dumper) add(path string, de fs.DirEntry, err error) error {
 	fi, err := de.Info()
 	if err != nil {
 		return err
+	}
+	if rel == "." && !fi.IsDir() {
+		return fmt.Errorf("the root %s is not a directory (%s)", path, fi.Mode().Type())
+	}
+	if rel != "." {
+		d.entries++
 	}
 	var link string
 	switch {
@@ -208,14 +269,16 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-// Ping checks that src.Path is a readable directory.
+// Ping checks that src.Path is a readable directory; like Dump, it follows
+// a symbolic link at src.Path (the metadata's "resolved_path" names where
+// it leads).
 func (d *Driver) Ping(_ context.Context, src drivers.Source) drivers.Health {
 	start := time.Now()
 	h := drivers.Health{Status: drivers.HealthOK}
-	fi, err := checkDir(src.Path)
+	root, fi, err := checkDir(src.Path)
 	if err == nil {
 		var f *os.File
-		if f, err = os.Open(src.Path); err == nil {
+		if f, err = os.Open(root); err == nil {
 			_, err = f.ReadDir(1)
 			if errors.Is(err, io.EOF) {
 				err = nil
@@ -231,6 +294,45 @@ func (d *Driver) Ping(_ context.Context, src drivers.Source) drivers.Health {
 		h.Status, h.ErrorText = drivers.HealthError, fmt.Sprintf("ping files: %v", err)
 	default:
 		h.Metadata = map[string]any{"mode": fi.Mode().String()}
+		if root != filepath.Clean(src.Path) {
+			h.Metadata["resolved_path"] = root
+		}
 	}
 	return h
+}
+
+// Empty reports whether the directory target.Path (followed when it is a
+// symbolic link, as Restore does) is missing or holds no entry. A path
+// that exists and is not a directory is an error matching
+// drivers.ErrInvalidSource.
+func (*Driver) Empty(_ context.Context, target drivers.Source) (bool, error) {
+	if target.Path == "" {
+		return false, fmt.Errorf("inspect files: %w: target has no path: set the directory to restore into", drivers.ErrInvalidSource)
+	}
+	fi, err := os.Stat(target.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, lerr := os.Lstat(target.Path); lerr == nil {
+			return false, fmt.Errorf("inspect files: %w: %s is a symbolic link to a missing target", drivers.ErrInvalidSource, target.Path)
+		}
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("inspect files: %w", err)
+	}
+	if !fi.IsDir() {
+		return false, fmt.Errorf("inspect files: %w: %s exists and is not a directory", drivers.ErrInvalidSource, target.Path)
+	}
+	f, err := os.Open(target.Path)
+	if err != nil {
+		return false, fmt.Errorf("inspect files: %w", err)
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(1)
+	if errors.Is(err, io.EOF) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("inspect files %s: %w", target.Path, err)
+	}
+	return len(names) == 0, nil
 }

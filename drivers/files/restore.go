@@ -25,6 +25,12 @@ import (
 // into place and the old one removed. On any error the new directory is
 // removed and the target is untouched.
 //
+// When target.Path is a symbolic link to a directory, that directory is
+// what the restore replaces (as Dump backs it up): the new tree is
+// extracted beside it and swapped into its place, and the link is left as
+// it is. A link that does not lead to a directory is refused with
+// drivers.ErrInvalidSource.
+//
 // Entries are refused with drivers.ErrUnsafeArchive, naming the entry, when
 // their name is absolute or contains "..", when their path goes through a
 // symbolic link of the archive, when they are hard links to anything but a
@@ -41,12 +47,23 @@ func (d *Driver) Restore(ctx context.Context, target drivers.Source, r io.Reader
 		return fmt.Errorf("restore files: %w: target has no path: set the directory to restore into", drivers.ErrInvalidSource)
 	}
 	dst := filepath.Clean(target.Path)
+	if fi, err := os.Lstat(dst); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		real, err := filepath.EvalSymlinks(dst)
+		if err != nil {
+			return fmt.Errorf("restore files: %w: %s is a symbolic link that does not resolve (%v): point it at a directory or remove it", drivers.ErrInvalidSource, dst, err)
+		}
+		if fi, err := os.Stat(real); err != nil || !fi.IsDir() {
+			return fmt.Errorf("restore files: %w: %s is a symbolic link to %s, which is not a directory", drivers.ErrInvalidSource, dst, real)
+		}
+		logf("restore files: %s is a symbolic link to %s: replacing that directory, the link stays", dst, real)
+		dst = real
+	}
 	parent := filepath.Dir(dst)
 	if fi, err := os.Stat(parent); err != nil || !fi.IsDir() {
 		return fmt.Errorf("restore files: %w: directory %s of %s does not exist: create it first", drivers.ErrInvalidSource, parent, dst)
 	}
 	if fi, err := os.Lstat(dst); err == nil && !fi.IsDir() {
-		return fmt.Errorf("restore files: %w: %s exists and is not a directory (a symbolic link? restore into the directory it points to)", drivers.ErrInvalidSource, dst)
+		return fmt.Errorf("restore files: %w: %s exists and is not a directory", drivers.ErrInvalidSource, dst)
 	}
 	tmp, err := os.MkdirTemp(parent, filepath.Base(dst)+".restore-")
 	if err != nil {

@@ -36,13 +36,22 @@
 //
 // # Source
 //
-// Host, Username and (for Dump, Restore and Verify) Database are required;
-// Port defaults to 3306. Options honoured: "tls" ("false", "true",
-// "skip-verify", "preferred"; see OptionTLS), "tls-ca" (a PEM file of CA
-// certificates) and "socket" (a Unix socket path, instead of Host and
-// Port). Other keys, such as go-sql-driver DSN parameters carried over by
-// drivers.ParseDSN, are ignored; a "tls" value other than those four is an
-// error matching drivers.ErrInvalidSource.
+// Host, Username and Database are required (Ping alone does without the
+// database; Check, which refuses a datasource that can never be backed up,
+// does not); Port defaults to 3306. Options honoured: "tls" ("false",
+// "true", "skip-verify", "preferred"; see OptionTLS), "tls-ca" (a PEM file
+// of CA certificates), "socket" (a Unix socket path, instead of Host and
+// Port) and "connect_timeout" (seconds, default 10: it bounds the whole
+// connect and handshake of the driver's connections, and the client's
+// through connect-timeout). Other keys, such as go-sql-driver DSN
+// parameters carried over by drivers.ParseDSN, are ignored; a bad value of
+// those is a *drivers.FieldError matching drivers.ErrInvalidSource.
+//
+// # Character set
+//
+// Dump records the database's default character set and collation in the
+// metadata and in a comment line after the script's header; a database
+// Restore or Verify creates gets them back.
 //
 // # Privileges
 //

@@ -46,6 +46,11 @@ func dumpArgs(t tools, database string) []string {
 // holds even when the database is written meanwhile; tables are keyed by
 // their bare name (a dump holds one database). The connection settings reach
 // the tool in a 0600 option file, never in its arguments.
+//
+// The database's default character set and collation are recorded in the
+// metadata ("charset", "collation") and in a comment line after the
+// script's header ("-- DataGuardian: database CHARACTER SET latin1 COLLATE
+// latin1_swedish_ci"), from which Restore creates the database alike.
 func (d *Driver) Dump(ctx context.Context, src drivers.Source, w io.Writer, opts *drivers.DumpOptions) (md drivers.Metadata, err error) {
 	c, err := checkSource(src, true)
 	if err != nil {
@@ -68,6 +73,11 @@ func (d *Driver) Dump(ctx context.Context, src drivers.Source, w io.Writer, opts
 	if err != nil {
 		return md, ctxErr(ctx, fmt.Errorf("dump mysql %s: connect: %w", c, err))
 	}
+	var charset, collation string
+	err = db.QueryRowContext(ctx, "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", c.database).Scan(&charset, &collation)
+	if err != nil {
+		return md, ctxErr(ctx, fmt.Errorf("dump mysql %s: read the database's character set: %w", c, err))
+	}
 	db.Close()
 
 	opt, remove, err := optionFile(c, t)
@@ -75,7 +85,11 @@ func (d *Driver) Dump(ctx context.Context, src drivers.Source, w io.Writer, opts
 		return md, fmt.Errorf("dump mysql %s: %w", c, err)
 	}
 	defer remove()
-	counter := newRowCounter(w)
+	var note []byte
+	if noteRE.Match(charsetNote(charset, collation)) { // names Restore can read back
+		note = charsetNote(charset, collation)
+	}
+	counter := newRowCounter(&noteWriter{w: w, note: note})
 	logf := func(format string, args ...any) {
 		d.logger().Info(fmt.Sprintf(format, args...), "database", c.database)
 		opts.Log(format, args...)
@@ -103,6 +117,8 @@ func (d *Driver) Dump(ctx context.Context, src drivers.Source, w io.Writer, opts
 			"database":       c.database,
 			"server_version": raw,
 			"dump_tool":      t.path,
+			"charset":        charset,
+			"collation":      collation,
 		},
 	}
 	for _, n := range counter.rows {

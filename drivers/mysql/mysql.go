@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,17 +26,19 @@ import (
 )
 
 var (
-	_ drivers.Driver   = (*Driver)(nil)
-	_ drivers.Pather   = (*Driver)(nil)
-	_ drivers.Checker  = (*Driver)(nil)
-	_ drivers.Verifier = (*Driver)(nil)
+	_ drivers.Driver    = (*Driver)(nil)
+	_ drivers.Pather    = (*Driver)(nil)
+	_ drivers.Checker   = (*Driver)(nil)
+	_ drivers.Verifier  = (*Driver)(nil)
+	_ drivers.Inspector = (*Driver)(nil)
 )
 
 const (
 	// DefaultPort is used when Source.Port is 0.
 	DefaultPort = 3306
-	// connectTimeout bounds the dial of every database/sql connection.
-	connectTimeout = 10 * time.Second
+	// defaultConnectTimeout bounds connecting (dial and handshake) when
+	// OptionConnectTimeout is unset.
+	defaultConnectTimeout = 10 * time.Second
 	// pingTimeout bounds a Ping whose ctx has no deadline.
 	pingTimeout = 10 * time.Second
 	// cleanupTimeout bounds the drop of a verification database, which
@@ -60,6 +63,12 @@ const (
 	// OptionSocket is the path of the server's Unix socket; when set, the
 	// driver and the tools connect through it and Host and Port are unused.
 	OptionSocket = "socket"
+	// OptionConnectTimeout is the connection timeout in whole seconds
+	// (default 10): it bounds the whole connect and handshake of the
+	// driver's own connections and of the mariadb/mysql client
+	// (connect-timeout; mariadb-dump has no such option, but it connects
+	// only after the driver's own connection succeeded).
+	OptionConnectTimeout = "connect_timeout"
 )
 
 // Driver backs up and restores MySQL and MariaDB databases with the
@@ -93,11 +102,12 @@ func (d *Driver) Type() string {
 // Format returns "sql": a dump is a plain SQL script.
 func (*Driver) Format() string { return "sql" }
 
-// Check validates src without connecting: the errors Ping, Dump and
-// Restore would give before they connect (a health check needs no
-// database, so a missing one is not an error here).
+// Check validates src without connecting: the errors Dump and Restore
+// would give before they connect. A datasource is there to be backed up,
+// so the database is required (Ping alone does without). Errors are
+// *drivers.FieldError naming the field to set.
 func (*Driver) Check(src drivers.Source) error {
-	_, err := checkSource(src, false)
+	_, err := checkSource(src, true)
 	return err
 }
 
@@ -131,6 +141,8 @@ type conn struct {
 	tls      string
 	tlsCA    string
 	socket   string
+	// connectTimeout bounds connecting: dial, TLS and authentication.
+	connectTimeout time.Duration
 }
 
 func (c conn) addr() string {
@@ -145,31 +157,42 @@ func (c conn) String() string {
 	return fmt.Sprintf("%s@%s/%s", c.user, c.addr(), c.database)
 }
 
+// fieldError is an error about the field of a Source, matching
+// drivers.ErrInvalidSource.
+func fieldError(field, format string, args ...any) error {
+	return &drivers.FieldError{Field: field, Err: fmt.Errorf(format, args...)}
+}
+
 // checkSource validates src; needDB says whether Database must be set.
+// Errors are *drivers.FieldError naming the field.
 func checkSource(src drivers.Source, needDB bool) (conn, error) {
-	c := conn{host: src.Host, port: src.Port, database: src.Database, user: src.Username, password: src.Password}
+	c := conn{host: src.Host, port: src.Port, database: src.Database, user: src.Username, password: src.Password,
+		connectTimeout: defaultConnectTimeout}
 	c.socket = src.Options[OptionSocket]
 	if c.host == "" && c.socket == "" {
-		return c, fmt.Errorf("%w: mysql source has no host: set the server host name or address (or the socket option)", drivers.ErrInvalidSource)
+		return c, fieldError("host", "mysql source has no host: set the server host name or address (or options.%s)", OptionSocket)
 	}
 	if c.port == 0 {
 		c.port = DefaultPort
 	}
 	if c.port < 0 || c.port > 65535 {
-		return c, fmt.Errorf("%w: mysql port %d is out of range", drivers.ErrInvalidSource, src.Port)
+		return c, fieldError("port", "mysql port %d is out of range: use 1 to 65535 (0 for %d)", src.Port, DefaultPort)
 	}
 	if c.user == "" {
-		return c, fmt.Errorf("%w: mysql source has no username: set the user to connect as", drivers.ErrInvalidSource)
+		return c, fieldError("username", "mysql source has no username: set the user to connect as")
 	}
 	if needDB && c.database == "" {
-		return c, fmt.Errorf("%w: mysql source has no database: set the database to back up or restore", drivers.ErrInvalidSource)
+		return c, fieldError("database", "mysql source has no database: set the database to back up or restore")
 	}
 	if strings.ContainsAny(c.database, "\x00/\\.") || len(c.database) > 64 || strings.TrimSpace(c.database) != c.database {
-		return c, fmt.Errorf("%w: mysql database name %q is not usable: at most 64 characters, no '/', '\\', '.', NUL or surrounding spaces", drivers.ErrInvalidSource, c.database)
+		return c, fieldError("database", "mysql database name %q is not usable: at most 64 characters, no '/', '\\', '.', NUL or surrounding spaces", c.database)
 	}
-	for _, s := range []string{c.host, c.user, c.password, c.socket, src.Options[OptionTLSCA]} {
-		if strings.ContainsRune(s, 0) {
-			return c, fmt.Errorf("%w: mysql host, username and password must not contain NUL", drivers.ErrInvalidSource)
+	for _, f := range []struct{ field, value string }{
+		{"host", c.host}, {"username", c.user}, {"password", c.password},
+		{"options." + OptionSocket, c.socket}, {"options." + OptionTLSCA, src.Options[OptionTLSCA]},
+	} {
+		if strings.ContainsRune(f.value, 0) {
+			return c, fieldError(f.field, "mysql %s must not contain NUL", f.field)
 		}
 	}
 	for k, v := range src.Options {
@@ -179,10 +202,16 @@ func checkSource(src drivers.Source, needDB bool) (conn, error) {
 			case "", "false", "true", "skip-verify", "preferred":
 				c.tls = v
 			default:
-				return c, fmt.Errorf("%w: mysql option tls=%q: use false, true, skip-verify or preferred", drivers.ErrInvalidSource, v)
+				return c, fieldError("options."+OptionTLS, "mysql option tls=%q: use false, true, skip-verify or preferred", v)
 			}
 		case OptionTLSCA:
 			c.tlsCA = v
+		case OptionConnectTimeout:
+			n, err := strconv.Atoi(v)
+			if err != nil || n <= 0 {
+				return c, fieldError("options."+OptionConnectTimeout, "mysql option connect_timeout=%q: give a positive number of seconds", v)
+			}
+			c.connectTimeout = time.Duration(n) * time.Second
 		}
 	}
 	tls := c.socket != "" || c.tls == "true" || c.tls == "skip-verify"
@@ -203,7 +232,7 @@ func (d *Driver) config(c conn, db string) (*mysql.Config, error) {
 	}
 	cfg.Addr = c.addr()
 	cfg.DBName = db
-	cfg.Timeout = connectTimeout
+	cfg.Timeout = c.connectTimeout
 	cfg.Logger = driverLogger{d.logger()}
 	switch c.tls {
 	case "true":
@@ -238,9 +267,33 @@ func (d *Driver) open(c conn, db string) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open mysql %s: %w", c, err)
 	}
-	pool := sql.OpenDB(connector)
+	pool := sql.OpenDB(handshakeConnector{Connector: connector, timeout: c.connectTimeout})
 	pool.SetMaxOpenConns(2)
 	return pool, nil
+}
+
+// handshakeConnector bounds each connect (dial, TLS, handshake and
+// authentication) by timeout: go-sql-driver's Timeout bounds the dial
+// alone, and a server that accepts and never answers would keep the
+// handshake waiting until ctx ends. go-sql-driver closes the connection
+// when the context of Connect ends.
+type handshakeConnector struct {
+	driver.Connector
+	timeout time.Duration
+}
+
+func (h handshakeConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	cctx, cancel := context.WithTimeout(ctx, h.timeout)
+	defer cancel()
+	conn, err := h.Connector.Connect(cctx)
+	if err != nil && ctx.Err() == nil && cctx.Err() != nil {
+		cause := ""
+		if !errors.Is(err, context.DeadlineExceeded) {
+			cause = fmt.Sprintf(" (%v)", err)
+		}
+		err = fmt.Errorf("no answer within connect_timeout %s: %w%s", h.timeout, context.DeadlineExceeded, cause)
+	}
+	return conn, err
 }
 
 // driverLogger passes go-sql-driver's own diagnostics to slog.
@@ -324,6 +377,8 @@ func optionFile(c conn, t tools) (path string, remove func(), err error) {
 	// LOAD DATA LOCAL INFILE. The group is the client's own, as the dump
 	// tools refuse options they do not know.
 	b.WriteString("[mysql]\nlocal-infile=0\n")
+	// Only the client knows connect-timeout (mariadb-dump refuses it).
+	fmt.Fprintf(&b, "connect-timeout=%d\n", max(1, int(c.connectTimeout/time.Second)))
 	f, err := os.CreateTemp(dir, "client-*.cnf")
 	if err != nil {
 		remove()

@@ -127,7 +127,7 @@ func newTarget(t *testing.T) drivers.Source {
 // digest describes a database: the definitions of its tables, views,
 // routines, triggers and events (its own name replaced), then per table the
 // row count and a sha256 of the rows in primary key order.
-func digest(t *testing.T, name string) []string {
+func digest(t testing.TB, name string) []string {
 	t.Helper()
 	db := testsvc.OpenMySQL(t, name)
 	norm := func(s string) string { return strings.ReplaceAll(s, "`"+name+"`", "`DB`") }
@@ -187,7 +187,7 @@ func digest(t *testing.T, name string) []string {
 
 // tableDigest hashes the rows of table in primary key order, NULL told
 // apart from empty.
-func tableDigest(t *testing.T, db *sql.DB, table string) string {
+func tableDigest(t testing.TB, db *sql.DB, table string) string {
 	t.Helper()
 	rows, err := db.Query("SELECT * FROM `" + table + "` ORDER BY 1")
 	if err != nil {
@@ -222,7 +222,7 @@ func tableDigest(t *testing.T, db *sql.DB, table string) string {
 	return fmt.Sprintf("%d rows, sha256 %s", n, hex.EncodeToString(h.Sum(nil)))
 }
 
-func equal(t *testing.T, a, b drivers.Source) {
+func equal(t testing.TB, a, b drivers.Source) {
 	t.Helper()
 	if da, db := digest(t, a.Database), digest(t, b.Database); !slices.Equal(da, db) {
 		var diff []string

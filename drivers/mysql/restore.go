@@ -32,8 +32,9 @@ const (
 )
 
 // readHead reads the first bytes of a dump and checks that they start a
-// mariadb-dump or mysqldump script. It returns a reader of the whole stream.
-func readHead(ctx context.Context, r io.Reader) (io.Reader, error) {
+// mariadb-dump or mysqldump script. It returns a reader of the whole stream
+// and the character set and collation its note records ("" for none).
+func readHead(ctx context.Context, r io.Reader) (io.Reader, dbCharset, error) {
 	head := make([]byte, headSize)
 	n, err := io.ReadFull(r, head)
 	head = head[:n]
@@ -41,10 +42,10 @@ func readHead(ctx context.Context, r io.Reader) (io.Reader, error) {
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 		r = eofReader{}
 	case err != nil:
-		return nil, fmt.Errorf("read backup: %w", err)
+		return nil, dbCharset{}, fmt.Errorf("read backup: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, dbCharset{}, err
 	}
 	if bytes.HasPrefix(head, []byte(sandboxLine)) {
 		// mariadb-dump 10.11.8+ starts with a sandbox-mode line that the
@@ -56,9 +57,27 @@ func readHead(ctx context.Context, r io.Reader) (io.Reader, error) {
 		}
 	}
 	if !bytes.HasPrefix(head, []byte("-- MariaDB dump")) && !bytes.HasPrefix(head, []byte("-- MySQL dump")) {
-		return nil, errors.New("read backup: the stream is not a mariadb-dump or mysqldump SQL script (no \"-- MariaDB dump\" or \"-- MySQL dump\" header)")
+		return nil, dbCharset{}, errors.New("read backup: the stream is not a mariadb-dump or mysqldump SQL script (no \"-- MariaDB dump\" or \"-- MySQL dump\" header)")
 	}
-	return io.MultiReader(bytes.NewReader(head), r), nil
+	var cs dbCharset
+	cs.charset, cs.collation = readNote(head)
+	return io.MultiReader(bytes.NewReader(head), r), cs, nil
+}
+
+// dbCharset is a database's default character set and collation.
+type dbCharset struct{ charset, collation string }
+
+// createClause is the CHARACTER SET and COLLATE of a CREATE DATABASE:
+// cs, else utf8mb4 and its default collation.
+func (cs dbCharset) createClause() string {
+	if cs.charset == "" {
+		return " CHARACTER SET utf8mb4"
+	}
+	q := " CHARACTER SET " + quoteIdent(cs.charset)
+	if cs.collation != "" {
+		q += " COLLATE " + quoteIdent(cs.collation)
+	}
+	return q
 }
 
 type eofReader struct{}
@@ -71,8 +90,11 @@ func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 //
 // Before it changes anything, Restore reads the head of the stream and
 // checks that it is a mariadb-dump/mysqldump script. With opts.Recreate it
-// then drops the target database and creates it again, with the character
-// set and collation it had (utf8mb4 for a new one). Without it, the script
+// then drops the target database and creates it again; a missing target
+// database is created. A database Restore creates gets the default
+// character set and collation of the backup's database (recorded by Dump;
+// for older backups, those the target had, or utf8mb4); an existing
+// database restored into keeps its own. Without Recreate, the script
 // replaces, in the existing database (created when missing), the tables,
 // views, routines, triggers and events it contains; other objects stay.
 //
@@ -93,11 +115,11 @@ func (d *Driver) Restore(ctx context.Context, target drivers.Source, r io.Reader
 	if err != nil {
 		return fmt.Errorf("restore mysql %s: %w", c, err)
 	}
-	r, err = readHead(ctx, r)
+	r, cs, err := readHead(ctx, r)
 	if err != nil {
 		return ctxErr(ctx, fmt.Errorf("restore mysql %s: %w", c, err))
 	}
-	if err := d.prepare(ctx, c, opts != nil && opts.Recreate, opts.Log); err != nil {
+	if err := d.prepare(ctx, c, opts != nil && opts.Recreate, cs, opts.Log); err != nil {
 		return ctxErr(ctx, fmt.Errorf("restore mysql %s: %w", c, err))
 	}
 	if err := d.runClient(ctx, c, t, r, opts.Log); err != nil {
@@ -108,22 +130,22 @@ func (d *Driver) Restore(ctx context.Context, target drivers.Source, r io.Reader
 }
 
 // prepare creates the target database when missing, or drops and creates
-// it again when recreate is set.
-func (d *Driver) prepare(ctx context.Context, c conn, recreate bool, logf func(string, ...any)) error {
+// it again when recreate is set, with the character set and collation of
+// the backup (cs), else those it had, else utf8mb4.
+func (d *Driver) prepare(ctx context.Context, c conn, recreate bool, cs dbCharset, logf func(string, ...any)) error {
 	db, err := d.open(c, "")
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	charset, collation := "utf8mb4", ""
-	var cs, co string
-	err = db.QueryRowContext(ctx, "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", c.database).Scan(&cs, &co)
+	var had dbCharset
+	err = db.QueryRowContext(ctx, "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", c.database).Scan(&had.charset, &had.collation)
 	exists := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("look up database: %w", err)
 	}
-	if exists {
-		charset, collation = cs, co
+	if cs.charset == "" { // a backup without the note
+		cs = had
 	}
 	if recreate && exists {
 		logf("restore mysql: dropping database %s", c.database)
@@ -132,13 +154,10 @@ func (d *Driver) prepare(ctx context.Context, c conn, recreate bool, logf func(s
 		}
 	}
 	if !exists || recreate {
-		q := "CREATE DATABASE IF NOT EXISTS " + quoteIdent(c.database) + " CHARACTER SET " + quoteIdent(charset)
-		if collation != "" {
-			q += " COLLATE " + quoteIdent(collation)
-		}
-		logf("restore mysql: creating database %s", c.database)
+		q := "CREATE DATABASE IF NOT EXISTS " + quoteIdent(c.database) + cs.createClause()
+		logf("restore mysql: creating database %s%s", c.database, cs.createClause())
 		if _, err := db.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("create database: %w", err)
+			return createErr(c, c.database, err, "")
 		}
 	}
 	return nil
@@ -218,7 +237,7 @@ func (d *Driver) Verify(ctx context.Context, src drivers.Source, r io.Reader, md
 	if err != nil {
 		return nil, fmt.Errorf("verify mysql %s: %w", c, err)
 	}
-	r, err = readHead(ctx, r)
+	r, cs, err := readHead(ctx, r)
 	if err != nil {
 		return nil, ctxErr(ctx, fmt.Errorf("verify mysql %s: %w", c, err))
 	}
@@ -229,12 +248,12 @@ func (d *Driver) Verify(ctx context.Context, src drivers.Source, r io.Reader, md
 		return nil, fmt.Errorf("verify mysql %s: %w", c, err)
 	}
 	defer admin.Close()
-	_, err = admin.ExecContext(ctx, "CREATE DATABASE "+quoteIdent(name)+" CHARACTER SET utf8mb4")
+	_, err = admin.ExecContext(ctx, "CREATE DATABASE "+quoteIdent(name)+cs.createClause())
 	if merr := (*mysql.MySQLError)(nil); errors.As(err, &merr) && merr.Number == errDBCreateExists {
 		return nil, fmt.Errorf("verify mysql %s: database %s already exists: choose another verification database name or drop it", c, name)
 	}
 	if err != nil {
-		return nil, ctxErr(ctx, fmt.Errorf("verify mysql %s: create database: %w", c, err))
+		return nil, ctxErr(ctx, fmt.Errorf("verify mysql %s: %w", c, createErr(c, name, err, "and DROP, to remove it again")))
 	}
 	logf("verify mysql: created database %s", name)
 	defer func() {
@@ -326,6 +345,20 @@ func countRows(ctx context.Context, db *sql.DB, database string) (map[string]int
 		out[n] = count
 	}
 	return out, nil
+}
+
+// createErr is the error of a CREATE DATABASE of database that failed
+// with err; a refusal says the account needs the CREATE privilege (and
+// what else, when also is set).
+func createErr(c conn, database string, err error, also string) error {
+	if merr := (*mysql.MySQLError)(nil); errors.As(err, &merr) && (merr.Number == errDBAccessDenied || merr.Number == errAccessDenied) {
+		if also != "" {
+			also = " (" + also + ")"
+		}
+		return fmt.Errorf("create database %s: account %s may not create it: grant it the CREATE privilege%s: %w",
+			database, c.user, also, err)
+	}
+	return fmt.Errorf("create database %s: %w", database, err)
 }
 
 // isAuth reports whether err is a MySQL access-denied error.

@@ -47,8 +47,15 @@
 // Port (default 5432), Database, Username (default postgres) and Password.
 // Options honoured: "sslmode" (disable, allow, prefer — the default —,
 // require, verify-ca, verify-full), "sslrootcert", "maintenance_db" (for
-// CREATE/DROP DATABASE, default "postgres") and "connect_timeout" (seconds).
-// drivers.ParseDSN("postgres", url) builds a Source from a postgres:// URL.
+// CREATE/DROP DATABASE, default "postgres") and "connect_timeout" (seconds,
+// default 10). drivers.ParseDSN("postgres", url) builds a Source from a
+// postgres:// URL.
+//
+// connect_timeout bounds the whole connect of the driver's own connections
+// (dial, TLS, startup and authentication: a server that accepts and never
+// answers fails with an error matching context.DeadlineExceeded) and
+// reaches the tools as PGCONNECT_TIMEOUT (at least 2, libpq's minimum);
+// cancelling the context ends a connect at once.
 //
 // The tools get the connection as --host/--port/--username/--dbname
 // arguments and the password only as PGPASSWORD in their environment, from
@@ -59,6 +66,14 @@
 // Ping talks to the server with bun's pgdriver, not the tools: SELECT 1
 // latency, version, uptime, connections and database size, with failures
 // classified as timeout, auth_failed, unreachable or error.
+//
+// A Dump fails with the first failure of pg_dump or of the row counting
+// (the tool's stderr, or the server's error such as "permission denied for
+// table t"); the cancellation of the other one that it causes is not
+// reported, so the error matches context.Canceled only when the caller's
+// context was cancelled. Restore and Verify say when the role lacks
+// CREATEDB for a database they must create. Empty (drivers.Inspector)
+// tells a missing or object-free database from one holding data.
 //
 // Example use with the pipeline of package manifest:
 //

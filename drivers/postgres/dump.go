@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -39,9 +40,13 @@ func (d *Driver) Dump(ctx context.Context, src drivers.Source, w io.Writer, opts
 	return md, nil
 }
 
-func (d *Driver) dump(ctx context.Context, c conf, w io.Writer, opts *drivers.DumpOptions) (md drivers.Metadata, err error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+// dump runs pg_dump and the row counting side by side. When one of them
+// fails, the other is stopped with that failure as the cause, and the
+// failure, not the cancellation it caused, is what dump returns: a dump is
+// "cancelled" only when the caller's ctx is.
+func (d *Driver) dump(parent context.Context, c conf, w io.Writer, opts *drivers.DumpOptions) (md drivers.Metadata, err error) {
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
 	s, err := c.connect(ctx, c.database)
 	if err != nil {
 		return md, fmt.Errorf("connect: %w", err)
@@ -85,22 +90,23 @@ func (d *Driver) dump(ctx context.Context, c conf, w io.Writer, opts *drivers.Du
 	go func() {
 		err := cmd.Run(ctx)
 		if err != nil {
-			cancel() // stop the counting too
+			cancel(err) // stop the counting too
 		}
 		dumped <- err
 	}()
 	md, mdErr := describe(ctx, s)
 	if mdErr != nil {
-		cancel()
+		cancel(mdErr) // stop pg_dump too
 	}
 	dumpErr := <-dumped
 	switch {
 	case out.err() != nil:
 		return md, fmt.Errorf("write archive: %w", out.err())
-	case dumpErr != nil:
-		return md, dumpErr
-	case mdErr != nil:
-		return md, mdErr
+	case parent.Err() != nil && (dumpErr != nil || mdErr != nil):
+		return md, fmt.Errorf("%w (%v)", parent.Err(), cmp.Or(dumpErr, mdErr))
+	case dumpErr != nil || mdErr != nil:
+		// The first failure; the other one is the cancellation it caused.
+		return md, context.Cause(ctx)
 	}
 	md.DatabaseVersion = version
 	return md, nil

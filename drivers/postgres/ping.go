@@ -17,8 +17,8 @@ import (
 // "active_connections" (client sessions of the whole server) and
 // "database_size_bytes", plus "connect_ms", the time to connect and log in.
 //
-// Failures are classified: "timeout" (ctx's deadline or a network timeout;
-// without a deadline Ping allows 5 s), "auth_failed" (SQLSTATE 28P01,
+// Failures are classified: "timeout" (ctx's deadline, the connect timeout
+// or a network timeout; without a deadline Ping allows 5 s), "auth_failed" (SQLSTATE 28P01,
 // 28000 or 42501: wrong password, unknown role, no CONNECT privilege),
 // "unreachable" (connection refused, unknown host, no route), "error"
 // (anything else, e.g. a database that does not exist). ErrorText never
@@ -39,7 +39,7 @@ func (d *Driver) Ping(ctx context.Context, src drivers.Source) drivers.Health {
 	start := time.Now()
 	s, err := c.connect(ctx, c.database)
 	if err != nil {
-		return c.failed(ctx, err, budget, "connect")
+		return c.failed(ctx, err, min(budget, c.connectTimeout), "connect")
 	}
 	defer s.close()
 	connected := time.Since(start)

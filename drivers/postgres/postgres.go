@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -20,10 +21,11 @@ import (
 )
 
 var (
-	_ drivers.Driver   = (*Driver)(nil)
-	_ drivers.Pather   = (*Driver)(nil)
-	_ drivers.Checker  = (*Driver)(nil)
-	_ drivers.Verifier = (*Driver)(nil)
+	_ drivers.Driver    = (*Driver)(nil)
+	_ drivers.Pather    = (*Driver)(nil)
+	_ drivers.Checker   = (*Driver)(nil)
+	_ drivers.Verifier  = (*Driver)(nil)
+	_ drivers.Inspector = (*Driver)(nil)
 )
 
 // Option keys of drivers.Source.Options the driver honours. Other keys are
@@ -84,7 +86,8 @@ func (*Driver) Type() string { return "postgres" }
 func (*Driver) Format() string { return "dump" }
 
 // Check validates src without connecting: the errors Ping, Dump and
-// Restore would give before they connect.
+// Restore would give before they connect, as *drivers.FieldError naming
+// the field to set (the database is required).
 func (*Driver) Check(src drivers.Source) error {
 	_, err := parseSource(src)
 	return err
@@ -124,7 +127,14 @@ type conf struct {
 	connectTimeout time.Duration
 }
 
-// parseSource validates src and applies the defaults.
+// fieldError is an error about the field of a Source, matching
+// drivers.ErrInvalidSource.
+func fieldError(field, format string, args ...any) error {
+	return &drivers.FieldError{Field: field, Err: fmt.Errorf(format, args...)}
+}
+
+// parseSource validates src and applies the defaults. Errors are
+// *drivers.FieldError naming the field.
 func parseSource(src drivers.Source) (conf, error) {
 	c := conf{
 		host:           src.Host,
@@ -144,7 +154,7 @@ func parseSource(src drivers.Source) (conf, error) {
 		c.port = DefaultPort
 	}
 	if c.port < 0 || c.port > 65535 {
-		return c, fmt.Errorf("%w: port %d is out of range", drivers.ErrInvalidSource, c.port)
+		return c, fieldError("port", "postgres port %d is out of range: use 1 to 65535 (0 for %d)", c.port, DefaultPort)
 	}
 	if c.user == "" {
 		c.user = "postgres"
@@ -153,12 +163,12 @@ func parseSource(src drivers.Source) (conf, error) {
 		c.maintenanceDB = "postgres"
 	}
 	if c.database == "" {
-		return c, fmt.Errorf("%w: postgres source has no database: set the database name", drivers.ErrInvalidSource)
+		return c, fieldError("database", "postgres source has no database: set the database to back up or restore")
 	}
 	switch c.sslMode {
 	case "", "disable", "allow", "prefer", "require", "verify-ca", "verify-full":
 	default:
-		return c, fmt.Errorf("%w: sslmode %q: use disable, allow, prefer, require, verify-ca or verify-full", drivers.ErrInvalidSource, c.sslMode)
+		return c, fieldError("options."+OptSSLMode, "sslmode %q: use disable, allow, prefer, require, verify-ca or verify-full", c.sslMode)
 	}
 	tls := c.sslMode == "require" || c.sslMode == "verify-ca" || c.sslMode == "verify-full"
 	if err := drivers.CheckPasswordTransport(src, tls, OptSSLMode, `"verify-full" (or "require")`); err != nil {
@@ -167,7 +177,7 @@ func parseSource(src drivers.Source) (conf, error) {
 	if s := src.Options[OptConnectTimeout]; s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n <= 0 {
-			return c, fmt.Errorf("%w: connect_timeout %q: give a positive number of seconds", drivers.ErrInvalidSource, s)
+			return c, fieldError("options."+OptConnectTimeout, "connect_timeout %q: give a positive number of seconds", s)
 		}
 		c.connectTimeout = time.Duration(n) * time.Second
 	}
@@ -214,9 +224,9 @@ func (c conf) connector(db string, plain bool) (conn *pgdriver.Connector, err er
 		pgdriver.WithPassword(c.password),
 		pgdriver.WithDatabase(db),
 		pgdriver.WithApplicationName(appName),
-		pgdriver.WithDialTimeout(c.connectTimeout),
 		// Statements are bounded by ctx alone: exact row counts of big
-		// tables take as long as they take.
+		// tables take as long as they take. The handshake is bounded by
+		// connectOnce.
 		pgdriver.WithReadTimeout(0),
 		pgdriver.WithWriteTimeout(0),
 	}
@@ -245,7 +255,64 @@ func (c conf) connector(db string, plain bool) (conn *pgdriver.Connector, err er
 		}()
 		opts = append([]pgdriver.Option{pgdriver.WithDSN(u.String())}, opts...)
 	}
-	return pgdriver.NewConnector(opts...), nil
+	return pgdriver.NewConnector(append(opts, dialer(c.connectTimeout))...), nil
+}
+
+// dialSlotKey is the context key of the dialSlot of one connect.
+type dialSlotKey struct{}
+
+// dialSlot holds the connection the dialer opened for one connect, so that
+// connectOnce can close it when the connect's context ends: pgdriver only
+// sets deadlines during the handshake, which a cancellation does not move,
+// and leaves a failed handshake's connection open.
+type dialSlot struct {
+	mu     sync.Mutex
+	conn   net.Conn
+	closed bool
+}
+
+// keep records conn, or reports false when the slot was closed already.
+// A connection kept before is one whose handshake failed (database/sql
+// tries again after some failures): it is closed.
+func (s *dialSlot) keep(conn net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	if s.conn != nil {
+		s.conn.Close()
+	}
+	s.conn = conn
+	return true
+}
+
+// close closes the connection of the slot, now or when it is dialled.
+func (s *dialSlot) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	if s.conn != nil {
+		s.conn.Close()
+	}
+}
+
+// dialer is the pgdriver Dialer of the driver's connections: a TCP or Unix
+// dial bounded by timeout whose connection goes to the dialSlot of ctx.
+func dialer(timeout time.Duration) pgdriver.Option {
+	return func(cfg *pgdriver.Config) {
+		cfg.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := (&net.Dialer{Timeout: timeout, KeepAlive: 5 * time.Minute}).DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			if slot, ok := ctx.Value(dialSlotKey{}).(*dialSlot); ok && !slot.keep(conn) {
+				conn.Close()
+				return nil, fmt.Errorf("dial %s: %w", addr, context.Cause(ctx))
+			}
+			return conn, nil
+		}
+	}
 }
 
 // session is one connection of the driver's own, which ends when its
@@ -276,9 +343,28 @@ func (c conf) connectOnce(ctx context.Context, db string, plain bool) (*session,
 	}
 	pool := sql.OpenDB(connector)
 	pool.SetMaxOpenConns(1)
-	conn, err := pool.Conn(ctx)
+	// The whole handshake (dial, TLS, startup, authentication) gets
+	// connect_timeout, and ends at once when ctx does.
+	cctx, cancel := context.WithTimeout(ctx, c.connectTimeout)
+	defer cancel()
+	slot := &dialSlot{}
+	cctx = context.WithValue(cctx, dialSlotKey{}, slot)
+	stopClose := context.AfterFunc(cctx, slot.close)
+	conn, err := pool.Conn(cctx)
+	if !stopClose() && err == nil {
+		// cctx ended as the session was established, closing it.
+		conn.Close()
+		err = errors.New("connection closed")
+	}
 	if err != nil {
+		slot.close()
 		pool.Close()
+		switch {
+		case ctx.Err() != nil:
+			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+		case cctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded): // the handshake's deadline is cctx's
+			err = fmt.Errorf("no answer within connect_timeout %s: %w (%v)", c.connectTimeout, context.DeadlineExceeded, err)
+		}
 		return nil, err
 	}
 	s := &session{db: pool, conn: conn, stop: func() bool { return false }}

@@ -206,7 +206,7 @@ func fingerprint(t testing.TB, src drivers.Source) map[string]string {
 	return out
 }
 
-func equal(t *testing.T, a, b drivers.Source) {
+func equal(t testing.TB, a, b drivers.Source) {
 	t.Helper()
 	fa, fb := fingerprint(t, a), fingerprint(t, b)
 	if maps.Equal(fa, fb) {

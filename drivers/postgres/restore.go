@@ -64,7 +64,7 @@ func (d *Driver) restore(ctx context.Context, c conf, r io.Reader, recreate bool
 		if err := dropDatabase(ctx, m, c.database, serverNum); err != nil {
 			return err
 		}
-		if err := createDatabase(ctx, m, c.database); err != nil {
+		if err := createDatabase(ctx, m, c.database, c.user); err != nil {
 			return err
 		}
 	} else {
@@ -80,7 +80,7 @@ func (d *Driver) restore(ctx context.Context, c conf, r io.Reader, recreate bool
 				return err
 			}
 			logf("creating database %s", c.database)
-			if err := createDatabase(ctx, m, c.database); err != nil && sqlState(err) != stateDuplicateDatabase {
+			if err := createDatabase(ctx, m, c.database, c.user); err != nil && sqlState(err) != stateDuplicateDatabase {
 				return err
 			}
 			clean = false
@@ -117,10 +117,19 @@ func (d *Driver) runRestore(ctx context.Context, c conf, r io.Reader, serverNum 
 	}.RunFeed(ctx, r)
 }
 
+// stateInsufficientPrivilege is the SQLSTATE of a refused privilege.
+const stateInsufficientPrivilege = "42501"
+
 // createDatabase creates db from template0, so nothing of template1 can
-// clash with the archive.
-func createDatabase(ctx context.Context, m *session, db string) error {
-	if _, err := m.conn.ExecContext(ctx, "CREATE DATABASE "+quoteIdent(db)+" TEMPLATE template0"); err != nil {
+// clash with the archive. A refusal says that role (the user connected
+// as) needs CREATEDB.
+func createDatabase(ctx context.Context, m *session, db, role string) error {
+	_, err := m.conn.ExecContext(ctx, "CREATE DATABASE "+quoteIdent(db)+" TEMPLATE template0")
+	switch {
+	case sqlState(err) == stateInsufficientPrivilege:
+		return fmt.Errorf("create database %s: role %s may not create databases: give it CREATEDB (ALTER ROLE %s CREATEDB) or connect as a role that has it: %w",
+			db, quoteIdent(role), quoteIdent(role), err)
+	case err != nil:
 		return fmt.Errorf("create database %s: %w", db, err)
 	}
 	return nil

@@ -75,18 +75,21 @@ func (d *Driver) verify(ctx context.Context, c, tc conf, r io.Reader, md drivers
 	drop := !keep
 	defer func() {
 		if drop {
-			if dropErr := c.dropVerification(ctx, tc.database, serverNum); dropErr != nil {
+			dropped, dropErr := c.dropVerification(ctx, tc.database, serverNum)
+			if dropErr != nil {
 				err = errors.Join(err, dropErr)
 				if rep != nil {
 					rep.Problems = append(rep.Problems, dropErr.Error())
 				}
 				return
 			}
-			logf("dropped verification database %s", tc.database)
+			if dropped {
+				logf("dropped verification database %s", tc.database)
+			}
 		}
 	}()
 	logf("creating verification database %s", tc.database)
-	if err := createDatabase(ctx, m, tc.database); err != nil {
+	if err := createDatabase(ctx, m, tc.database, c.user); err != nil {
 		if sqlState(err) == stateDuplicateDatabase {
 			// Created by someone else in between: not ours to drop.
 			drop = false
@@ -107,17 +110,25 @@ func (d *Driver) verify(ctx context.Context, c, tc conf, r io.Reader, md drivers
 	return rep, nil
 }
 
-// dropVerification drops the verification database db on a fresh
-// maintenance connection, whatever the state of ctx.
-func (c conf) dropVerification(ctx context.Context, db string, serverNum int) error {
+// dropVerification drops the verification database db, if it exists, on
+// a fresh maintenance connection, whatever the state of ctx. It reports
+// whether there was one to drop.
+func (c conf) dropVerification(ctx context.Context, db string, serverNum int) (bool, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dropTimeout)
 	defer cancel()
 	m, err := c.connect(ctx, c.maintenanceDB)
 	if err != nil {
-		return fmt.Errorf("drop verification database %s: connect: %w", db, err)
+		return false, fmt.Errorf("drop verification database %s: connect: %w", db, err)
 	}
 	defer m.close()
-	return dropDatabase(ctx, m, db, serverNum)
+	var exists bool
+	if err := m.conn.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = "+quoteLiteral(db)+")").Scan(&exists); err != nil {
+		return false, fmt.Errorf("drop verification database %s: look it up: %w", db, err)
+	}
+	if !exists { // never created: CREATE DATABASE failed or never ran
+		return false, nil
+	}
+	return true, dropDatabase(ctx, m, db, serverNum)
 }
 
 // check compares the restored database tc with md.

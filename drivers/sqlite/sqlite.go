@@ -19,8 +19,10 @@ import (
 )
 
 var (
-	_ drivers.Driver = (*Driver)(nil)
-	_ drivers.Pather = (*Driver)(nil)
+	_ drivers.Driver    = (*Driver)(nil)
+	_ drivers.Pather    = (*Driver)(nil)
+	_ drivers.Checker   = (*Driver)(nil)
+	_ drivers.Inspector = (*Driver)(nil)
 )
 
 const (
@@ -57,15 +59,74 @@ func (*Driver) Paths(src drivers.Source) []drivers.SourcePath {
 	return []drivers.SourcePath{{Field: "path", Path: src.Path}}
 }
 
+// Check validates src without touching the file system: it needs a path
+// (the engine also requires it to be absolute).
+func (*Driver) Check(src drivers.Source) error {
+	if src.Path == "" {
+		return &drivers.FieldError{Field: "path", Err: errors.New("sqlite source has no path: set the database file path")}
+	}
+	return nil
+}
+
+// Empty reports whether target.Path is missing, zero bytes long, or a
+// database without a table, view, index or trigger. It opens the file
+// read-only and creates nothing. A path that is not a regular file is an
+// error matching drivers.ErrInvalidSource, and so is a file that is not a
+// SQLite database.
+func (*Driver) Empty(ctx context.Context, target drivers.Source) (bool, error) {
+	if target.Path == "" {
+		return false, fmt.Errorf("inspect sqlite: %w: target has no path: set the database file path", drivers.ErrInvalidSource)
+	}
+	fi, err := os.Stat(target.Path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return true, nil
+	case err != nil:
+		return false, fmt.Errorf("inspect sqlite: %w", err)
+	case !fi.Mode().IsRegular():
+		return false, fmt.Errorf("inspect sqlite: %w: %s is not a regular file", drivers.ErrInvalidSource, target.Path)
+	case fi.Size() == 0:
+		return true, nil
+	}
+	mode := "ro"
+	if _, wal, _ := targetInfo(target.Path); wal {
+		if _, err := os.Stat(target.Path + "-wal"); errors.Is(err, os.ErrNotExist) {
+			// A WAL database nobody has open: all of it is in the file.
+			// Opened plainly, even read-only, SQLite would leave -wal and
+			// -shm files beside it.
+			mode = "ro+immutable"
+		}
+	}
+	db, _, err := open(target.Path, mode)
+	if err != nil {
+		return false, fmt.Errorf("inspect sqlite: %w", err)
+	}
+	defer db.Close()
+	var n int
+	err = db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite\_%' ESCAPE '\'`).Scan(&n)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return false, fmt.Errorf("inspect sqlite %s: %w (%v)", target.Path, ctx.Err(), err)
+	case err != nil:
+		return false, fmt.Errorf("inspect sqlite %s: %w: %w", target.Path, drivers.ErrInvalidSource, err)
+	}
+	return n == 0, nil
+}
+
 // dsn returns the modernc.org/sqlite DSN of the database file at path,
-// opened with mode (ro, rw), never creating it.
+// opened with mode (ro, rw, or ro+immutable for a file no one writes),
+// never creating it.
 func dsn(path, mode string) (string, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return "", err
 	}
 	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}
+	mode, immutable := strings.CutSuffix(mode, "+immutable")
 	q := url.Values{"mode": {mode}, "_busy_timeout": {fmt.Sprint(busyTimeout.Milliseconds())}}
+	if immutable {
+		q.Set("immutable", "1") // no locks, no -wal or -shm files
+	}
 	return u.String() + "?" + q.Encode(), nil
 }
 

@@ -103,7 +103,7 @@ func newTarget(t *testing.T) drivers.Source {
 
 // digest describes a database: its schema, then per table the row count
 // and a sha256 of the rows in rowid order.
-func digest(t *testing.T, path string) []string {
+func digest(t testing.TB, path string) []string {
 	t.Helper()
 	db := openDB(t, path)
 	defer db.Close()
@@ -129,7 +129,7 @@ func digest(t *testing.T, path string) []string {
 	return out
 }
 
-func tableDigest(t *testing.T, db *sql.DB, table string) string {
+func tableDigest(t testing.TB, db *sql.DB, table string) string {
 	t.Helper()
 	rows, err := db.Query(`SELECT * FROM "` + table + `" ORDER BY rowid`)
 	if err != nil {
@@ -157,7 +157,7 @@ func tableDigest(t *testing.T, db *sql.DB, table string) string {
 	return fmt.Sprintf("%d rows, sha256 %s", n, hex.EncodeToString(h.Sum(nil)))
 }
 
-func equal(t *testing.T, a, b drivers.Source) {
+func equal(t testing.TB, a, b drivers.Source) {
 	t.Helper()
 	if da, db := digest(t, a.Path), digest(t, b.Path); !slices.Equal(da, db) {
 		t.Errorf("databases differ:\n%s:\n%q\n%s:\n%q", a.Path, da, b.Path, db)
