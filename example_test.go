@@ -61,6 +61,8 @@ func Example() {
 	db.QueryRow(`SELECT count(*) FROM notes`).Scan(&n)
 	fmt.Println("rows restored:", n)
 	// Output:
+	// RECOVERY.txt
+	// SHA256SUMS
 	// backup.db.zst
 	// manifest.json
 	// rows restored: 2

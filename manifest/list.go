@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -22,6 +23,10 @@ const (
 	// StatusInvalid: manifest.json exists but cannot be read or trusted;
 	// Backup.Reason says why.
 	StatusInvalid = "invalid"
+	// StatusDamaged: manifest.json loads, but a part it lists is missing
+	// or its stored size differs from the manifest (List compares sizes
+	// only; Verify hashes). Backup.Reason names the part.
+	StatusDamaged = "damaged"
 )
 
 // Backup is one run folder found by List.
@@ -29,9 +34,10 @@ type Backup struct {
 	Dir    string    // run folder key, "{job_id}/{YYYY-MM-DD_HHmmss}"
 	JobID  string    // first element of Dir
 	Time   time.Time // the folder name, read as UTC
-	Status string    // StatusCompleted, StatusIncomplete or StatusInvalid
-	Reason string    // why the backup is invalid; empty otherwise
-	// Manifest is the loaded manifest of a completed backup, nil otherwise.
+	Status string    // StatusCompleted, StatusDamaged, StatusIncomplete or StatusInvalid
+	Reason string    // why the backup is damaged or invalid; empty otherwise
+	// Manifest is the loaded manifest of a completed or damaged backup,
+	// nil otherwise.
 	Manifest *Manifest
 	// Files and StoredBytes count what the folder holds in storage
 	// (manifest, parts, temporary parts and the run reservation included).
@@ -48,8 +54,9 @@ type Backup struct {
 // that has one, one at a time: memory grows with the number of folders and
 // the size of their manifests, never with the size of the backups. A
 // manifest that cannot be read or does not validate makes its folder
-// StatusInvalid rather than failing List; List fails only when the listing
-// fails or ctx ends.
+// StatusInvalid rather than failing List; a manifest whose parts are
+// missing from the listing or listed with another size makes it
+// StatusDamaged. List fails only when the listing fails or ctx ends.
 func List(ctx context.Context, s storage.Storage) ([]Backup, error) {
 	objs, err := s.List(ctx, "")
 	if err != nil {
@@ -57,6 +64,7 @@ func List(ctx context.Context, s storage.Storage) ([]Backup, error) {
 	}
 	var out []Backup
 	var hasManifest []bool
+	var sizes []map[string]int64 // per folder: file name → size
 	for _, o := range objs {
 		job, run, file, ok := splitRunKey(o.Key)
 		if !ok {
@@ -67,10 +75,12 @@ func List(ctx context.Context, s storage.Storage) ([]Backup, error) {
 			t, _ := time.ParseInLocation(RunFolderLayout, run, time.UTC)
 			out = append(out, Backup{Dir: dir, JobID: job, Time: t, Status: StatusIncomplete})
 			hasManifest = append(hasManifest, false)
+			sizes = append(sizes, map[string]int64{})
 		}
 		b := &out[len(out)-1]
 		b.Files++
 		b.StoredBytes += o.Size
+		sizes[len(sizes)-1][file] = o.Size
 		if file == FileName {
 			hasManifest[len(hasManifest)-1] = true
 		}
@@ -82,6 +92,7 @@ func List(ctx context.Context, s storage.Storage) ([]Backup, error) {
 		if err := load(ctx, s, &out[i]); err != nil {
 			return nil, err
 		}
+		checkSizes(&out[i], sizes[i])
 	}
 	slices.SortStableFunc(out, func(a, b Backup) int {
 		if c := b.Time.Compare(a.Time); c != 0 {
@@ -107,6 +118,26 @@ func load(ctx context.Context, s storage.Storage, b *Backup) error {
 		b.Status, b.Reason = StatusInvalid, err.Error()
 	}
 	return nil
+}
+
+// checkSizes marks a completed backup damaged when a part its manifest
+// lists is not among the stored files or has another size.
+func checkSizes(b *Backup, sizes map[string]int64) {
+	if b.Status != StatusCompleted {
+		return
+	}
+	for _, c := range b.Manifest.Chunks {
+		got, ok := sizes[c.File]
+		switch {
+		case !ok:
+			b.Status, b.Reason = StatusDamaged, fmt.Sprintf("chunk %d: %s %s: copy it back from another storage or restore another backup", c.Number, ErrMissingPart, c.File)
+		case got != c.SizeBytes:
+			b.Status, b.Reason = StatusDamaged, fmt.Sprintf("chunk %d %s: %s: %d bytes, manifest says %d", c.Number, c.File, ErrSizeMismatch, got, c.SizeBytes)
+		default:
+			continue
+		}
+		return
+	}
 }
 
 // splitRunKey splits "job/YYYY-MM-DD_HHmmss/file…" into its parts. It

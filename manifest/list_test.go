@@ -49,6 +49,16 @@ func TestList(t *testing.T) {
 	write("job-b", "2025-02-13_060001", manifest.Gzip, 1<<20, 1000)
 	write("job-a", "2025-02-13_060001", manifest.None, 400, 1000) // same second, other job: 3 parts
 	write("job-a", "2025-02-12_060001", manifest.Zstd, 1<<20, 10)
+	// Completed backups whose parts were damaged afterwards: one
+	// truncated, one deleted. List tells them by size, without hashing.
+	truncated := write("job-d", "2025-02-09_000000", manifest.None, 400, 1000)
+	if err := os.Truncate(filepath.Join(root, truncated.Dir, "backup.dump.part-002"), 100); err != nil {
+		t.Fatal(err)
+	}
+	missing := write("job-d", "2025-02-08_000000", manifest.None, 400, 1000)
+	if err := os.Remove(filepath.Join(root, missing.Dir, "backup.dump.part-003")); err != nil {
+		t.Fatal(err)
+	}
 	// A backup killed with SIGKILL: a temporary part and the reservation.
 	putFile(t, root, "job-a/2025-02-14_000000/.incomplete-part-001", "partial")
 	putFile(t, root, "job-a/2025-02-14_000000/.dataguardian-run", "exec-9\n")
@@ -74,11 +84,13 @@ func TestList(t *testing.T) {
 		parts, files        int
 	}{
 		{dir: "job-a/2025-02-14_000000", status: manifest.StatusIncomplete, files: 2},
-		{dir: "job-a/2025-02-13_060001", status: manifest.StatusCompleted, compression: manifest.None, parts: 3, files: 4},
-		{dir: "job-b/2025-02-13_060001", status: manifest.StatusCompleted, compression: manifest.Gzip, parts: 1, files: 2},
-		{dir: "job-a/2025-02-12_060001", status: manifest.StatusCompleted, compression: manifest.Zstd, parts: 1, files: 2},
+		{dir: "job-a/2025-02-13_060001", status: manifest.StatusCompleted, compression: manifest.None, parts: 3, files: 6},
+		{dir: "job-b/2025-02-13_060001", status: manifest.StatusCompleted, compression: manifest.Gzip, parts: 1, files: 4},
+		{dir: "job-a/2025-02-12_060001", status: manifest.StatusCompleted, compression: manifest.Zstd, parts: 1, files: 4},
 		{dir: "job-c/2025-02-11_000000", status: manifest.StatusInvalid, reason: "decode manifest.json", files: 2},
 		{dir: "job-c/2025-02-10_000000", status: manifest.StatusInvalid, reason: "unknown datasource type", files: 1},
+		{dir: "job-d/2025-02-09_000000", status: manifest.StatusDamaged, reason: "chunk 2 backup.dump.part-002: part size mismatch: 100 bytes, manifest says 400", compression: manifest.None, parts: 3, files: 6},
+		{dir: "job-d/2025-02-08_000000", status: manifest.StatusDamaged, reason: "chunk 3: missing part backup.dump.part-003", compression: manifest.None, parts: 3, files: 5},
 	}
 	if len(got) != len(tests) {
 		for _, b := range got {
@@ -102,7 +114,7 @@ func TestList(t *testing.T) {
 			if !strings.Contains(b.Reason, tt.reason) || (tt.reason == "") != (b.Reason == "") {
 				t.Errorf("reason %q, want one containing %q", b.Reason, tt.reason)
 			}
-			if tt.status != manifest.StatusCompleted {
+			if tt.status != manifest.StatusCompleted && tt.status != manifest.StatusDamaged {
 				if b.Manifest != nil {
 					t.Errorf("a %s backup has a manifest", b.Status)
 				}
@@ -110,7 +122,7 @@ func TestList(t *testing.T) {
 			}
 			m := b.Manifest
 			if m == nil {
-				t.Fatal("completed backup without manifest")
+				t.Fatalf("%s backup without manifest", b.Status)
 			}
 			if m.Compression != tt.compression || len(m.Chunks) != tt.parts || m.DatasourceType != "postgres" || m.JobID != job || m.CompressedSizeBytes <= 0 {
 				t.Errorf("manifest %s: compression %s, %d parts, type %s, job %s, %d bytes", b.Dir, m.Compression, len(m.Chunks), m.DatasourceType, m.JobID, m.CompressedSizeBytes)

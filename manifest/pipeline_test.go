@@ -94,9 +94,14 @@ func TestRoundTripEveryCompression(t *testing.T) {
 				base, _ := manifest.BaseName("postgres", c)
 				files := listDir(t, filepath.Join(root, res.Dir))
 				wantParts := int((m.CompressedSizeBytes + partSize - 1) / partSize)
-				if len(m.Chunks) != wantParts || len(files) != wantParts+1 {
-					t.Fatalf("%d chunks, files %v; want %d parts + manifest", len(m.Chunks), files, wantParts)
+				if len(m.Chunks) != wantParts || len(files) != wantParts+3 {
+					t.Fatalf("%d chunks, files %v; want %d parts, manifest, %s and %s", len(m.Chunks), files, wantParts, manifest.RecoveryFileName, manifest.SumsFileName)
 				}
+				// Sorted: RECOVERY.txt, SHA256SUMS, the parts, manifest.json.
+				if files[0] != manifest.RecoveryFileName || files[1] != manifest.SumsFileName {
+					t.Errorf("files %v lack the recovery aids", files[:2])
+				}
+				files = files[2:]
 				if wantParts == 1 && files[0] != base {
 					t.Errorf("unsplit backup named %q, want %q", files[0], base)
 				}
@@ -372,9 +377,10 @@ func TestRunFoldersNeverOverwritten(t *testing.T) {
 			t.Fatalf("%s holds %q", dirs[i], got)
 		}
 	}
-	// Nothing but parts and manifests remains (reservations are removed).
+	// Nothing but parts, manifests and recovery aids remains
+	// (reservations are removed).
 	for _, d := range dirs {
-		if files := listDir(t, filepath.Join(root, d)); len(files) != 2 {
+		if files := listDir(t, filepath.Join(root, d)); len(files) != 4 {
 			t.Errorf("%s holds %v", d, files)
 		}
 	}

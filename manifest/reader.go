@@ -41,7 +41,9 @@ func Load(ctx context.Context, s storage.Storage, dir string) (*Manifest, error)
 
 // Verify checks that every part of the backup is present with the size and
 // sha256 the manifest records, and that the whole stream matches the
-// manifest checksum. It reads every byte once and touches nothing else; run
+// manifest checksum. When the folder holds a SHA256SUMS (older backups do
+// not), it must list the same parts and sums, else the error matches
+// ErrSumsMismatch. It reads every byte once and touches nothing else; run
 // it before a restore so a corrupt backup never reaches the target.
 func Verify(ctx context.Context, s storage.Storage, dir string, m *Manifest) error {
 	for _, c := range m.Chunks {
@@ -61,7 +63,7 @@ func Verify(ctx context.Context, s storage.Storage, dir string, m *Manifest) err
 	if _, err := io.Copy(io.Discard, pr); err != nil {
 		return err
 	}
-	return nil
+	return checkSumsFile(ctx, s, dir, m)
 }
 
 // OpenStream returns the decompressed backup stream. It checks every part's

@@ -238,7 +238,8 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Commit flushes the last part, gives every part its final name and writes
+// Commit flushes the last part, gives every part its final name, writes
+// the by-hand recovery aids (SHA256SUMS, RECOVERY.txt) and then
 // manifest.json (last, atomically) on every destination still healthy. It
 // returns the manifest and fails only when no destination holds the backup;
 // Results tells which destinations did. md is stored as the manifest metadata.
@@ -273,6 +274,11 @@ func (w *Writer) Commit(md Metadata) (*Manifest, error) {
 	if err != nil {
 		w.cleanup(names)
 		return nil, err
+	}
+	for _, d := range w.live() {
+		if err := WriteRecoveryFiles(ctx, d.Storage, w.dir, m); err != nil {
+			d.fail(err)
+		}
 	}
 	for _, d := range w.live() {
 		if err := d.Storage.Put(ctx, w.dir+"/"+FileName, bytes.NewReader(data), &storage.PutOptions{IfNotExist: true}); err != nil {
@@ -420,6 +426,8 @@ func (w *Writer) cleanup(names []string) {
 			_ = d.Storage.Delete(ctx, w.partialKey(i+1))
 			_ = d.Storage.Delete(ctx, w.dir+"/"+name)
 		}
+		_ = d.Storage.Delete(ctx, w.dir+"/"+SumsFileName)
+		_ = d.Storage.Delete(ctx, w.dir+"/"+RecoveryFileName)
 	}
 	w.release(ctx)
 }

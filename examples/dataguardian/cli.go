@@ -39,16 +39,21 @@ var commands = []command{
 		example: "DG_PASSWORD=... dataguardian backup --type postgres --dsn postgres://app@db:5432/shop --storage /var/backups --compression zstd"},
 	{name: "verify", run: (*cli).verify, args: "RUN_DIR [--json]",
 		summary: "Check every part of a backup against the sha256 checksums in its manifest.json, and\n" +
-			"the whole stream. Exits 0 only if every checksum matches.",
+			"the whole stream (and SHA256SUMS, when the folder has one). Exits 0 only if every checksum\n" +
+			"matches. RUN_DIR is any folder holding a manifest.json: a copied or renamed one works.",
 		example: "dataguardian verify /var/backups/sqlite-app/2025-02-13_060001"},
 	{name: "restore", run: (*cli).restore, args: "RUN_DIR --dsn DSN_OR_PATH [flags]",
 		summary: "Verify every checksum of a backup, then restore it into the target; nothing touches the\n" +
-			"target when a checksum fails. With --verify-only, restore into a temporary database\n" +
-			"dg_verify_ID on the target's server, check tables and row counts, report and drop it.",
+			"target when a checksum fails. A target that already holds data (a non-empty directory or\n" +
+			"file, a database with tables) is refused unless --force (restore over it) or --recreate\n" +
+			"(drop and recreate the database) is given. With --verify-only, restore into a temporary\n" +
+			"database dg_verify_ID on the target's server, check tables and row counts, report and drop\n" +
+			"it. RUN_DIR is any folder holding a manifest.json: a copied or renamed one works.",
 		example: "dataguardian restore /var/backups/sqlite-app/2025-02-13_060001 --dsn /srv/app-restored.db"},
 	{name: "ls", run: (*cli).ls, args: "DIR [--json]",
 		summary: "List the backups under a storage directory, newest first, with status (completed,\n" +
-			"incomplete, invalid), datasource type, compression, size and parts.",
+			"damaged: a part missing or of the wrong size, incomplete, invalid), datasource type,\n" +
+			"compression, size and parts. Sizes only: run verify to check the sha256 checksums.",
 		example: "dataguardian ls /var/backups"},
 	{name: "serve", run: (*cli).serve, args: "[--listen ADDR] [--data-dir DIR] [--database-url URL] [flags]",
 		summary: serveSummary, example: serveExample},

@@ -106,7 +106,7 @@ func TestSQLiteBackupVerifyRestore(t *testing.T) {
 		}
 
 		before := fileSum(t, target)
-		res = fails(t, 1, "restore", run, "--dsn", target)
+		res = fails(t, 1, "restore", run, "--dsn", target, "--force")
 		if !strings.Contains(res.stderr, name) || !strings.Contains(res.stderr, "target was not touched") {
 			t.Errorf("restore does not refuse naming the part:\n%v", res)
 		}

@@ -62,7 +62,7 @@ func (c *cli) ls(ctx context.Context, args []string) error {
 	fmt.Fprintln(tw, "FOLDER\tSTATUS\tTYPE\tCOMPRESSION\tSIZE\tPARTS")
 	for _, e := range entries {
 		typ, comp, parts := "-", "-", "-"
-		if e.Status == manifest.StatusCompleted {
+		if e.Status == manifest.StatusCompleted || e.Status == manifest.StatusDamaged {
 			typ, comp, parts = e.DatasourceType, string(e.Compression), fmt.Sprint(e.Parts)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", filepath.Join(pos[0], filepath.FromSlash(e.Key)), e.Status, typ, comp, e.Size, parts)

@@ -26,8 +26,8 @@ type restoreOutput struct {
 }
 
 type restoreFlags struct {
-	source                     sourceFlags
-	recreate, verifyOnly, keep bool
+	source                            sourceFlags
+	force, recreate, verifyOnly, keep bool
 }
 
 func (c *cli) restore(ctx context.Context, args []string) error {
@@ -35,7 +35,8 @@ func (c *cli) restore(ctx context.Context, args []string) error {
 	var f restoreFlags
 	f.source.register(fs, "datasource type of the target (default: the backup's datasource_type)",
 		"restore target: a postgres:// or mysql:// URL, user:pass@tcp(host:3306)/db, or a file or directory path (required)")
-	fs.BoolVar(&f.recreate, "recreate", false, "drop and recreate the target database first (postgres, mysql)")
+	fs.BoolVar(&f.force, "force", false, "restore into a target that already holds data, replacing what the backup holds (without it, a non-empty target is refused)")
+	fs.BoolVar(&f.recreate, "recreate", false, "drop and recreate the target database first (postgres, mysql); like --force, allows a non-empty target")
 	fs.BoolVar(&f.verifyOnly, "verify-only", false, "restore into a temporary database dg_verify_ID on the target's server, check it, report and drop it")
 	fs.BoolVar(&f.keep, "keep-verification-database", false, "with --verify-only: keep the temporary database")
 	pos, err := c.parse(fs, args, "RUN_DIR")
@@ -95,6 +96,11 @@ func (c *cli) runRestore(ctx context.Context, r *runDir, f *restoreFlags, out *r
 	if f.verifyOnly && !ok {
 		return fmt.Errorf("--verify-only: the %s driver cannot verify into a temporary database; restore into a new target instead", drv.Type())
 	}
+	if !f.verifyOnly && !f.force && !f.recreate {
+		if err := refuseNonEmpty(ctx, drv, src); err != nil {
+			return err
+		}
+	}
 	if err := c.verifyRun(ctx, r, m); err != nil {
 		return fmt.Errorf("%w; the target was not touched", err)
 	}
@@ -112,6 +118,26 @@ func (c *cli) runRestore(ctx context.Context, r *runDir, f *restoreFlags, out *r
 		}
 		return err
 	})
+}
+
+// refuseNonEmpty fails unless target holds nothing a restore would
+// replace, as the driver's optional drivers.Inspector tells. A driver that
+// cannot tell is refused too: only --force or --recreate restore blind.
+func refuseNonEmpty(ctx context.Context, drv drivers.Driver, target drivers.Source) error {
+	insp, ok := drv.(drivers.Inspector)
+	if !ok {
+		return usagef("the %s driver cannot tell whether %s holds data, and a restore replaces what it holds: "+
+			"give --force to restore over whatever is there, or restore into a new target", drv.Type(), target)
+	}
+	empty, err := insp.Empty(ctx, target)
+	if err != nil {
+		return fmt.Errorf("check whether %s holds data: %w", target, err)
+	}
+	if !empty {
+		return usagef("%s is not empty and a restore would replace what it holds: "+
+			"give --force to restore over it, --recreate to drop and recreate it (postgres, mysql), or restore into a new target", target)
+	}
+	return nil
 }
 
 func (c *cli) printReport(rep *drivers.VerifyReport) {

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/dataguardian/dataguardian/manifest"
@@ -13,33 +16,158 @@ import (
 	"github.com/dataguardian/dataguardian/storage/local"
 )
 
-// runDir is a run folder given on the command line: the storage rooted at
-// its grandparent and its key "job/run" there.
+// runDir is a run folder given on the command line: any directory that
+// holds a manifest.json, wherever it lives and whatever its name (a copy in
+// /tmp, a renamed folder, a mounted disk). The manifest says which job and
+// run it is; the path says nothing. It is read through folderStorage, so
+// verify and restore never write into it.
 type runDir struct {
 	path string // absolute filesystem path of the folder
-	key  string // "{job_id}/{YYYY-MM-DD_HHmmss}"
-	st   *local.Local
+	key  string // the folder's key in st
+	st   storage.Storage
 }
 
-// openRunDir opens the run folder at path, which must exist.
+// openRunDir opens the run folder at path, which must exist. A folder
+// without manifest.json that does not look like a run either (no run-time
+// name, no part, no reservation) is a usage error; an incomplete run is
+// left for manifest.Load to report.
 func openRunDir(path string) (*runDir, error) {
 	abs, err := existingDir(path)
 	if err != nil {
 		return nil, err
 	}
-	run, job := filepath.Base(abs), filepath.Base(filepath.Dir(abs))
-	if t, err := time.Parse(manifest.RunFolderLayout, run); err != nil || manifest.RunFolder(t) != run {
-		return nil, usagef("%s is not a run folder: give a folder {storage}/{job_id}/{YYYY-MM-DD_HHmmss}, as 'dataguardian ls STORAGE' lists them", path)
+	if _, err := os.Stat(filepath.Join(abs, manifest.FileName)); err != nil && !looksLikeRun(abs) {
+		return nil, usagef("%s is not a run folder: it holds no %s; give a folder that does, as 'dataguardian ls STORAGE' lists them", path, manifest.FileName)
 	}
-	key := job + "/" + run
+	key := filepath.Base(abs)
+	if storage.ValidateKey(key) != nil || strings.ContainsAny(key, "/"+string(filepath.Separator)) {
+		key = "run"
+	}
+	return &runDir{path: abs, key: key, st: &folderStorage{dir: abs, key: key}}, nil
+}
+
+// looksLikeRun reports whether dir, which has no manifest.json, is still a
+// run folder: named as one, or holding a part or a backup's reservation.
+func looksLikeRun(dir string) bool {
+	name := filepath.Base(dir)
+	if t, err := time.Parse(manifest.RunFolderLayout, name); err == nil && manifest.RunFolder(t) == name {
+		return true
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if n := e.Name(); strings.HasPrefix(n, "backup.") || strings.HasPrefix(n, ".incomplete-part-") || n == ".dataguardian-run" {
+			return true
+		}
+	}
+	return false
+}
+
+// errReadOnly refuses a write through folderStorage.
+var errReadOnly = errors.New("read-only: the CLI never writes into a run folder it reads")
+
+// folderStorage is a read-only storage.Storage over one directory: the file
+// NAME in it is the object "{key}/NAME". Unlike local.Local it needs no
+// write access (a backup on read-only media verifies and restores) and no
+// storage root above the folder.
+type folderStorage struct {
+	dir, key string
+}
+
+var _ storage.Storage = (*folderStorage)(nil)
+
+// file returns the path of the file behind key.
+func (f *folderStorage) file(op, key string) (string, error) {
 	if err := storage.ValidateKey(key); err != nil {
-		return nil, usagef("%s is not a run folder: %v", path, err)
+		return "", &storage.OpError{Op: op, Key: key, Err: err}
 	}
-	st, err := local.New(filepath.Dir(filepath.Dir(abs)))
+	name, ok := strings.CutPrefix(key, f.key+"/")
+	if !ok || strings.Contains(name, "/") {
+		return "", &storage.OpError{Op: op, Key: key, Err: storage.ErrNotFound}
+	}
+	return filepath.Join(f.dir, name), nil
+}
+
+func (f *folderStorage) Open(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	name, err := f.file("open", key)
 	if err != nil {
 		return nil, err
 	}
-	return &runDir{path: abs, key: key, st: st}, nil
+	fh, err := os.Open(name)
+	if err == nil {
+		err = regular(fh)
+	}
+	if err == nil && offset > 0 {
+		_, err = fh.Seek(offset, io.SeekStart)
+	}
+	if err != nil {
+		if fh != nil {
+			fh.Close()
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			err = fmt.Errorf("%w: %v", storage.ErrNotFound, err)
+		}
+		return nil, &storage.OpError{Op: "open", Key: key, Err: err}
+	}
+	if length < 0 {
+		return fh, nil
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.LimitReader(fh, length), fh}, nil
+}
+
+// regular fails unless fh is a regular file.
+func regular(fh *os.File) error {
+	fi, err := fh.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("%s is not a regular file", fh.Name())
+	}
+	return err
+}
+
+func (f *folderStorage) Stat(ctx context.Context, key string) (storage.Object, error) {
+	name, err := f.file("stat", key)
+	if err != nil {
+		return storage.Object{}, err
+	}
+	fi, err := os.Stat(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		err = fmt.Errorf("%w: %v", storage.ErrNotFound, err)
+	}
+	if err != nil {
+		return storage.Object{}, &storage.OpError{Op: "stat", Key: key, Err: err}
+	}
+	return storage.Object{Key: key, Size: fi.Size(), ModTime: fi.ModTime()}, nil
+}
+
+func (f *folderStorage) List(ctx context.Context, prefix string) ([]storage.Object, error) {
+	if err := storage.ValidatePrefix(prefix); err != nil {
+		return nil, &storage.OpError{Op: "list", Key: prefix, Err: err}
+	}
+	entries, err := os.ReadDir(f.dir)
+	if err != nil {
+		return nil, &storage.OpError{Op: "list", Key: prefix, Err: err}
+	}
+	var out []storage.Object
+	for _, e := range entries { // sorted by name, so by key
+		key := f.key + "/" + e.Name()
+		if !e.Type().IsRegular() || !strings.HasPrefix(key, prefix) {
+			continue
+		}
+		if fi, err := e.Info(); err == nil {
+			out = append(out, storage.Object{Key: key, Size: fi.Size(), ModTime: fi.ModTime()})
+		}
+	}
+	return out, nil
+}
+
+func (f *folderStorage) Put(ctx context.Context, key string, r io.Reader, opts *storage.PutOptions) error {
+	return &storage.OpError{Op: "put", Key: key, Err: errReadOnly}
+}
+
+func (f *folderStorage) Delete(ctx context.Context, key string) error {
+	return &storage.OpError{Op: "delete", Key: key, Err: errReadOnly}
 }
 
 // openStorageDir opens the storage rooted at dir, which must exist.

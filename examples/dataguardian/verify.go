@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"path"
 
 	"github.com/dataguardian/dataguardian/manifest"
+	"github.com/dataguardian/dataguardian/storage"
 )
 
 // chunkResult is the verification of one part.
@@ -24,8 +28,12 @@ type verifyOutput struct {
 	Checksum string        `json:"checksum,omitempty"` // of the whole stream, from the manifest
 	WholeOK  bool          `json:"whole_ok"`           // the parts in order hash to Checksum
 	Chunks   []chunkResult `json:"chunks"`
-	Manifest *summary      `json:"manifest,omitempty"`
-	Error    string        `json:"error,omitempty"`
+	// Sums is the state of the folder's SHA256SUMS: "ok" (it agrees with
+	// manifest.json), "mismatch", "absent" (older backups) or "" (not
+	// checked: a part is damaged).
+	Sums     string   `json:"sha256sums,omitempty"`
+	Manifest *summary `json:"manifest,omitempty"`
+	Error    string   `json:"error,omitempty"`
 }
 
 func (c *cli) verify(ctx context.Context, args []string) error {
@@ -54,13 +62,30 @@ func (c *cli) verify(ctx context.Context, args []string) error {
 		}
 		c.stdout.line(fmt.Sprintf("  part %d/%d  %s  %s  %s", ch.Number, len(out.Chunks), ch.File, humanBytes(ch.SizeBytes), status))
 	}
+	if out.WholeOK {
+		c.stdout.line("  whole stream  " + out.Checksum + "  ok")
+	}
+	switch out.Sums {
+	case sumsOK:
+		c.stdout.line("  " + manifest.SumsFileName + "  ok")
+	case sumsAbsent:
+		c.stdout.line("  " + manifest.SumsFileName + "  absent (an older backup): manifest.json alone was checked")
+	case sumsMismatch:
+		c.stdout.line("  " + manifest.SumsFileName + "  FAILED: it disagrees with manifest.json")
+	}
 	if err != nil {
 		return err
 	}
-	c.stdout.line("  whole stream  " + out.Checksum + "  ok")
 	c.stdout.line("OK: every checksum matches")
 	return nil
 }
+
+// States of a run folder's SHA256SUMS in verifyOutput.Sums.
+const (
+	sumsOK       = "ok"
+	sumsMismatch = "mismatch"
+	sumsAbsent   = "absent"
+)
 
 // checkRun verifies the run folder into out. The whole backup is read once
 // (manifest.Verify); only when that fails is each part checked on its own,
@@ -72,18 +97,41 @@ func (c *cli) checkRun(ctx context.Context, r *runDir, out *verifyOutput) error 
 	}
 	out.Manifest, out.Checksum = summarize(m), m.Checksum
 	verr := c.verifyRun(ctx, r, m)
+	// A SHA256SUMS that disagrees is reported once the parts verified:
+	// they did.
+	sumsBad := errors.Is(verr, manifest.ErrSumsMismatch)
 	for _, ch := range m.Chunks {
 		res := chunkResult{Number: ch.Number, File: ch.File, SizeBytes: ch.SizeBytes, Checksum: ch.Checksum, OK: true}
-		if verr != nil && ctx.Err() == nil {
+		if verr != nil && !sumsBad && ctx.Err() == nil {
 			one := *m
 			one.Chunks, one.Checksum = []manifest.Chunk{ch}, ch.Checksum
-			if err := manifest.Verify(ctx, r.st, r.key, &one); err != nil {
+			if err := manifest.Verify(ctx, withoutSums{r.st}, r.key, &one); err != nil {
 				res.OK, res.Error = false, err.Error()
 			}
 		}
 		out.Chunks = append(out.Chunks, res)
 	}
-	out.WholeOK = verr == nil
+	switch _, serr := r.st.Stat(ctx, r.key+"/"+manifest.SumsFileName); {
+	case sumsBad:
+		out.Sums = sumsMismatch
+	case verr != nil:
+	case serr == nil:
+		out.Sums = sumsOK
+	case errors.Is(serr, storage.ErrNotFound):
+		out.Sums = sumsAbsent
+	}
+	out.WholeOK = verr == nil || sumsBad
 	out.OK = verr == nil
 	return verr
+}
+
+// withoutSums hides a run folder's SHA256SUMS, which lists every part, from
+// the check of one part alone.
+type withoutSums struct{ storage.Storage }
+
+func (s withoutSums) Open(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	if path.Base(key) == manifest.SumsFileName {
+		return nil, &storage.OpError{Op: "open", Key: key, Err: storage.ErrNotFound}
+	}
+	return s.Storage.Open(ctx, key, offset, length)
 }
