@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
+
+	"github.com/uptrace/bun"
 
 	"github.com/dataguardian/dataguardian/manifest"
 	"github.com/dataguardian/dataguardian/retention"
@@ -31,11 +35,13 @@ var retentionStatus = map[ExecutionStatus]retention.Status{
 
 // ApplyRetention deletes the backups of job that its retention policy no
 // longer keeps (nothing when auto_delete is off). It never deletes the
-// newest completed backup, a backup still running or one a restore is
-// reading. Each deletion removes the manifest first (so a half-deleted
-// backup is never offered for restore), then the parts, on every storage
-// location of the job, and is appended to _system/cleanup.log there. It
-// returns what it deleted.
+// newest completed backup, a backup still running, one a restore is
+// reading or a pinned one (Execution.Pinned, such as a restore's safety
+// backup); pinned backups take no slot of the policy's rules. Each
+// deletion removes the manifest first (so a half-deleted backup is never
+// offered for restore), then the parts, on every storage location of the
+// job, and is appended to _system/cleanup.log there. It returns what it
+// deleted.
 func (e *Engine) ApplyRetention(ctx context.Context, jobID string) ([]retention.Decision, error) {
 	job, err := e.store.GetBackupJob(ctx, jobID)
 	if err != nil {
@@ -53,28 +59,40 @@ func (e *Engine) ApplyRetention(ctx context.Context, jobID string) ([]retention.
 	if err != nil {
 		return nil, fmt.Errorf("apply retention of job %s: %w", job.Name, err)
 	}
-	byID := make(map[string]*Execution, len(execs))
 	var backups []retention.Backup
 	for i := range execs {
 		x := &execs[i]
 		if _, gone := x.Metadata[metaRetentionDeleted]; gone {
 			continue
 		}
-		b := retention.Backup{ID: x.ID, JobID: job.ID, CreatedAt: x.CreatedAt, Status: retentionStatus[x.Status], Path: x.BackupPath}
+		b := retention.Backup{ID: x.ID, JobID: job.ID, CreatedAt: x.CreatedAt, Status: retentionStatus[x.Status],
+			Path: x.BackupPath, Pinned: x.Pinned}
 		if reading[x.ID] {
 			b.Status = retention.StatusRestoring
 		}
-		byID[x.ID] = x
 		backups = append(backups, b)
 	}
 	_, drop := retention.Apply(backups, policy, e.now())
-	storages := e.openJobStorages(ctx, job)
-	for _, d := range drop {
-		if err := e.deleteBackup(ctx, storages, byID[d.Backup.ID], d); err != nil {
-			return nil, err
-		}
+	if len(drop) == 0 {
+		return nil, nil
 	}
-	return drop, nil
+	storages := e.openJobStorages(ctx, job)
+	deleted := drop[:0:0]
+	for _, d := range drop {
+		// Read it again: it may have been pinned since it was listed.
+		x, err := e.store.GetExecution(ctx, d.Backup.ID)
+		if err != nil {
+			return deleted, fmt.Errorf("apply retention of job %s: %w", job.Name, err)
+		}
+		if _, gone := x.Metadata[metaRetentionDeleted]; gone || x.Pinned {
+			continue
+		}
+		if err := e.deleteBackup(ctx, storages, x, d); err != nil {
+			return deleted, err
+		}
+		deleted = append(deleted, d)
+	}
+	return deleted, nil
 }
 
 // deleteBackup removes one backup from every storage and records it.
@@ -102,7 +120,9 @@ func (e *Engine) deleteBackup(ctx context.Context, storages []jobStorage, x *Exe
 }
 
 // removeRunFolder deletes a run folder: manifest.json first, so the backup
-// stops being restorable before any part goes, then everything else.
+// stops being restorable before any part goes, then everything else,
+// unfinished writes included (storage.Aborter). The folder must have no
+// live writer.
 func removeRunFolder(ctx context.Context, s storage.Storage, dir string) error {
 	if err := s.Delete(ctx, dir+"/"+manifest.FileName); err != nil {
 		return err
@@ -115,6 +135,9 @@ func removeRunFolder(ctx context.Context, s storage.Storage, dir string) error {
 		if err := s.Delete(ctx, o.Key); err != nil {
 			return err
 		}
+	}
+	if a, ok := s.(storage.Aborter); ok { // what a killed write left, which List does not show
+		return a.AbortIncomplete(ctx, dir+"/")
 	}
 	return nil
 }
@@ -129,7 +152,8 @@ type CleanupOptions struct {
 	TaskRetention time.Duration
 	// IncompleteAfter is how long a run folder without manifest.json may
 	// go unwritten before it counts as abandoned (a killed backup's
-	// leftovers) and is removed; 0 means 24 h.
+	// leftovers) and is removed; 0 means 24 h. Only folders DataGuardian
+	// made are ever removed (see RunCleanup).
 	IncompleteAfter time.Duration
 }
 
@@ -158,14 +182,24 @@ type CleanupReport struct {
 	// Incomplete lists the abandoned run folders removed, as
 	// "storage name: run folder".
 	Incomplete []string
+	// Missing lists the completed backups found without their
+	// manifest.json, as "storage name: run folder": that copy is marked
+	// missing and its files are kept for recovery by hand.
+	Missing []string
 }
 
 // RunCleanup runs one cleanup pass (what the cleanup worker does every
 // Interval): the retention policy of every enabled job with auto_delete,
 // the pruning of finished queue tasks (when the queue is a *StoreQueue),
-// and the removal of abandoned run folders on every enabled storage
-// location (see removeAbandoned). A failing job or storage does not stop
-// the others; the error joins their failures.
+// and a sweep of the run folders without manifest.json on every enabled
+// storage location. The sweep removes only what DataGuardian made and
+// abandoned: a folder holding our reservation marker (.dataguardian-run),
+// of a job the metadata store knows, last written more than
+// IncompleteAfter ago, of no queued or running backup. It never removes
+// another program's folders, nor the folder of a completed backup whose
+// manifest.json disappeared: that copy is marked missing instead and its
+// parts are kept for recovery by hand. A failing job or storage does not
+// stop the others; the error joins their failures.
 func (e *Engine) RunCleanup(ctx context.Context) (CleanupReport, error) {
 	return e.runCleanup(ctx, e.cfg.Cleanup.WithDefaults())
 }
@@ -196,8 +230,8 @@ func (e *Engine) runCleanup(ctx context.Context, opts CleanupOptions) (CleanupRe
 		}
 		rep.TasksPruned = n
 	}
-	removed, err := e.removeAbandoned(ctx, opts.IncompleteAfter)
-	rep.Incomplete = removed
+	sw, err := e.sweepRunFolders(ctx, opts.IncompleteAfter)
+	rep.Incomplete, rep.Missing = sw.removed, sw.missing
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -207,7 +241,7 @@ func (e *Engine) runCleanup(ctx context.Context, opts CleanupOptions) (CleanupRe
 	return rep, errors.Join(errs...)
 }
 
-// runDir is what removeAbandoned learns about one run folder.
+// runDir is what sweepRunFolders learns about one run folder.
 type runDir struct {
 	dir         string
 	job         string
@@ -220,29 +254,37 @@ type runDir struct {
 // its backup is written; it holds the execution ID.
 const reservationKey = ".dataguardian-run"
 
-// removeAbandoned removes, on every enabled storage location, the run
-// folders that have no manifest.json, were last written more than age ago
-// and belong to no queued or running execution: what a killed backup left
-// (.incomplete-part-*, .dataguardian-run) or a failed retry-upload. Each
-// removal is appended to _system/cleanup.log there. It returns
-// "storage: folder" for each folder removed.
-func (e *Engine) removeAbandoned(ctx context.Context, age time.Duration) ([]string, error) {
+// sweep is what one sweepRunFolders pass did, as "storage: folder".
+type sweep struct {
+	removed []string // abandoned folders removed
+	missing []string // completed backups without manifest.json, marked missing
+}
+
+// sweepRunFolders looks, on every enabled storage location, at the run
+// folders that have no manifest.json. The folder of a completed backup
+// (its manifest went missing) is kept and that copy marked missing. A
+// folder DataGuardian made and abandoned (see RunCleanup) is removed and
+// the removal appended to _system/cleanup.log there. Anything else is left
+// alone, with a debug log line when it is old enough to have been removed
+// had it been ours.
+func (e *Engine) sweepRunFolders(ctx context.Context, age time.Duration) (sweep, error) {
+	var out sweep
 	locs, err := e.store.ListStorageLocations(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("cleanup: %w", err)
+		return out, fmt.Errorf("cleanup: %w", err)
 	}
 	active := map[string]*Execution{}
 	for _, st := range []ExecutionStatus{ExecutionRunning, ExecutionQueued} {
 		xs, err := e.store.ListExecutions(ctx, ExecutionFilter{Operation: OperationBackup, Status: st, Limit: -1})
 		if err != nil {
-			return nil, fmt.Errorf("cleanup: %w", err)
+			return out, fmt.Errorf("cleanup: %w", err)
 		}
 		for i := range xs {
 			active[xs[i].ID] = &xs[i]
 		}
 	}
+	known := map[string]bool{} // job folder → the store knows the job
 	now := e.now()
-	var removed []string
 	var errs []error
 	for i := range locs {
 		loc := &locs[i]
@@ -259,17 +301,47 @@ func (e *Engine) removeAbandoned(ctx context.Context, age time.Duration) ([]stri
 			errs = append(errs, fmt.Errorf("cleanup: storage %s: %w", loc.Name, err))
 			continue
 		}
-	folder:
+		var bare []runDir // no manifest.json
 		for _, f := range folders {
-			if f.hasManifest || now.Sub(f.newest) < age {
+			if !f.hasManifest {
+				bare = append(bare, f)
+			}
+		}
+		completed, err := e.store.completedBackupsAt(ctx, bare)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cleanup: storage %s: %w", loc.Name, err))
+			continue
+		}
+	folder:
+		for _, f := range bare {
+			if x := completed[f.dir]; x != nil {
+				if e.markManifestMissing(ctx, st, loc, x) {
+					out.missing = append(out.missing, loc.Name+": "+f.dir)
+				}
 				continue
 			}
-			execID := ""
-			if f.reserved {
-				execID = readReservation(ctx, st, f.dir)
-				if _, ok := active[execID]; ok {
+			if now.Sub(f.newest) < age {
+				continue
+			}
+			if !f.reserved {
+				e.log.Debug("cleanup: left alone, not made by DataGuardian (no "+reservationKey+")", "storage", loc.Name, "path", f.dir)
+				continue
+			}
+			execID := readReservation(ctx, st, f.dir)
+			ok, seen := known[f.job]
+			if !seen || !ok {
+				if ok, err = e.store.knowsJob(ctx, f.job, execID); err != nil {
+					errs = append(errs, fmt.Errorf("cleanup: storage %s: %w", loc.Name, err))
 					continue
 				}
+				known[f.job] = ok
+			}
+			if !ok {
+				e.log.Debug("cleanup: left alone, of a job the metadata store does not know", "storage", loc.Name, "path", f.dir)
+				continue
+			}
+			if _, ok := active[execID]; ok {
+				continue
 			}
 			for _, x := range active {
 				if x.BackupPath == f.dir {
@@ -286,10 +358,87 @@ func (e *Engine) removeAbandoned(ctx context.Context, age time.Duration) ([]stri
 				e.log.Warn("cleanup: append cleanup log", "storage", loc.Name, "err", err)
 			}
 			e.log.Info("cleanup: removed abandoned run folder", "storage", loc.Name, "path", f.dir)
-			removed = append(removed, loc.Name+": "+f.dir)
+			out.removed = append(out.removed, loc.Name+": "+f.dir)
 		}
 	}
-	return removed, errors.Join(errs...)
+	return out, errors.Join(errs...)
+}
+
+// markManifestMissing records that the copy of the completed backup x on
+// storage location loc has lost its manifest.json, unless the folder is
+// not one of x's copies, retention deleted x, or the manifest is back (a
+// retry-upload just finished). It reports whether it recorded it.
+func (e *Engine) markManifestMissing(ctx context.Context, st storage.Storage, loc *StorageLocation, x *Execution) bool {
+	if _, gone := x.Metadata[metaRetentionDeleted]; gone {
+		return false
+	}
+	ids, err := e.backupStorageIDs(ctx, x)
+	if err != nil || !slices.Contains(ids, loc.ID) {
+		e.log.Debug("cleanup: left alone, a folder named like a backup not kept on this storage", "storage", loc.Name, "path", x.BackupPath)
+		return false
+	}
+	if _, err := st.Stat(ctx, x.BackupPath+"/"+manifest.FileName); err == nil {
+		return false
+	}
+	e.log.Warn("cleanup: completed backup has no manifest.json: marked missing, its files kept", "storage", loc.Name,
+		"path", x.BackupPath, "execution_id", x.ID)
+	e.setStorageStatus(ctx, x.ID, loc.ID, StorageMissing, fmt.Errorf("%w: %s has no %s (found by cleanup); its files are kept "+
+		"for recovery by hand, and retry-upload copies a verified copy from another storage", manifest.ErrNoManifest,
+		x.BackupPath, manifest.FileName))
+	return true
+}
+
+// completedBackupsAt returns the completed backup executions whose run
+// folder is one of dirs, by folder.
+func (s *Store) completedBackupsAt(ctx context.Context, dirs []runDir) (map[string]*Execution, error) {
+	out := map[string]*Execution{}
+	for batch := range slices.Chunk(dirs, 500) {
+		paths := make([]string, len(batch))
+		for i, d := range batch {
+			paths[i] = d.dir
+		}
+		var xs []Execution
+		err := s.read.NewSelect().Model(&xs).Where("backup_path IN (?)", bun.In(paths)).
+			Where("operation = ?", string(OperationBackup)).Where("status = ?", string(ExecutionCompleted)).
+			OrderExpr("created_at, id").Scan(ctx) // the newest of a reused folder wins
+		if err != nil {
+			return nil, fmt.Errorf("look up completed backups: %w", dbError(err))
+		}
+		for i := range xs {
+			// A folder retention emptied may be reused by a later backup.
+			if _, gone := xs[i].Metadata[metaRetentionDeleted]; !gone {
+				out[xs[i].BackupPath] = &xs[i]
+			}
+		}
+	}
+	return out, nil
+}
+
+// knowsJob reports whether job is, or was, a backup job of this store: a
+// row of backup_jobs, or the job or run folder of some execution (a
+// deleted job's executions keep their backup_path), or the job of
+// execution execID (what a run folder's reservation names; its job_id is
+// empty once the job was deleted).
+func (s *Store) knowsJob(ctx context.Context, job, execID string) (bool, error) {
+	ok, err := s.read.NewSelect().Model((*BackupJob)(nil)).Where("id = ?", job).Exists(ctx)
+	if err == nil && !ok {
+		prefix := job + "/"
+		ok, err = s.read.NewSelect().Model((*Execution)(nil)).
+			WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
+				return q.Where("job_id = ?", job).WhereOr("substr(backup_path, 1, ?) = ?", utf8.RuneCountInString(prefix), prefix)
+			}).Exists(ctx)
+	}
+	if err == nil && !ok && execID != "" {
+		ok, err = s.read.NewSelect().Model((*Execution)(nil)).Where("id = ?", execID).
+			Where("operation = ?", string(OperationBackup)).
+			WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
+				return q.Where("job_id = ?", job).WhereOr("job_id IS NULL")
+			}).Exists(ctx)
+	}
+	if err != nil {
+		return false, fmt.Errorf("look up job %s: %w", job, dbError(err))
+	}
+	return ok, nil
 }
 
 // listRunFolders lists the storage once and groups its objects by run
@@ -374,7 +523,8 @@ func (w *CleanupWorker) Run(ctx context.Context) error {
 		w.mu.Lock()
 		w.last, w.runs = rep, w.runs+1
 		w.mu.Unlock()
-		log.Debug("cleanup pass", "jobs", rep.Jobs, "deleted", len(rep.Deleted), "tasks_pruned", rep.TasksPruned, "incomplete", len(rep.Incomplete))
+		log.Debug("cleanup pass", "jobs", rep.Jobs, "deleted", len(rep.Deleted), "tasks_pruned", rep.TasksPruned, "incomplete", len(rep.Incomplete),
+			"missing", len(rep.Missing))
 		select {
 		case <-ctx.Done():
 			return nil

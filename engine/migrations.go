@@ -40,6 +40,7 @@ var migrations = func() *migrate.Migrations {
 	ms.Add(listIndexesMigration)
 	ms.Add(retryColumnsMigration)        // migrations_retry.go
 	ms.Add(backupsByDatasourceMigration) // migrations_indexes.go
+	ms.Add(pinnedColumnMigration)        // migrations_pin.go
 	return ms
 }()
 

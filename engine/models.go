@@ -150,8 +150,13 @@ type Execution struct {
 	LeaseOwner          string          `bun:"lease_owner" json:"-"`
 	LeaseExpiresAt      *time.Time      `bun:"lease_expires_at" json:"-"`
 	Attempt             int             `bun:"attempt,notnull" json:"attempt"`
-	CreatedAt           time.Time       `bun:"created_at,notnull" json:"created_at"`
-	UpdatedAt           time.Time       `bun:"updated_at,notnull" json:"updated_at"`
+	// Pinned keeps a completed backup whatever its job's retention policy
+	// says: retention never deletes it and it takes no slot of any rule.
+	// A restore's safety backup is pinned automatically; the reason is in
+	// Metadata["pinned_reason"].
+	Pinned    bool      `bun:"pinned,notnull,default:false" json:"pinned"`
+	CreatedAt time.Time `bun:"created_at,notnull" json:"created_at"`
+	UpdatedAt time.Time `bun:"updated_at,notnull" json:"updated_at"`
 }
 
 // StorageStatus is the state of one backup's copy in one storage location.
@@ -159,10 +164,20 @@ type StorageStatus string
 
 // Storage copy statuses.
 const (
-	StorageAvailable   StorageStatus = "available"
-	StorageMissing     StorageStatus = "missing"
+	// StorageAvailable: the copy was written or last verified whole.
+	StorageAvailable StorageStatus = "available"
+	// StorageMissing: the copy is not there, or not all of it: its
+	// manifest.json or a part is gone (or the backup failed to reach it).
+	StorageMissing StorageStatus = "missing"
+	// StorageCorrupt: the copy is there but damaged: a part's size or
+	// sha256, the whole stream's checksum or the manifest itself does not
+	// match what the backup recorded (found by a restore, a verification
+	// or a retry-upload).
+	StorageCorrupt StorageStatus = "corrupt"
+	// StorageUnreachable: the storage could not be used.
 	StorageUnreachable StorageStatus = "unreachable"
-	StorageUnknown     StorageStatus = "unknown"
+	// StorageUnknown: no status recorded yet.
+	StorageUnknown StorageStatus = "unknown"
 )
 
 // ExecutionStorage is the status of an execution's copy in one storage

@@ -76,6 +76,7 @@ func (e *Engine) RetryUpload(ctx context.Context, executionID string) (*Executio
 		}
 		if err != nil {
 			l.info(ctx, "retry-upload: storage %s needs a copy: %v", js.loc.Name, err)
+			e.setStorageStatus(ctx, exec.ID, js.loc.ID, copyStatus(js, err), err) // until repaired
 			targets = append(targets, js)
 			problems = append(problems, fmt.Errorf("storage %s: %w", js.loc.Name, err))
 			continue
@@ -159,7 +160,7 @@ func sameBackup(m *manifest.Manifest, exec *Execution) error {
 
 // copyBackup copies the verified backup in dir described by m from src to
 // dst: parts under temporary names, each read back and checked, then
-// renamed, then manifest.json last.
+// renamed, then the by-hand recovery files, then manifest.json last.
 func copyBackup(ctx context.Context, src, dst storage.Storage, dir string, m *manifest.Manifest) (err error) {
 	mkey := dir + "/" + manifest.FileName
 	// A manifest here did not verify (else dst would not be a target):
@@ -194,6 +195,9 @@ func copyBackup(ctx context.Context, src, dst storage.Storage, dir string, m *ma
 		}
 	}
 	temps = nil
+	if err := manifest.WriteRecoveryFiles(ctx, dst, dir, m); err != nil {
+		return err
+	}
 	rc, err := src.Open(ctx, mkey, 0, maxManifestCopy)
 	if err != nil {
 		return fmt.Errorf("read source manifest: %w", err)

@@ -32,6 +32,7 @@ type Execution struct {
 	RestoredBy          string     `json:"restored_by,omitempty" doc:"Who marked it restored"`
 	RestoreReason       string     `json:"restore_reason,omitempty" doc:"Why it was restored"`
 	Attempt             int        `json:"attempt" doc:"Attempt number, from 1"`
+	Pinned              bool       `json:"pinned" doc:"Backups: kept whatever the retention policy says (metadata.pinned_reason says why); see POST /api/executions/{id}/pin"`
 	CreatedAt           time.Time  `json:"created_at"`
 	UpdatedAt           time.Time  `json:"updated_at"`
 }
@@ -42,7 +43,7 @@ func executionOf(x *engine.Execution) Execution {
 		FinishedAt: x.FinishedAt, DurationMS: x.DurationMS, SizeBytes: x.SizeBytes,
 		CompressedSizeBytes: x.CompressedSizeBytes, BackupPath: x.BackupPath, Compression: x.Compression,
 		Checksum: x.Checksum, ErrorMessage: x.ErrorMessage, Metadata: rawObjectOf(x.Metadata), RestoredAt: x.RestoredAt,
-		RestoredBy: x.RestoredBy, RestoreReason: x.RestoreReason, Attempt: x.Attempt,
+		RestoredBy: x.RestoredBy, RestoreReason: x.RestoreReason, Attempt: x.Attempt, Pinned: x.Pinned,
 		CreatedAt: x.CreatedAt, UpdatedAt: x.UpdatedAt}
 }
 
@@ -124,8 +125,10 @@ func (h *handlers) listJobExecutions(ctx context.Context, in *listJobExecutionsI
 	return out, nil
 }
 
+// runBackupJob answers 202 with the job's queued backup: a new one, or the
+// one already queued (engine.Engine.RunNow; the operation description says so).
 func (h *handlers) runBackupJob(ctx context.Context, in *idInput) (*executionOutput, error) {
-	x, err := h.e.EnqueueBackup(ctx, h.e.Queue(), in.ID)
+	x, _, err := h.e.RunNow(ctx, in.ID)
 	if err != nil {
 		return nil, problem(h.log, "run-backup-job", err)
 	}

@@ -48,6 +48,11 @@ type Backup struct {
 	// the storage root. Apply does not read it; it is carried through for
 	// the caller and the cleanup log.
 	Path string
+	// Pinned backups (such as the safety backup a restore takes first) are
+	// always kept, whatever their status, and stand outside the rules: they
+	// take no slot of MaxBackups or of a GFS tier and are never the
+	// "newest completed" backup.
+	Pinned bool
 }
 
 // Decision is what [Apply] decided for one backup, and why.
@@ -66,10 +71,11 @@ type Decision struct {
 // then the other fields), whatever the input order. Apply does not modify
 // backups.
 //
-// The rules are in the package documentation. In short: only completed
-// backups are dropped; the newest completed backup of each job is never
-// dropped; AutoDelete false or a policy without rules drops nothing; a
-// completed backup is kept when MaxBackups or any GFS tier keeps it.
+// The rules are in the package documentation. In short: only completed,
+// unpinned backups are dropped; pinned backups take no slot of any rule;
+// the newest completed unpinned backup of each job is never dropped;
+// AutoDelete false or a policy without rules drops nothing; a completed
+// backup is kept when MaxBackups or any GFS tier keeps it.
 //
 // now is only used to recognise backups dated in the future (clock skew):
 // they are kept and take no slot of any rule, so a wrong clock can never
@@ -91,6 +97,10 @@ func Apply(backups []Backup, p Policy, now time.Time) (keep, drop []Decision) {
 
 	jobs := make(map[string]*jobState)
 	for _, b := range sorted {
+		if b.Pinned {
+			keep = append(keep, Decision{Backup: b, Reason: "kept: pinned"})
+			continue
+		}
 		if b.Status != StatusCompleted {
 			keep = append(keep, Decision{Backup: b, Reason: statusReason(b.Status)})
 			continue
@@ -213,6 +223,19 @@ func newestFirst(a, b Backup) int {
 		cmp.Compare(b.JobID, a.JobID),
 		cmp.Compare(b.Path, a.Path),
 		cmp.Compare(b.Status, a.Status),
+		compareBool(b.Pinned, a.Pinned),
 		cmp.Compare(b.CreatedAt.Location().String(), a.CreatedAt.Location().String()),
 	)
+}
+
+// compareBool orders false before true.
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	default:
+		return -1
+	}
 }

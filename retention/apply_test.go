@@ -37,6 +37,11 @@ const (
 	restoring  = retention.StatusRestoring
 )
 
+func pinned(b retention.Backup) retention.Backup {
+	b.Pinned = true
+	return b
+}
+
 func ids(ds []retention.Decision) []string {
 	out := []string{}
 	for _, d := range ds {
@@ -255,6 +260,46 @@ func TestApply(t *testing.T) {
 				"2025-01-01": "kept: newest completed, weekly 2025-W01",
 				"2024-12-29": "kept: weekly 2024-W52",
 				"2024-12-22": "beyond keep_weekly=2",
+			},
+		},
+		{
+			name: "pinned backup is kept and takes no max_backups slot",
+			backups: []retention.Backup{
+				bk("a", 72, completed), pinned(bk("safety", 48, completed)), bk("c", 24, completed), bk("d", 0, completed),
+			},
+			policy:   max1,
+			now:      t0,
+			wantDrop: []string{"c", "a"},
+			reasons: map[string]string{
+				"safety": "kept: pinned",
+				"d":      "kept: newest completed, within max_backups=1",
+				"c":      "beyond max_backups=1",
+			},
+		},
+		{
+			name: "pinned newest is not the newest completed",
+			backups: []retention.Backup{
+				bk("a", 72, completed), bk("b", 48, completed), pinned(bk("safety", 0, completed)),
+			},
+			policy:   max1,
+			now:      t0,
+			wantDrop: []string{"a"},
+			reasons: map[string]string{
+				"safety": "kept: pinned",
+				"b":      "kept: newest completed, within max_backups=1",
+			},
+		},
+		{
+			name: "pinned backup takes no GFS slot",
+			backups: []retention.Backup{
+				bk("today", 0, completed), pinned(bk("y-late", 20, completed)), bk("y-early", 23, completed), bk("2d", 48, completed),
+			},
+			policy:   retention.Policy{KeepDaily: 2, AutoDelete: true},
+			now:      t0,
+			wantDrop: []string{"2d"},
+			reasons: map[string]string{
+				"y-late":  "kept: pinned",
+				"y-early": "kept: daily 2025-02-12",
 			},
 		},
 		{

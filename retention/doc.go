@@ -21,8 +21,12 @@
 //     restoring and incomplete (no manifest.json) backups are always kept,
 //     and so are failed ones (a failed execution has no files to delete) and
 //     any status this package does not know.
-//   - The newest completed backup of each job is never dropped, whatever the
-//     policy says.
+//   - Pinned backups ([Backup.Pinned], e.g. the safety backup a restore
+//     takes before it overwrites a database) are never dropped, and they
+//     stand outside every rule below: they take no MaxBackups or GFS slot
+//     and are never the newest completed backup.
+//   - The newest completed (unpinned) backup of each job is never dropped,
+//     whatever the policy says.
 //   - With AutoDelete false nothing is dropped; the reasons still say what
 //     would have been dropped, so a UI can preview a policy.
 //   - A completed backup is kept when at least one rule keeps it:

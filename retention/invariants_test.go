@@ -52,10 +52,23 @@ func checkInvariants(t *testing.T, in []retention.Backup, p retention.Policy, no
 		t.Fatalf("policy %v (valid: %v) dropped %d backups, want none", p, p.Validate() == nil, len(drop))
 	}
 
-	// newestTime[job] is the newest CreatedAt among the job's completed backups.
+	// Pinned backups are kept and stand outside every rule.
+	for _, d := range drop {
+		if d.Backup.Pinned {
+			t.Fatalf("dropped pinned %s", d.Backup.ID)
+		}
+	}
+	for _, d := range keep {
+		if d.Backup.Pinned && d.Reason != "kept: pinned" {
+			t.Errorf("kept pinned %s with reason %q, want \"kept: pinned\"", d.Backup.ID, d.Reason)
+		}
+	}
+
+	// newestTime[job] is the newest CreatedAt among the job's completed,
+	// unpinned backups.
 	newestTime := map[string]time.Time{}
 	for _, b := range in {
-		if b.Status != retention.StatusCompleted {
+		if b.Status != retention.StatusCompleted || b.Pinned {
 			continue
 		}
 		if cur, ok := newestTime[b.JobID]; !ok || b.CreatedAt.After(cur) {
@@ -64,7 +77,7 @@ func checkInvariants(t *testing.T, in []retention.Backup, p retention.Policy, no
 	}
 	keptNewest := map[string]bool{}
 	for _, d := range keep {
-		if d.Backup.Status == retention.StatusCompleted && d.Backup.CreatedAt.Equal(newestTime[d.Backup.JobID]) {
+		if d.Backup.Status == retention.StatusCompleted && !d.Backup.Pinned && d.Backup.CreatedAt.Equal(newestTime[d.Backup.JobID]) {
 			keptNewest[d.Backup.JobID] = true
 		}
 	}
@@ -79,7 +92,7 @@ func checkInvariants(t *testing.T, in []retention.Backup, p retention.Policy, no
 	eligible := func(job string) []retention.Backup {
 		var out []retention.Backup
 		for _, b := range in {
-			if b.JobID == job && b.Status == retention.StatusCompleted && !b.CreatedAt.After(now) {
+			if b.JobID == job && b.Status == retention.StatusCompleted && !b.Pinned && !b.CreatedAt.After(now) {
 				out = append(out, b)
 			}
 		}
@@ -137,7 +150,7 @@ func checkInvariants(t *testing.T, in []retention.Backup, p retention.Policy, no
 	}
 	for _, d := range keep {
 		b := d.Backup
-		if b.Status != retention.StatusCompleted || b.CreatedAt.After(now) || b.CreatedAt.Equal(newestTime[b.JobID]) {
+		if b.Status != retention.StatusCompleted || b.Pinned || b.CreatedAt.After(now) || b.CreatedAt.Equal(newestTime[b.JobID]) {
 			continue
 		}
 		peers := eligible(b.JobID)
@@ -209,9 +222,10 @@ var fuzzStatuses = []retention.Status{
 	retention.StatusRestoring, "", "cancelled",
 }
 
-// decodeBackups turns fuzz bytes into backups, 4 bytes each: status, job
-// and ID, and a 16-bit offset in 37-minute steps (about 4.6 years) from a
-// base time, so days, ISO weeks, months and years all get crossed.
+// decodeBackups turns fuzz bytes into backups, 4 bytes each: status (the
+// high bit pins it), job and ID, and a 16-bit offset in 37-minute steps
+// (about 4.6 years) from a base time, so days, ISO weeks, months and years
+// all get crossed.
 func decodeBackups(data []byte) []retention.Backup {
 	base := time.Date(2023, 12, 25, 0, 0, 0, 0, time.UTC)
 	var out []retention.Backup
@@ -223,8 +237,9 @@ func decodeBackups(data []byte) []retention.Backup {
 			ID:        id,
 			JobID:     fmt.Sprintf("job%d", rec[1]%3),
 			CreatedAt: base.Add(off),
-			Status:    fuzzStatuses[int(rec[0])%len(fuzzStatuses)],
+			Status:    fuzzStatuses[int(rec[0]&0x7f)%len(fuzzStatuses)],
 			Path:      "p/" + id,
+			Pinned:    rec[0]&0x80 != 0,
 		})
 	}
 	return out
@@ -236,6 +251,7 @@ func FuzzApply(f *testing.F) {
 	f.Add([]byte{0, 0, 1, 0, 0, 1, 2, 0, 0, 2, 3, 0, 0, 3, 4, 0, 0, 4, 5, 0}, int8(0), int8(2), int8(2), int8(2), true, uint16(0xffff))
 	f.Add([]byte{0, 0, 9, 9, 0, 4, 9, 9, 2, 8, 9, 9}, int8(-1), int8(1), int8(0), int8(0), true, uint16(5000))
 	f.Add([]byte{0, 0, 0, 1, 0, 4, 0, 2}, int8(1), int8(0), int8(0), int8(0), false, uint16(100))
+	f.Add([]byte{0, 0, 0, 1, 0, 4, 0, 2, 0x80, 8, 0, 3, 0, 12, 0, 4}, int8(1), int8(1), int8(0), int8(0), true, uint16(100))
 	f.Fuzz(func(t *testing.T, data []byte, maxB, daily, weekly, monthly int8, autoDelete bool, nowSteps uint16) {
 		in := decodeBackups(data)
 		p := retention.Policy{

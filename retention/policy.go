@@ -18,8 +18,8 @@ var ErrInvalidPolicy = errors.New("invalid retention policy")
 // cap on the total when GFS tiers are also set: at most
 // MaxBackups + KeepDaily + KeepWeekly + KeepMonthly completed backups are
 // kept by the rules (fewer when one backup fills several slots), plus the
-// backups [Apply] always keeps (newest completed, future-dated, not
-// completed). When every count is zero no rule is active and nothing is
+// backups [Apply] always keeps (pinned, newest completed, future-dated,
+// not completed). When every count is zero no rule is active and nothing is
 // deleted, even with AutoDelete.
 type Policy struct {
 	// MaxBackups keeps the newest MaxBackups completed backups of the job.

@@ -171,3 +171,14 @@ func Append(ctx context.Context, s Storage, key string, p []byte) error {
 	}
 	return s.Put(ctx, key, io.MultiReader(bytes.NewReader(old), bytes.NewReader(p)), nil)
 }
+
+// Aborter is an optional capability: a Storage whose writes leave
+// something behind when their process dies mid-write (local temporary
+// files, unfinished multipart uploads) can remove those leftovers.
+type Aborter interface {
+	// AbortIncomplete removes what unfinished writes of keys under prefix
+	// left, and nothing a List shows. Call it only for a prefix no live
+	// writer uses, such as an abandoned run folder: a write still going on
+	// under prefix would fail.
+	AbortIncomplete(ctx context.Context, prefix string) error
+}

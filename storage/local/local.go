@@ -554,6 +554,49 @@ func mkdirAll(dir string) error {
 // removeEmptyDirs removes dir and its ancestors while they are empty, up to
 // but not including the root. It uses rmdir, which never removes a file or a
 // symbolic link, and stops at the first directory that is not empty.
+// AbortIncomplete removes the temporary files of unfinished Puts below
+// prefix (a killed process leaves them; List never shows them), then the
+// directories that are left empty. It implements storage.Aborter.
+func (l *Local) AbortIncomplete(ctx context.Context, prefix string) error {
+	if err := storage.ValidateKey(strings.TrimSuffix(prefix, "/")); err != nil {
+		return &storage.OpError{Op: "abort incomplete", Key: prefix, Err: err}
+	}
+	top, _, existing, err := l.locate(ctx, strings.TrimSuffix(prefix, "/"))
+	if err != nil {
+		return &storage.OpError{Op: "abort incomplete", Key: prefix, Err: err}
+	}
+	if existing != filepath.Dir(top) {
+		return nil // nothing was ever written there
+	}
+	var dirs []string
+	err = filepath.WalkDir(top, func(name string, d fs.DirEntry, err error) error {
+		switch {
+		case isNotExist(err):
+			return nil
+		case err != nil:
+			return err
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case d.IsDir():
+			if d.Type()&fs.ModeSymlink == 0 {
+				dirs = append(dirs, name)
+			}
+		case d.Type().IsRegular() && isTempName(d.Name()):
+			if err := os.Remove(name); err != nil && !isNotExist(err) {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return &storage.OpError{Op: "abort incomplete", Key: prefix, Err: err}
+	}
+	for i := len(dirs) - 1; i >= 0; i-- { // deepest first
+		l.removeEmptyDirs(dirs[i])
+	}
+	return nil
+}
+
 func (l *Local) removeEmptyDirs(dir string) {
 	for d := dir; d != l.dir && l.inside(d); d = filepath.Dir(d) {
 		if err := syscall.Rmdir(d); err != nil {
@@ -695,6 +738,7 @@ func (r *reader) Close() error { return r.f.Close() }
 var (
 	_ storage.Appender   = (*Local)(nil)
 	_ storage.FreeSpacer = (*Local)(nil)
+	_ storage.Aborter    = (*Local)(nil)
 )
 
 // Append adds p to the end of key with one write to a file opened with

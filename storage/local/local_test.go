@@ -96,18 +96,25 @@ func TestNewUnusableRoot(t *testing.T) {
 	}
 }
 
+// TestNewUnwritableRoot gives New a directory it may not create files in.
+// Root ignores directory permissions (and CI runs as root), so as root the
+// directory is /sys, where the kernel refuses new files to everyone: the
+// same error path, with nothing to clean up.
 func TestNewUnwritableRoot(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("root ignores directory permissions")
+	root := "/sys"
+	if os.Geteuid() != 0 {
+		root = t.TempDir()
+		if err := os.Chmod(root, 0o500); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Chmod(root, 0o755) })
+	} else if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
+		t.Skipf("running as root without %s (not Linux?): no directory root cannot write into", root)
 	}
-	root := t.TempDir()
-	if err := os.Chmod(root, 0o500); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.Chmod(root, 0o755) })
 	_, err := local.New(root)
-	if err == nil || !strings.Contains(err.Error(), "not writable") || !strings.Contains(err.Error(), root) {
-		t.Errorf("New of a read-only root = %v, want a not-writable error naming it", err)
+	if err == nil || !strings.Contains(err.Error(), "not writable") || !strings.Contains(err.Error(), root) ||
+		!strings.Contains(err.Error(), "give the user running DataGuardian write permission") {
+		t.Errorf("New of a read-only root = %v, want a not-writable error naming it and saying what to do", err)
 	}
 }
 
@@ -449,5 +456,53 @@ func TestAppend(t *testing.T) {
 	}
 	if err := l.Append(ctx, "../escape", []byte("x")); !errors.Is(err, storage.ErrInvalidKey) {
 		t.Fatalf("Append outside the root: %v", err)
+	}
+}
+
+// A killed Put leaves a hidden temporary file that List never shows:
+// AbortIncomplete removes those below a prefix (and the folders left
+// empty), and nothing else.
+func TestAbortIncomplete(t *testing.T) {
+	root := t.TempDir()
+	s, err := local.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := s.Put(ctx, "job/run/.dataguardian-run", strings.NewReader("x"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(ctx, "job/other/keep", strings.NewReader("x"), nil); err != nil {
+		t.Fatal(err)
+	}
+	leftovers := []string{filepath.Join(root, "job/run/..incomplete-part-001.tmp-00000000deadbeef"),
+		filepath.Join(root, "job/run/sub/.x.tmp-0123456789abcdef")}
+	notTemp := filepath.Join(root, "job/run/.looks.tmp-but-is-not")
+	for _, f := range append(leftovers, notTemp) {
+		if err := os.MkdirAll(filepath.Dir(f), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, []byte("half a part"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.AbortIncomplete(ctx, "job/run/"); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range leftovers {
+		if _, err := os.Stat(f); !os.IsNotExist(err) {
+			t.Errorf("%s is still there: %v", f, err)
+		}
+	}
+	for _, f := range []string{notTemp, filepath.Join(root, "job/run/.dataguardian-run"), filepath.Join(root, "job/other/keep")} {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("%s was removed: %v", f, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "job/run/sub")); !os.IsNotExist(err) {
+		t.Errorf("the emptied folder job/run/sub is still there: %v", err)
+	}
+	if err := s.AbortIncomplete(ctx, "never/written/"); err != nil {
+		t.Errorf("a prefix never written: %v", err)
 	}
 }
