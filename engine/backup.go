@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/uptrace/bun"
 
 	"github.com/dataguardian/dataguardian/drivers"
 	"github.com/dataguardian/dataguardian/manifest"
@@ -272,14 +273,30 @@ func (e *Engine) setStorageStatus(ctx context.Context, execID, locID string, sta
 	}
 }
 
-// start marks exec running.
+// start marks exec running and, for a backup of a job, records the run in
+// the job's last_execution_at (every run: manual, scheduled or retry).
 func (e *Engine) start(ctx context.Context, exec *Execution) {
 	now := e.now()
 	exec.Status, exec.StartedAt = ExecutionRunning, &now
 	if err := e.store.UpdateExecution(ctx, exec, "status", "started_at"); err != nil {
 		e.log.Warn("mark execution running", "execution_id", exec.ID, "err", err)
 	}
+	if exec.Operation == OperationBackup && exec.JobID != "" {
+		e.recordJobRun(ctx, exec.JobID, now)
+	}
 	e.publishExecution(exec)
+}
+
+// recordJobRun sets the last_execution_at of backup job jobID to at, when
+// one of its runs started, unless a later run set it already.
+func (e *Engine) recordJobRun(ctx context.Context, jobID string, at time.Time) {
+	_, err := e.store.DB().NewUpdate().Model((*BackupJob)(nil)).Set("last_execution_at = ?", at).
+		Where("id = ?", jobID).WhereGroup(" AND ", func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		return q.Where("last_execution_at IS NULL").WhereOr("last_execution_at < ?", at)
+	}).Exec(context.WithoutCancel(ctx))
+	if err != nil {
+		e.log.Warn("record the job's last run", "job_id", jobID, "err", err)
+	}
 }
 
 // finish records the outcome of exec, even when ctx was cancelled, and
@@ -291,6 +308,11 @@ func (e *Engine) finish(ctx context.Context, exec *Execution, l execLog, err err
 		l.errorf(context.WithoutCancel(ctx), "%s interrupted (%v): left to run again", exec.Operation, context.Cause(ctx))
 		return
 	}
+	// The run is cancelled only when its own context is (a user's cancel,
+	// the caller giving up): an error that merely wraps context.Canceled,
+	// such as a pipeline stage stopped because a sibling failed, is a
+	// failure, and the retry policy applies to it.
+	cancelled := errors.Is(ctx.Err(), context.Canceled)
 	ctx = context.WithoutCancel(ctx)
 	now := e.now()
 	exec.FinishedAt = &now
@@ -304,7 +326,7 @@ func (e *Engine) finish(ctx context.Context, exec *Execution, l execLog, err err
 		exec.Status = ExecutionCompleted
 		l.info(ctx, "%s completed in %s", what, time.Duration(exec.DurationMS)*time.Millisecond)
 		n.Type, n.Severity, n.Title = what+"_completed", notify.Info, what+" completed"
-	case errors.Is(err, context.Canceled):
+	case cancelled:
 		exec.Status, exec.ErrorMessage = ExecutionCancelled, err.Error()
 		l.errorf(ctx, "%s cancelled: %v", what, err)
 		n.Type, n.Severity, n.Title = what+"_failed", notify.Warning, what+" cancelled"
@@ -313,7 +335,8 @@ func (e *Engine) finish(ctx context.Context, exec *Execution, l execLog, err err
 		l.errorf(ctx, "%s failed: %v", what, err)
 		n.Type, n.Severity, n.Title = what+"_failed", notify.Critical, what+" failed"
 	}
-	n.Message = exec.ErrorMessage
+	subject := e.notificationSubject(ctx, exec)
+	n.Message = subject.message(exec)
 	if exec.Status == ExecutionFailed && exec.Operation == OperationBackup {
 		// Queued before the failure is recorded: if this process dies in
 		// between, the execution runs again and queues the same retry.
@@ -330,6 +353,7 @@ func (e *Engine) finish(ctx context.Context, exec *Execution, l execLog, err err
 	if e.partOfSync(ctx, exec) {
 		return // the sync execution notifies sync_completed or sync_failed for the whole run
 	}
+	n.Title = subject.title(n.Title)
 	e.notify(ctx, n)
 }
 
@@ -440,6 +464,19 @@ func (e *Engine) queueRetry(ctx context.Context, exec *Execution, l execLog) *qu
 		return nil
 	}
 	r := &queuedRetry{id: retryRunID(exec.ID), n: n, of: job.RetryAttempts, at: e.now().Add(retryDelay(job, n))}
+	// At most one queued backup per job: one queued meanwhile (run now, the
+	// schedule) backs the job up instead of a retry.
+	sq, _ := e.cfg.Queue.(*StoreQueue)
+	if sq != nil && sq.db != e.store.DB() {
+		sq = nil
+	}
+	if queued, err := queuedBackups(ctx, e.store.DB(), []string{job.ID}, sq, exec.ID, r.id); err != nil {
+		l.errorf(ctx, "retry %d of %d not queued: %v", r.n, r.of, err)
+		return nil
+	} else if x := queued[job.ID]; x != nil {
+		l.info(ctx, "retry %d of %d not queued: execution %s, queued already, backs the job up", r.n, r.of, x.ID)
+		return nil
+	}
 	retry := &Execution{ID: r.id, JobID: job.ID, DatasourceID: job.DatasourceID, Operation: OperationBackup,
 		Status: ExecutionQueued, Compression: job.Compression, Attempt: n + 1, Metadata: map[string]any{"retry_of": exec.ID}}
 	err = e.store.CreateExecution(ctx, retry)

@@ -28,13 +28,18 @@ func (q *flakyExtend) Extend(ctx context.Context, id, owner string, lease time.D
 	return q.StoreQueue.Extend(ctx, id, owner, lease)
 }
 
-type slowFiles struct{ *files.Driver }
+// firstHangs is the files driver, except that its first dump waits until
+// its run is cancelled (the lost lease cancels it): the test does not bet
+// on a heartbeat coming before a dump ends.
+type firstHangs struct {
+	*files.Driver
+	dumps *atomic.Int32
+}
 
-func (d slowFiles) Dump(ctx context.Context, src drivers.Source, w io.Writer, o *drivers.DumpOptions) (drivers.Metadata, error) {
-	select {
-	case <-ctx.Done():
+func (d firstHangs) Dump(ctx context.Context, src drivers.Source, w io.Writer, o *drivers.DumpOptions) (drivers.Metadata, error) {
+	if d.dumps.Add(1) == 1 {
+		<-ctx.Done()
 		return drivers.Metadata{}, ctx.Err()
-	case <-time.After(time.Second):
 	}
 	return d.Driver.Dump(ctx, src, w, o)
 }
@@ -47,9 +52,13 @@ func TestLeaseLostLeavesTheRunToTheNextOwner(t *testing.T) {
 	defer store.Close()
 	q := &flakyExtend{StoreQueue: engine.NewStoreQueue(store, &engine.QueueOptions{Backoff: func(int) time.Duration { return 0 }})}
 	reg := &drivers.Registry{}
-	reg.Register(slowFiles{files.New()})
+	dumps := &atomic.Int32{}
+	reg.Register(firstHangs{files.New(), dumps})
+	// ShutdownTimeout bounds the end of a failing test, whose first dump
+	// may still hang.
 	e, err := engine.New(ctx, engine.Config{DataDir: t.TempDir(), DatabaseURL: url, SecretKey: mpKey, Logger: mpDiscard, Drivers: reg, Queue: q,
-		Worker: engine.WorkerOptions{Poll: 50 * time.Millisecond, Lease: 600 * time.Millisecond}, Health: engine.HealthOptions{Interval: time.Hour}})
+		Worker: engine.WorkerOptions{Poll: 50 * time.Millisecond, Lease: 600 * time.Millisecond, ShutdownTimeout: time.Second},
+		Health: engine.HealthOptions{Interval: time.Hour}})
 	mpMust(t, "new", err)
 	defer e.Close()
 	loc := &engine.StorageLocation{Name: "d", Type: "local", Config: map[string]string{"path": t.TempDir()}}
@@ -64,7 +73,13 @@ func TestLeaseLostLeavesTheRunToTheNextOwner(t *testing.T) {
 	go func() { done <- e.Start(runCtx) }()
 	x, err := e.EnqueueBackup(ctx, q, job.ID)
 	mpMust(t, "enqueue", err)
-	time.Sleep(5 * time.Second) // lease lost at 200 ms; recovered at ~600 ms; retried at once
+	// The first heartbeat loses the lease; the task is recovered once the
+	// lease expires and runs again at once: wait for its outcome.
+	mpWait(t, "the backup to finish", 60*time.Second, func() bool {
+		got, err := e.Store().GetExecution(ctx, x.ID)
+		mpMust(t, "get execution", err)
+		return got.Status.Terminal()
+	})
 	stop()
 	<-done
 	x, _ = e.Store().GetExecution(ctx, x.ID)
@@ -74,7 +89,7 @@ func TestLeaseLostLeavesTheRunToTheNextOwner(t *testing.T) {
 		t.Logf("log: %s", l.Message)
 	}
 	t.Logf("execution %s: %s (%s); queue %+v", x.ID, x.Status, x.ErrorMessage, st)
-	if x.Status != engine.ExecutionCompleted {
-		t.Errorf("the run was lost: a late heartbeat left the execution %s and the retry did not run it", x.Status)
+	if x.Status != engine.ExecutionCompleted || dumps.Load() != 2 || x.Attempt != 2 {
+		t.Errorf("execution %s at attempt %d after %d dumps; want completed by the second, at attempt 2", x.Status, x.Attempt, dumps.Load())
 	}
 }

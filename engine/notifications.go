@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -238,11 +240,118 @@ func (e *Engine) enrichNotification(ctx context.Context, x notify.Notification) 
 		}
 		if ds, err := e.store.GetDatasource(ctx, exec.DatasourceID); err == nil {
 			data["datasource_name"] = ds.Name
+			data["datasource_type"] = ds.Type
+		}
+		if names := e.availableStorages(ctx, exec.ID); names != "" {
+			data["storage"] = names
 		}
 	}
 	maps.Copy(data, x.Data) // the caller's keys win
 	x.Data = data
 	return x
+}
+
+// availableStorages names the storage locations holding a copy of
+// execution id ("disk1, offsite"), or "".
+func (e *Engine) availableStorages(ctx context.Context, id string) string {
+	sts, err := e.store.ListExecutionStorages(ctx, id)
+	if err != nil {
+		return ""
+	}
+	var names []string
+	for _, st := range sts {
+		if st.Status != StorageAvailable {
+			continue
+		}
+		if loc, err := e.store.GetStorageLocation(ctx, st.StorageLocationID); err == nil {
+			names = append(names, loc.Name)
+		}
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
+}
+
+// notificationSubject is what the notification of a finished backup
+// names: its job and datasource (empty for other operations, or when they
+// are gone).
+type notificationSubject struct {
+	backup          bool
+	job, datasource string
+	datasourceType  string
+}
+
+func (e *Engine) notificationSubject(ctx context.Context, exec *Execution) notificationSubject {
+	s := notificationSubject{backup: exec.Operation == OperationBackup}
+	if !s.backup {
+		return s
+	}
+	if exec.JobID != "" {
+		if job, err := e.store.GetBackupJob(ctx, exec.JobID); err == nil {
+			s.job = job.Name
+		}
+	}
+	if ds, err := e.store.GetDatasource(ctx, exec.DatasourceID); err == nil {
+		s.datasource, s.datasourceType = ds.Name, ds.Type
+	}
+	return s
+}
+
+// title is the notification title base ("backup completed", "backup
+// failed, retry queued", …) prefixed with the job's name.
+func (s notificationSubject) title(base string) string {
+	if !s.backup || s.job == "" {
+		return base
+	}
+	return fmt.Sprintf("%s: %s", s.job, base)
+}
+
+// message says what the finished execution exec did: for a backup, which
+// datasource and job, and the size, stored size and duration when it
+// completed, or the error when it failed or was cancelled. Other
+// operations' messages are their error.
+func (s notificationSubject) message(exec *Execution) string {
+	if !s.backup {
+		return exec.ErrorMessage
+	}
+	what := "Backup"
+	if s.datasource != "" {
+		what += fmt.Sprintf(" of datasource %q", s.datasource)
+		if s.datasourceType != "" {
+			what += " (" + s.datasourceType + ")"
+		}
+	}
+	if s.job != "" {
+		what += fmt.Sprintf(" by job %q", s.job)
+	}
+	took := ""
+	if exec.StartedAt != nil {
+		took = " in " + (time.Duration(exec.DurationMS) * time.Millisecond).String()
+	}
+	switch exec.Status {
+	case ExecutionCompleted:
+		msg := fmt.Sprintf("%s completed%s: %s, %s stored", what, took, formatBytes(exec.SizeBytes), formatBytes(exec.CompressedSizeBytes))
+		if exec.BackupPath != "" {
+			msg += " in " + exec.BackupPath
+		}
+		return msg + "."
+	case ExecutionCancelled:
+		return fmt.Sprintf("%s cancelled%s: %s", what, strings.Replace(took, " in ", " after ", 1), exec.ErrorMessage)
+	}
+	return fmt.Sprintf("%s failed%s: %s", what, strings.Replace(took, " in ", " after ", 1), exec.ErrorMessage)
+}
+
+// formatBytes is n in binary units: 1536 → "1.5 KiB".
+func formatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // storedChannelSettings returns the stored channel settings, secrets in

@@ -83,6 +83,19 @@ type Recoverer interface {
 	Recover(ctx context.Context) ([]RecoveredTask, error)
 }
 
+// Adopter is an optional capability of a Queue: take over, without
+// waiting for their leases to expire, the tasks a dead process held. Adopt
+// moves to newOwner, with a lease of the given length, every claimed task
+// leased to owner or to an owner named owner+"/…" (the form a Worker
+// gives its leases, see WorkerOptions.Owner), and returns them. A worker
+// calls it when it starts, for the identity its previous incarnation had,
+// cleans up after each task and hands it back with Retry (or fails it):
+// so its tasks run again at once instead of a lease later. The caller must
+// be sure that no live process leases under owner.
+type Adopter interface {
+	Adopt(ctx context.Context, owner, newOwner string, lease time.Duration) ([]Task, error)
+}
+
 // RecoveredTask is a task Recoverer.Recover moved.
 type RecoveredTask struct {
 	// Task as Recover left it: queued again with Attempt+1 and a new RunAt,

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/uptrace/bun"
@@ -155,6 +156,7 @@ type StoreQueue struct {
 var (
 	_ Queue     = (*StoreQueue)(nil)
 	_ Recoverer = (*StoreQueue)(nil)
+	_ Adopter   = (*StoreQueue)(nil)
 )
 
 // NewStoreQueue returns the queue kept in s's database; opts may be nil.
@@ -231,6 +233,23 @@ func (q *StoreQueue) enqueueNew(ctx context.Context, db bun.IDB, ts []Task) erro
 	slices.SortFunc(rows, func(a, b *queueTask) int { return strings.Compare(a.ID, b.ID) })
 	if _, err := db.NewInsert().Model(&rows).On("CONFLICT (id) DO NOTHING").Exec(ctx); err != nil {
 		return fmt.Errorf("enqueue %d tasks: %w", len(rows), dbError(err))
+	}
+	return nil
+}
+
+// makeDue makes the queued tasks of executionIDs due now if they were due
+// later, in one statement on db (the queue's database or a transaction on
+// it): run now, or a due schedule, brings forward a retry waiting for its
+// delay.
+func (q *StoreQueue) makeDue(ctx context.Context, db bun.IDB, executionIDs []string) error {
+	if len(executionIDs) == 0 {
+		return nil
+	}
+	now := q.now()
+	_, err := db.NewUpdate().Model((*queueTask)(nil)).Set("run_at = ?", now).Set("updated_at = ?", now).
+		Where("execution_id IN (?)", bun.In(executionIDs)).Where("status = ?", taskQueued).Where("run_at > ?", now).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("make %d tasks due: %w", len(executionIDs), err)
 	}
 	return nil
 }
@@ -440,6 +459,31 @@ func (q *StoreQueue) recoverOne(ctx context.Context, row *queueTask, now time.Ti
 		return r, false, fmt.Errorf("recover task %s: %w", row.ID, err)
 	}
 	return r, n == 1, nil
+}
+
+// Adopt moves to newOwner, with a lease until now+lease, every claimed
+// task leased to owner or to an owner named owner+"/…", whatever its
+// lease, and returns them as newOwner now holds them. It implements
+// Adopter; the caller vouches that no live process leases under owner.
+func (q *StoreQueue) Adopt(ctx context.Context, owner, newOwner string, lease time.Duration) ([]Task, error) {
+	if owner == "" || newOwner == "" || lease <= 0 {
+		return nil, fmt.Errorf("adopt tasks: owners must not be empty and lease must be positive (got %q, %q, %s)", owner, newOwner, lease)
+	}
+	now := q.now()
+	var rows []queueTask
+	// SUBSTR, not LIKE: an owner may hold % or _.
+	err := q.db.NewRaw(`UPDATE queue_tasks SET lease_owner = ?, lease_expires_at = ?, updated_at = ?
+WHERE status = ? AND lease_owner <> ? AND (lease_owner = ? OR SUBSTR(lease_owner, 1, ?) = ?) RETURNING *`,
+		newOwner, now.Add(lease), now, taskClaimed, newOwner, owner, utf8.RuneCountInString(owner)+1, owner+"/").Scan(ctx, &rows)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("adopt tasks of %s: %w", owner, err)
+	}
+	out := make([]Task, len(rows))
+	for i := range rows {
+		out[i] = *rows[i].task()
+	}
+	slices.SortFunc(out, func(a, b Task) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
 }
 
 // Stats counts the tasks by state at the queue's now.

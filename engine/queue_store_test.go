@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -150,8 +151,10 @@ const (
 	envStart  = "DG_QUEUE_START" // unix nanoseconds: start claiming then
 )
 
-// helperLease is the lease of the "hang" helper, which heartbeats.
-const helperLease = time.Second
+// helperLease is the lease of the "hang" helper, which heartbeats. It is
+// long: a stalled machine must not make the helper lose its lease; the
+// test moves its own clock past it instead of waiting.
+const helperLease = time.Minute
 
 // TestQueueHelperProcess is not a test: the multi-process tests run the test
 // binary again with envHelper set, and this function is then the child.
@@ -159,7 +162,7 @@ const helperLease = time.Second
 //   - drain: claim tasks until none is due; for each, record the claim in
 //     queue_claims and complete it.
 //   - hang: claim one task, record it, print "CLAIMED <id>", then heartbeat
-//     (Extend every helperLease/4) until killed.
+//     (Extend, print "EXTENDED", pause 50 ms) until killed.
 func TestQueueHelperProcess(t *testing.T) {
 	mode := os.Getenv(envHelper)
 	if mode == "" {
@@ -196,8 +199,9 @@ func TestQueueHelperProcess(t *testing.T) {
 		fmt.Printf("CLAIMED %s\n", task.ID)
 		// Until killed; the minute bounds an orphan if the parent died.
 		for end := time.Now().Add(time.Minute); time.Now().Before(end); {
-			time.Sleep(helperLease / 4)
+			time.Sleep(50 * time.Millisecond) // pacing only
 			mustNoErr(t, "Extend", q.Extend(ctx, task.ID, owner, helperLease))
+			fmt.Println("EXTENDED")
 		}
 	}
 }
@@ -306,8 +310,11 @@ func ExampleStoreQueue() {
 }
 
 // TestStoreQueueSIGKILL: a process claims a task and heartbeats; while it
-// lives nobody else gets the task. Killed with SIGKILL, its lease expires,
-// Recover returns the task and another worker runs it as attempt 2.
+// lives nobody else gets the task, and each heartbeat moves its lease on.
+// Killed with SIGKILL, its lease is left to expire: Recover, once its
+// clock passes the lease, returns the task and another worker runs it as
+// attempt 2. Nothing waits on the clock: the test follows the helper's
+// heartbeats, and moves its own queue's clock past the lease.
 func TestStoreQueueSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
@@ -317,7 +324,9 @@ func TestStoreQueueSIGKILL(t *testing.T) {
 		ctx := t.Context()
 		s := engine.OpenTestStore(t, url)
 		createClaimsTable(t, s)
-		q := engine.NewStoreQueue(s, &engine.QueueOptions{Backoff: func(int) time.Duration { return 0 }})
+		var skew atomic.Int64 // added to this queue's clock
+		q := engine.NewStoreQueue(s, &engine.QueueOptions{Backoff: func(int) time.Duration { return 0 },
+			Now: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }})
 		mustNoErr(t, "Enqueue", q.Enqueue(ctx, engine.Task{ID: "victim", Kind: engine.TaskBackup, ExecutionID: "e"}))
 
 		cmd := helper(t, "hang", url, "doomed", time.Now())
@@ -328,16 +337,36 @@ func TestStoreQueueSIGKILL(t *testing.T) {
 		mustNoErr(t, "start helper", cmd.Start())
 		defer cmd.Process.Kill()
 		sc := bufio.NewScanner(stdout)
-		for sc.Scan() && !strings.HasPrefix(sc.Text(), "CLAIMED ") {
-		}
-		if !strings.HasPrefix(sc.Text(), "CLAIMED victim") {
+		next := func(prefix string) {
+			t.Helper()
+			for sc.Scan() {
+				if strings.HasPrefix(sc.Text(), prefix) {
+					return
+				}
+			}
 			cmd.Process.Kill()
 			cmd.Wait()
-			t.Fatalf("helper did not claim the task: %q\n%s", sc.Text(), stderr.String())
+			t.Fatalf("helper ended before printing %q: %v\n%s", prefix, sc.Err(), stderr.String())
+		}
+		next("CLAIMED victim")
+		leaseEnd := func() time.Time {
+			t.Helper()
+			var at time.Time
+			mustNoErr(t, "read lease", s.DB().NewRaw("SELECT lease_expires_at FROM queue_tasks WHERE id = ?", "victim").Scan(ctx, &at))
+			return at
 		}
 
-		// Alive and heartbeating, across three lease lengths: the task is its.
-		for deadline := time.Now().Add(3 * helperLease); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		// Alive and heartbeating: the task is its, and every heartbeat
+		// moves the lease on.
+		prev := leaseEnd()
+		for range 3 {
+			next("EXTENDED")
+			next("EXTENDED") // a heartbeat begun after prev was read has committed
+			if end := leaseEnd(); !end.After(prev) {
+				t.Fatalf("lease ends at %s after a heartbeat, before at %s; want later", end, prev)
+			} else {
+				prev = end
+			}
 			if got, err := q.Recover(ctx); err != nil || len(got) != 0 {
 				t.Fatalf("Recover while the owner heartbeats = %+v, %v; want nothing", got, err)
 			}
@@ -348,20 +377,14 @@ func TestStoreQueueSIGKILL(t *testing.T) {
 
 		mustNoErr(t, "kill helper", cmd.Process.Kill()) // SIGKILL
 		cmd.Wait()
-		killed := time.Now()
-		var got []engine.RecoveredTask
-		for len(got) == 0 {
-			if time.Since(killed) > helperLease+5*time.Second {
-				t.Fatalf("Recover found nothing %s after the kill (lease %s)", time.Since(killed), helperLease)
-			}
-			time.Sleep(50 * time.Millisecond)
-			if got, err = q.Recover(ctx); err != nil {
-				t.Fatalf("Recover: %v", err)
-			}
+		if got, err := q.Recover(ctx); err != nil || len(got) != 0 {
+			t.Fatalf("Recover before the dead owner's lease ended = %+v, %v; want nothing", got, err)
 		}
-		t.Logf("recovered %s after the kill", time.Since(killed).Round(time.Millisecond))
+		skew.Store(int64(time.Until(leaseEnd()) + time.Second)) // the lease has ended
+		got, err := q.Recover(ctx)
+		mustNoErr(t, "Recover", err)
 		if len(got) != 1 || got[0].ID != "victim" || got[0].Failed || got[0].Attempt != 2 || got[0].LeaseOwner != "doomed" {
-			t.Fatalf("Recover = %+v; want victim queued again as attempt 2, lease of doomed", got)
+			t.Fatalf("Recover once the lease ended = %+v; want victim queued again as attempt 2, lease of doomed", got)
 		}
 		task, err := q.Claim(ctx, nil, "survivor", time.Minute)
 		mustNoErr(t, "Claim after recovery", err)
@@ -373,6 +396,53 @@ func TestStoreQueueSIGKILL(t *testing.T) {
 		mustNoErr(t, "count claims", err)
 		if n != 1 {
 			t.Errorf("%d claims recorded by helpers, want 1", n)
+		}
+	})
+}
+
+// TestStoreQueueAdopt: a worker takes back, whatever their leases, the
+// tasks leased under its identity ("id" or "id/…") and no other, however
+// alike the other owners' names are.
+func TestStoreQueueAdopt(t *testing.T) {
+	t.Parallel()
+	storeURLs(t, func(t *testing.T, url string) {
+		ctx := t.Context()
+		q := engine.NewStoreQueue(engine.OpenTestStore(t, url), &engine.QueueOptions{MaxAttempts: 2})
+		owners := map[string]string{ // task → owner
+			"mine-1": "dg_1/host:1:a", "mine-2": "dg_1", "like-1": "dgx1/host:2:b", "like-2": "dg_10/host:3:c",
+			"like-3": "dg_", "other": "other/host:4:d",
+		}
+		for _, id := range []string{"like-1", "like-2", "like-3", "mine-1", "mine-2", "other"} {
+			mustNoErr(t, "Enqueue", q.Enqueue(ctx, engine.Task{ID: id, Kind: engine.TaskBackup, ExecutionID: id, RunAt: time.Now().Add(-time.Hour)}))
+			task, err := q.Claim(ctx, nil, owners[id], time.Hour)
+			mustNoErr(t, "Claim", err)
+			if task.ID != id {
+				t.Fatalf("claimed %s, want %s", task.ID, id)
+			}
+		}
+		got, err := q.Adopt(ctx, "dg_1", "dg_1/host:9:new", time.Minute)
+		mustNoErr(t, "Adopt", err)
+		if len(got) != 2 || got[0].ID != "mine-1" || got[1].ID != "mine-2" || got[0].LeaseOwner != "dg_1/host:9:new" {
+			t.Fatalf("Adopt(dg_1) = %+v; want mine-1 and mine-2, now leased to dg_1/host:9:new", got)
+		}
+		if again, err := q.Adopt(ctx, "dg_1", "dg_1/host:9:new", time.Minute); err != nil || len(again) != 0 {
+			t.Fatalf("Adopt again = %+v, %v; want nothing: they are the new owner's", again, err)
+		}
+		// The new owner holds them: it hands one back and finishes the other.
+		mustNoErr(t, "Retry", q.Retry(ctx, "mine-1", "dg_1/host:9:new", time.Now(), "its process stopped"))
+		mustNoErr(t, "Complete", q.Complete(ctx, "mine-2", "dg_1/host:9:new"))
+		for id, owner := range owners {
+			if strings.HasPrefix(id, "mine") {
+				continue
+			}
+			if err := q.Extend(ctx, id, owner, time.Hour); err != nil {
+				t.Errorf("task %s of %s after Adopt(dg_1): %v; want it still %s's", id, owner, err, owner)
+			}
+		}
+		task, err := q.Claim(ctx, nil, "w", time.Minute)
+		mustNoErr(t, "Claim the handed-back task", err)
+		if task.ID != "mine-1" || task.Attempt != 2 {
+			t.Fatalf("claimed %+v; want mine-1 at attempt 2", task)
 		}
 	})
 }

@@ -434,6 +434,10 @@ func (e *Engine) finishSync(ctx context.Context, x *SyncExecution, l *syncLog, e
 		l.log(bg, slog.LevelError, "sync interrupted (%v): left to run again", context.Cause(ctx))
 		return
 	}
+	// The run is cancelled only when its own context is (a user's cancel,
+	// the caller giving up): an error that merely wraps context.Canceled,
+	// such as a step stopped because a sibling stage failed, is a failure.
+	cancelled := errors.Is(ctx.Err(), context.Canceled)
 	ctx = context.WithoutCancel(ctx)
 	now := e.now()
 	x.FinishedAt = &now
@@ -448,7 +452,7 @@ func (e *Engine) finishSync(ctx context.Context, x *SyncExecution, l *syncLog, e
 		l.info(ctx, "sync completed in %s", took)
 		n.Type, n.Severity, n.Title = "sync_completed", notify.Info, "sync completed"
 		n.Message = "sync job " + x.SyncJobID + " copied its source into its target"
-	case errors.Is(err, context.Canceled):
+	case cancelled:
 		x.Status, x.ErrorMessage = ExecutionCancelled, err.Error()
 		l.log(ctx, slog.LevelError, "sync cancelled: %v", err)
 		n.Type, n.Severity, n.Title, n.Message = "sync_failed", notify.Warning, "sync cancelled", x.ErrorMessage

@@ -2,19 +2,37 @@ package engine
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/alitto/pond/v2"
 	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+
+	"github.com/dataguardian/dataguardian/manifest"
+	"github.com/dataguardian/dataguardian/retention"
+	"github.com/dataguardian/dataguardian/storage"
 )
 
 // WorkerOptions configure a Worker. Zero values are the documented defaults.
 type WorkerOptions struct {
-	// Owner names this process in task leases; "" means host:pid:random.
+	// Owner names this worker in task leases and must be unique among the
+	// live workers sharing the queue. "" means a stable identity of the
+	// data directory: the first free slot of Config.DataDir/workers (a file
+	// holding an ID, locked while the worker runs), leasing as
+	// "{ID}/{host}:{pid}:{random}"; where files cannot be locked (not Linux,
+	// macOS or a BSD), just "{host}:{pid}:{random}".
+	//
+	// A worker with a stable identity (a set Owner is one) takes back, as it
+	// starts, the tasks leased under it, which only its dead predecessor
+	// can hold (see Adopter): each runs again at once (or is failed when it
+	// used its attempts) instead of waiting for its lease to expire.
 	Owner string
 	// Concurrency bounds the backups run at once; 0 means 2.
 	Concurrency int
@@ -29,10 +47,6 @@ type WorkerOptions struct {
 }
 
 func (o WorkerOptions) withDefaults() WorkerOptions {
-	if o.Owner == "" {
-		host, _ := os.Hostname()
-		o.Owner = fmt.Sprintf("%s:%d:%s", host, os.Getpid(), uuid.NewString()[:8])
-	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 2
 	}
@@ -57,6 +71,10 @@ type Worker struct {
 	opts  WorkerOptions
 	kinds []string
 	locks sync.Map // datasource ID → *sync.Mutex
+
+	// Set by Run (takeIdentity): the lease owner, and the stable identity
+	// it belongs to ("" when there is none).
+	owner, identity string
 }
 
 // NewWorker returns a Worker running the tasks of the given kinds queued on
@@ -80,10 +98,15 @@ func (e *Engine) runTask(ctx context.Context, kind string, exec *Execution) erro
 	return fmt.Errorf("%w: task kind %q", ErrInvalid, kind)
 }
 
-// Run claims and runs tasks until ctx is done. It then claims nothing more
-// and waits up to ShutdownTimeout for running backups, cancelling those
-// still running after that; it returns once every one has stopped.
+// Run claims and runs tasks until ctx is done; it first takes back the
+// tasks its identity's previous process held (see WorkerOptions.Owner).
+// When ctx is done it claims nothing more and waits up to ShutdownTimeout
+// for running backups, cancelling those still running after that; it
+// returns once every one has stopped.
 func (w *Worker) Run(ctx context.Context) error {
+	release := w.takeIdentity()
+	defer release()
+	w.adoptOrphans(ctx)
 	pool := pond.NewPool(w.opts.Concurrency)
 	workCtx, cancelWork := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer cancelWork(nil)
@@ -97,7 +120,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			lastRecover = time.Now()
 		}
 		for len(slots) < cap(slots) && ctx.Err() == nil {
-			task, err := w.q.Claim(ctx, w.kinds, w.opts.Owner, w.opts.Lease)
+			task, err := w.q.Claim(ctx, w.kinds, w.owner, w.opts.Lease)
 			if err != nil {
 				if !errors.Is(err, ErrQueueEmpty) && ctx.Err() == nil {
 					w.e.log.Error("claim task", "err", err)
@@ -141,11 +164,11 @@ func (w *Worker) run(ctx context.Context, t *Task) {
 	}
 	if err != nil {
 		w.e.log.Error("load claimed execution", "execution_id", t.ExecutionID, "err", err)
-		_ = w.q.Complete(bg, t.ID, w.opts.Owner)
+		_ = w.q.Complete(bg, t.ID, w.owner)
 		return
 	}
 	if status.Terminal() { // already ran (a retry of a finished task): nothing to do
-		_ = w.q.Complete(bg, t.ID, w.opts.Owner)
+		_ = w.q.Complete(bg, t.ID, w.owner)
 		return
 	}
 	runCtx, cancel := context.WithCancelCause(ctx)
@@ -179,17 +202,13 @@ func (w *Worker) run(ctx context.Context, t *Task) {
 		return
 	case errors.Is(cause, errShutdown):
 		// Left for recovery: run again, here after a restart or elsewhere.
-		if rerr := w.q.Retry(bg, t.ID, w.opts.Owner, time.Now(), errShutdown.Error()); errors.Is(rerr, ErrAttemptsExhausted) {
-			w.fail(bg, t.Kind, t.ExecutionID, errShutdown.Error()+" and no attempt is left")
-		} else if rerr != nil {
-			w.e.log.Warn("re-queue interrupted task", "task_id", t.ID, "err", rerr)
-		}
+		w.handBack(bg, t, errShutdown.Error())
 		return
 	}
 	if err != nil {
 		w.e.log.Warn("queued "+t.Kind+" failed", "execution_id", t.ExecutionID, "err", err)
 	}
-	if cerr := w.q.Complete(bg, t.ID, w.opts.Owner); cerr != nil {
+	if cerr := w.q.Complete(bg, t.ID, w.owner); cerr != nil {
 		w.e.log.Warn("complete task", "task_id", t.ID, "err", cerr)
 	}
 }
@@ -204,7 +223,7 @@ func (w *Worker) heartbeat(ctx context.Context, t *Task, cancel context.CancelCa
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			err := w.q.Extend(ctx, t.ID, w.opts.Owner, w.opts.Lease)
+			err := w.q.Extend(ctx, t.ID, w.owner, w.opts.Lease)
 			switch {
 			case err == nil || ctx.Err() != nil:
 			case errors.Is(err, ErrLeaseLost):
@@ -232,10 +251,158 @@ func (w *Worker) recover(ctx context.Context) {
 	}
 	for _, t := range tasks {
 		if !t.Failed {
-			w.e.log.Warn("re-queued: the process running it stopped", "execution_id", t.ExecutionID, "attempt", t.Attempt, "previous_owner", t.LeaseOwner)
+			attempt := w.e.requeueExecution(ctx, t.Kind, t.ExecutionID, LeaseExpiredReason)
+			w.e.log.Warn("re-queued: the process running it stopped", "execution_id", t.ExecutionID, "attempt", attempt,
+				"task_attempt", t.Attempt, "previous_owner", t.LeaseOwner)
 			continue
 		}
 		w.fail(ctx, t.Kind, t.ExecutionID, LeaseExpiredReason+" and no attempt is left")
+	}
+}
+
+// takeIdentity sets the worker's lease owner and stable identity (see
+// WorkerOptions.Owner); release gives the identity's slot back.
+func (w *Worker) takeIdentity() (release func()) {
+	host, _ := os.Hostname()
+	incarnation := fmt.Sprintf("%s:%d:%s", host, os.Getpid(), uuid.NewString()[:8])
+	if w.opts.Owner != "" {
+		w.owner, w.identity = w.opts.Owner, w.opts.Owner
+		return func() {}
+	}
+	w.owner = incarnation
+	slot, err := takeWorkerSlot(filepath.Join(w.e.cfg.DataDir, workerSlotDir))
+	if err != nil {
+		w.e.log.Warn("worker without a stable identity: the tasks of a process that stopped wait for their leases to expire", "err", err)
+		return func() {}
+	}
+	w.owner, w.identity = slot.id+"/"+incarnation, slot.id
+	return slot.release
+}
+
+// adoptOrphans takes back the tasks leased under the worker's identity,
+// which only its previous incarnation, now dead, can hold (a process
+// killed or crashed mid-run); removes the run folder each backup was
+// writing; and hands each back (handBack): due again at once, or failed
+// when it used its attempts.
+func (w *Worker) adoptOrphans(ctx context.Context) {
+	a, ok := w.q.(Adopter)
+	if !ok || w.identity == "" {
+		return
+	}
+	tasks, err := a.Adopt(ctx, w.identity, w.owner, w.opts.Lease)
+	if err != nil {
+		if ctx.Err() == nil {
+			w.e.log.Error("take back the tasks of this worker's previous process", "err", err)
+		}
+		return
+	}
+	for i := range tasks {
+		t := &tasks[i]
+		w.e.log.Warn("taking back a task of this worker's previous process, which stopped", "task_id", t.ID,
+			"execution_id", t.ExecutionID, "kind", t.Kind, "task_attempt", t.Attempt)
+		if t.Kind == TaskBackup {
+			w.e.removeAbandonedRun(ctx, t.ExecutionID)
+		}
+		w.handBack(ctx, t, OwnerStoppedReason)
+	}
+}
+
+// OwnerStoppedReason is why a worker hands back a task that its previous
+// process held when it stopped (the queue's last_error, the execution's
+// log).
+const OwnerStoppedReason = "the worker process stopped before the task finished"
+
+// handBack ends this worker's hold on t without a result: t is queued
+// again for its next attempt, due now, and its execution waits queued for
+// it (requeueExecution); or, when t used its attempts, its execution is
+// failed with reason.
+func (w *Worker) handBack(ctx context.Context, t *Task, reason string) {
+	err := w.q.Retry(ctx, t.ID, w.owner, time.Now(), reason)
+	switch {
+	case errors.Is(err, ErrAttemptsExhausted):
+		w.fail(ctx, t.Kind, t.ExecutionID, reason+" and no attempt is left")
+	case err != nil:
+		w.e.log.Warn("re-queue task", "task_id", t.ID, "execution_id", t.ExecutionID, "err", err)
+	default:
+		attempt := w.e.requeueExecution(ctx, t.Kind, t.ExecutionID, reason)
+		w.e.log.Warn("re-queued", "execution_id", t.ExecutionID, "attempt", attempt, "task_attempt", t.Attempt+1, "reason", reason)
+	}
+}
+
+// requeueExecution records that the execution executionID of a task of
+// kind, which stopped before it finished (reason), waits queued for its
+// next attempt: status queued, Attempt one more, a log line saying so and
+// an event. It returns the new attempt, or 0 when nothing changed (a
+// finished execution, a sync execution, a store error: logged).
+func (e *Engine) requeueExecution(ctx context.Context, kind, executionID, reason string) int {
+	if kind == TaskSync {
+		return 0
+	}
+	ctx = context.WithoutCancel(ctx)
+	var attempt int
+	var op Operation
+	err := e.store.DB().NewUpdate().Model((*Execution)(nil)).
+		Set("status = ?", ExecutionQueued).Set("attempt = attempt + 1").Set("updated_at = ?", now()).
+		Where("id = ?", executionID).Where("status IN (?)", bun.In([]ExecutionStatus{ExecutionQueued, ExecutionRunning})).
+		Returning("attempt, operation").Scan(ctx, &attempt, &op)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0
+	}
+	if err != nil {
+		e.log.Warn("record re-queued execution", "execution_id", executionID, "err", err)
+		return 0
+	}
+	prefix := "[BACKUP]"
+	if op != OperationBackup {
+		prefix = "[RESTORE]"
+	}
+	execLog{e: e, id: executionID, prefix: prefix}.log(ctx, slog.LevelWarn, "%s: queued again as attempt %d", reason, attempt)
+	if x, err := e.store.GetExecution(ctx, executionID); err == nil {
+		e.publishExecution(x)
+	}
+	return attempt
+}
+
+// removeAbandonedRun removes, on every storage location of the job of
+// backup execution executionID, the run folders its stopped attempt left:
+// those reserved for it (manifest.Writer's .dataguardian-run names it)
+// without a manifest. Call it only while no process can be writing them:
+// with the execution's task held (adopted from a dead process), before it
+// is queued again. A committed backup (manifest.json) is never touched.
+func (e *Engine) removeAbandonedRun(ctx context.Context, executionID string) {
+	x, err := e.store.GetExecution(ctx, executionID)
+	if err != nil || x.Operation != OperationBackup || x.JobID == "" || x.Status.Terminal() {
+		return
+	}
+	job, err := e.store.GetBackupJob(ctx, x.JobID)
+	if err != nil {
+		return
+	}
+	l := execLog{e: e, id: x.ID, prefix: "[BACKUP]"}
+	for _, js := range e.openJobStorages(ctx, job) {
+		if js.err != nil {
+			continue
+		}
+		folders, err := listRunFolders(ctx, js.st)
+		if err != nil {
+			e.log.Warn("list run folders of a stopped backup", "storage", js.loc.Name, "execution_id", x.ID, "err", err)
+			continue
+		}
+		for _, f := range folders {
+			if f.job != job.ID || f.hasManifest || !f.reserved || readReservation(ctx, js.st, f.dir) != x.ID {
+				continue
+			}
+			if err := removeRunFolder(ctx, js.st, f.dir); err != nil {
+				l.errorf(ctx, "remove %s on storage %s, left by the attempt that stopped: %v", f.dir, js.loc.Name, err)
+				continue
+			}
+			entry := retention.LogEntry{At: e.now(), JobID: job.ID, Path: f.dir, ExecutionID: x.ID,
+				Reason: "incomplete: its attempt stopped with its process, no " + manifest.FileName}
+			if err := storage.Append(ctx, js.st, CleanupLogKey, []byte(retention.FormatCleanupLine(entry)+"\n")); err != nil {
+				e.log.Warn("append cleanup log", "storage", js.loc.Name, "err", err)
+			}
+			l.info(ctx, "removed %s on storage %s: the attempt that stopped left it incomplete", f.dir, js.loc.Name)
+		}
 	}
 }
 

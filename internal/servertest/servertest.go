@@ -234,6 +234,23 @@ func (s *Server) Stop() error {
 	return s.stopErr
 }
 
+// Kill ends the server with SIGKILL, as a crash or the OOM killer would,
+// and waits until the process is gone. The test's cleanup (Stop) then
+// expects nothing more of it.
+func (s *Server) Kill() error {
+	var err error
+	s.stopOnce.Do(func() {
+		select {
+		case <-s.done:
+			err = fmt.Errorf("already exited: %v", s.err)
+		default:
+			err = s.cmd.Process.Kill()
+			<-s.done
+		}
+	})
+	return err
+}
+
 // Stderr returns what the server printed on stderr so far.
 func (s *Server) Stderr() string { return s.stderr.String() }
 
