@@ -1,7 +1,9 @@
 // Package httpapi is the optional REST API of DataGuardian: a huma v2 API
 // over net/http that exposes an [engine.Engine] with the paths, verbs and
 // JSON shapes of the product specification, an OpenAPI 3.1 document at
-// /openapi.json and a documentation UI at /docs.
+// /openapi.json and a documentation page at /docs ([DocsHandler]: HTML
+// rendered on the server from that document, nothing loaded from the
+// internet, so it works on an offline server).
 //
 // [New] returns an http.Handler any service can mount on its own mux.
 // Errors are RFC 9457 problem JSON (application/problem+json) mapped from

@@ -99,11 +99,14 @@ func (o *Options) withDefaults() Options {
 }
 
 // Config returns the huma configuration New uses: OpenAPI 3.1 at
-// /openapi.json, docs at /docs, no $schema links in bodies (responses keep
-// the specification's shapes).
+// /openapi.json (and .yaml), no $schema links in bodies (responses keep
+// the specification's shapes), and no docs page of huma's (DocsPath "": it
+// loads its UI from a CDN). New serves DocsHandler at /docs instead; mount
+// it yourself beside /openapi.json when you call Register on your own API.
 func Config(opts *Options) huma.Config {
 	o := opts.withDefaults()
 	cfg := huma.DefaultConfig(o.Title, o.Version)
+	cfg.DocsPath = ""
 	cfg.CreateHooks = nil
 	cfg.Transformers = append(cfg.Transformers, redactProblem)
 	cfg.Info.Description = "Backups, restores and health of datasources. Errors are RFC 9457 problem JSON.\n\n" +
@@ -130,6 +133,7 @@ func New(e *engine.Engine, opts *Options) http.Handler {
 	api := humago.New(mux, Config(opts))
 	Register(api, e, opts)
 	MountObservability(mux, e, opts)
+	mux.Handle("GET /docs", DocsHandler(api)) // docs.go: public, like /openapi.json
 	if o.Auth == nil {
 		return mux
 	}
@@ -169,7 +173,8 @@ func New(e *engine.Engine, opts *Options) http.Handler {
 type adder func(op huma.Operation, register func(huma.API, huma.Operation))
 
 // Register adds every operation of the API over e to api; New calls it,
-// tests call it on a humatest API.
+// tests call it on a humatest API. A service that calls it on its own huma
+// API mounts DocsHandler(api) for the /docs page (and MountObservability).
 func Register(api huma.API, e *engine.Engine, opts *Options) {
 	o := opts.withDefaults()
 	h := &handlers{e: e, log: o.Logger, auth: o.Auth != nil, metrics: o.Metrics}
@@ -212,6 +217,11 @@ func Register(api huma.API, e *engine.Engine, opts *Options) {
 		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.listJobExecutions) })
 	add(huma.Operation{OperationID: "run-backup-job", Method: http.MethodPost,
 		Path: "/api/backup-jobs/{id}/run", Summary: "Queue a backup of a job now",
+		Description: "Queues a backup of the job, due now, and answers 202 with its execution (status queued). " +
+			"A job has at most one queued backup: when one is already queued (an earlier run now, a due schedule, " +
+			"a retry waiting for its delay), nothing new is queued and the answer is 202 with that execution, " +
+			"made due now; so repeated or concurrent requests name the same execution. " +
+			"Watch it with GET /api/executions/{id} or the event stream.",
 		Tags: []string{"Backup jobs", "Executions"}, DefaultStatus: http.StatusAccepted},
 		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.runBackupJob) })
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -105,7 +106,7 @@ func TestHandler(t *testing.T) {
 		{"restore queued with backups.restore", "POST", "/dataguardian/api/backups/" + execID + "/restore", "alice", restore, 202, `"operation":"restore"`},
 		{"OpenAPI document under the prefix", "GET", "/dataguardian/openapi.json", "", "", 200, `"/api/backups/{executionId}/restore"`},
 		{"OpenAPI document names the prefix", "GET", "/dataguardian/openapi.json", "", "", 200, `"servers":[{"url":"/dataguardian"}]`},
-		{"docs page loads the document under the prefix", "GET", "/dataguardian/docs", "", "", 200, `/dataguardian/openapi`},
+		{"docs page links the document relative to itself", "GET", "/dataguardian/docs", "", "", 200, `<a href="openapi.json">`},
 		{"API paths exist only under the prefix", "GET", "/api/backups/datasources", "bob", "", 404, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -114,6 +115,13 @@ func TestHandler(t *testing.T) {
 				t.Fatalf("%s %s as %q: %d %s\nwant %d and a body containing %q", tc.method, tc.path, tc.user, status, body, tc.status, tc.contains)
 			}
 		})
+	}
+	// The docs page's relative link resolves under the prefix.
+	docs, _ := url.Parse(srv.URL + "/dataguardian/docs")
+	link := docs.ResolveReference(&url.URL{Path: "openapi.json"})
+	if status, body := call(t, "GET", link.String(), "", ""); link.Path != "/dataguardian/openapi.json" || status != 200 ||
+		!strings.Contains(body, `"/api/backups/{executionId}/restore"`) {
+		t.Errorf("the docs page's link to openapi.json: GET %s: %d", link, status)
 	}
 }
 
