@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -153,7 +154,11 @@ func openLocal(_ context.Context, loc *StorageLocation) (storage.Storage, error)
 	if path == "" {
 		return nil, invalidField("config.path", "storage location %q: config \"path\" is empty: set it to the backup directory", loc.Name)
 	}
-	return local.New(path)
+	st, err := local.New(path)
+	if err != nil {
+		return nil, invalidField("config.path", "storage location %q: %v: choose a directory this server can create and write", loc.Name, err)
+	}
+	return st, nil
 }
 
 // Engine runs backups and restores and keeps their records. It is safe for
@@ -381,49 +386,54 @@ func jobDefaults(job *BackupJob) {
 	}
 }
 
-// validateJob checks job, whose defaults are set (jobDefaults).
+// validateJob checks job, whose defaults are set (jobDefaults). Errors are
+// *FieldError naming the field.
 func (e *Engine) validateJob(ctx context.Context, job *BackupJob) error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: backup job %q: %s", ErrInvalid, job.Name, fmt.Sprintf(format, args...))
+	bad := func(field, format string, args ...any) error {
+		return invalidField(field, "backup job %q: %s", job.Name, fmt.Sprintf(format, args...))
 	}
 	if job.Name == "" {
-		return fmt.Errorf("%w: backup job name is empty: give it a name", ErrInvalid)
+		return invalidField("name", "backup job name is empty: give it a name")
 	}
 	ds, err := e.store.GetDatasource(ctx, job.DatasourceID)
 	if err != nil {
-		return bad("datasource_id %q: %v", job.DatasourceID, err)
+		return bad("datasource_id", "datasource_id %q: %v", job.DatasourceID, err)
 	}
 	c, err := manifest.ParseCompression(job.Compression)
 	if err != nil {
-		return bad("compression: %v", err)
+		return bad("compression", "compression: %v", err)
 	}
 	if _, err := manifest.BaseName(ds.Type, c); err != nil {
-		return bad("compression: %v", err)
+		return bad("compression", "compression: %v", err)
 	}
 	if job.MaxFileSizeMB < 0 {
-		return bad("max_file_size_mb %d: use a positive number of MiB (0 means %d)", job.MaxFileSizeMB, DefaultMaxFileSizeMB)
+		return bad("max_file_size_mb", "max_file_size_mb %d: use a positive number of MiB (0 means %d)", job.MaxFileSizeMB, DefaultMaxFileSizeMB)
 	}
 	if len(job.StorageLocationIDs) == 0 {
-		return bad("storage_location_ids is empty: give at least one storage location")
+		return bad("storage_location_ids", "storage_location_ids is empty: give at least one storage location")
 	}
 	for _, id := range job.StorageLocationIDs {
 		if _, err := e.store.GetStorageLocation(ctx, id); err != nil {
-			return bad("storage_location_ids: %q: %v", id, err)
+			return bad("storage_location_ids", "storage_location_ids: %q: %v", id, err)
 		}
 	}
 	if err := job.Retention.Validate(); err != nil {
-		return bad("retention: %v", err)
+		return bad("retention", "retention: %v", err)
 	}
 	if job.RetryAttempts < 0 || job.RetryAttempts > MaxRetryAttempts {
-		return bad("retry_attempts %d: use 0 (never retry) to %d", job.RetryAttempts, MaxRetryAttempts)
+		return bad("retry_attempts", "retry_attempts %d: use 0 (never retry) to %d", job.RetryAttempts, MaxRetryAttempts)
 	}
 	if job.RetryDelaySeconds < MinRetryDelaySeconds || job.RetryDelaySeconds > MaxRetryDelaySeconds {
-		return bad("retry_delay_seconds %d: use %d to %d seconds (0 means %d)", job.RetryDelaySeconds,
+		return bad("retry_delay_seconds", "retry_delay_seconds %d: use %d to %d seconds (0 means %d)", job.RetryDelaySeconds,
 			MinRetryDelaySeconds, MaxRetryDelaySeconds, DefaultRetryDelaySeconds)
 	}
 	if job.Schedule != "" {
 		if _, _, err := parseSchedule(job.Schedule, job.Timezone); err != nil {
-			return bad("%v", err)
+			field := "schedule"
+			if strings.HasPrefix(err.Error(), "timezone") {
+				field = "timezone"
+			}
+			return bad(field, "%v", err)
 		}
 	}
 	return nil

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/dataguardian/dataguardian/drivers"
 	"github.com/dataguardian/dataguardian/manifest"
-	"github.com/dataguardian/dataguardian/storage"
 )
 
 // RestoreOptions are optional settings of one restore; nil means defaults.
@@ -128,6 +128,25 @@ func (e *Engine) checkRestore(ctx context.Context, p *restorePlan, req *RestoreR
 			return fmt.Errorf("restore %s: target: %w", p.backup.ID, err)
 		}
 	}
+	if id := req.TargetDatasourceID; id != "" {
+		field := func(format string, args ...any) error {
+			return invalidField("target_datasource_id", "restore %s: %s", p.backup.ID, fmt.Sprintf(format, args...))
+		}
+		if req.Target != nil {
+			return field("target_datasource_id names the target already given as a connection: give one or the other")
+		}
+		tds, err := e.store.GetDatasource(ctx, id)
+		if err != nil {
+			return field("target_datasource_id %q: %v", id, err)
+		}
+		if tds.Type != p.ds.Type {
+			return field("target_datasource_id %q is a %s datasource; the backup is of %s %q: choose a %s datasource",
+				tds.Name, tds.Type, p.ds.Type, p.ds.Name, p.ds.Type)
+		}
+		if req.SafetyBackup && tds.ID != p.ds.ID {
+			return bad("safety_backup backs up the backup's own datasource, not target_datasource_id: take a backup of %q first, or leave safety_backup false", tds.Name)
+		}
+	}
 	if req.VerificationMode {
 		if _, ok := p.driver.(drivers.Verifier); !ok {
 			return bad("verification_mode: the %s driver cannot verify into a temporary database; restore into a separate target instead", p.ds.Type)
@@ -160,11 +179,19 @@ func (e *Engine) checkRestore(ctx context.Context, p *restorePlan, req *RestoreR
 	return nil
 }
 
-// restoreTarget returns target, or the connection of ds when target is nil;
-// either way its paths must still be allowed.
-func (e *Engine) restoreTarget(ds *Datasource, target *drivers.Source) (drivers.Source, error) {
-	if target != nil {
-		return *target, e.checkSourcePaths(*target)
+// restoreTarget returns where req restores the backup of ds: req.Target,
+// the datasource req.TargetDatasourceID, or ds itself; either way its
+// paths must still be allowed.
+func (e *Engine) restoreTarget(ctx context.Context, ds *Datasource, req *RestoreRequest) (drivers.Source, error) {
+	switch {
+	case req.Target != nil:
+		return *req.Target, e.checkSourcePaths(*req.Target)
+	case req.TargetDatasourceID != "":
+		tds, err := e.store.GetDatasource(ctx, req.TargetDatasourceID)
+		if err != nil {
+			return drivers.Source{}, fmt.Errorf("target datasource: %w", err)
+		}
+		return e.Source(tds)
 	}
 	return e.Source(ds)
 }
@@ -192,7 +219,7 @@ func (e *Engine) runRestore(ctx context.Context, exec *Execution, job *BackupJob
 	if target.Type != ds.Type {
 		return fmt.Errorf("%w: target type %q differs from the backup's datasource type %q", ErrInvalid, target.Type, ds.Type)
 	}
-	st, m, err := e.pickCopy(ctx, l, exec, job, opts)
+	js, m, err := e.pickCopy(ctx, l, exec, job, opts)
 	if err != nil {
 		return err
 	}
@@ -203,14 +230,18 @@ func (e *Engine) runRestore(ctx context.Context, exec *Execution, job *BackupJob
 	}
 	l.info(ctx, "restoring %s (%d bytes) into %s", exec.BackupPath, m.TotalSizeBytes, target)
 	exec.SizeBytes, exec.CompressedSizeBytes, exec.Checksum = m.TotalSizeBytes, m.CompressedSizeBytes, m.Checksum
-	return manifest.Stream(ctx, st, exec.BackupPath, m, func(ctx context.Context, r io.Reader) error {
+	err = manifest.Stream(ctx, js.st, exec.BackupPath, m, func(ctx context.Context, r io.Reader) error {
 		return driver.Restore(ctx, target, r, &drivers.RestoreOptions{Recreate: opts.Recreate,
 			Logf: func(format string, args ...any) { l.info(ctx, format, args...) }})
 	})
+	e.recordDamage(ctx, exec, job, js, err)
+	return err
 }
 
 // safetyBackup backs up the current state of ds with a backup execution of
 // job of its own, synchronously, and records its ID in exec's metadata.
+// The safety backup is pinned (Execution.Pinned, metadata pinned_reason):
+// retention keeps it until someone unpins it.
 //
 // It runs the backup without the retention pass a queued backup ends with:
 // retention could delete the very backup being restored (the oldest of a
@@ -219,6 +250,12 @@ func (e *Engine) safetyBackup(ctx context.Context, l execLog, exec *Execution, j
 	safety, err := e.newBackupExecution(ctx, job.ID, "")
 	if err != nil {
 		return fmt.Errorf("safety backup: %w; restore not started, target untouched", err)
+	}
+	// Pinned before it runs: retention never deletes the way back.
+	safety.Pinned = true
+	safety.Metadata = map[string]any{metaPinnedReason: "safety backup before restore " + exec.ID}
+	if err := e.store.UpdateExecution(ctx, safety, "pinned", "metadata"); err != nil {
+		return fmt.Errorf("safety backup %s: pin: %w; restore not started, target untouched", safety.ID, err)
 	}
 	l.info(ctx, "safety backup of the current state of %q: execution %s", ds.Name, safety.ID)
 	if exec.Metadata == nil {
@@ -256,7 +293,7 @@ func (e *Engine) runVerify(ctx context.Context, exec *Execution, job *BackupJob,
 	if !ok {
 		return fmt.Errorf("%w: verification_mode: the %s driver cannot verify into a temporary database", ErrInvalid, ds.Type)
 	}
-	st, m, err := e.pickCopy(ctx, l, exec, job, &RestoreOptions{StorageLocationID: storageLocationID})
+	js, m, err := e.pickCopy(ctx, l, exec, job, &RestoreOptions{StorageLocationID: storageLocationID})
 	if err != nil {
 		return err
 	}
@@ -264,12 +301,13 @@ func (e *Engine) runVerify(ctx context.Context, exec *Execution, job *BackupJob,
 	l.info(ctx, "verification restore of %s (%d bytes) into temporary database %s on %s", exec.BackupPath, m.TotalSizeBytes, name, target)
 	exec.SizeBytes, exec.CompressedSizeBytes, exec.Checksum = m.TotalSizeBytes, m.CompressedSizeBytes, m.Checksum
 	var rep *drivers.VerifyReport
-	err = manifest.Stream(ctx, st, exec.BackupPath, m, func(ctx context.Context, r io.Reader) error {
+	err = manifest.Stream(ctx, js.st, exec.BackupPath, m, func(ctx context.Context, r io.Reader) error {
 		var verr error
 		rep, verr = verifier.Verify(ctx, target, r, m.Metadata, &drivers.VerifyOptions{Database: name, Keep: keep,
 			Logf: func(format string, args ...any) { l.info(ctx, format, args...) }})
 		return verr
 	})
+	e.recordDamage(ctx, exec, job, js, err)
 	if rep != nil {
 		if exec.Metadata == nil {
 			exec.Metadata = map[string]any{}
@@ -297,7 +335,10 @@ func (e *Engine) runVerify(ctx context.Context, exec *Execution, job *BackupJob,
 
 // pickCopy returns the first storage whose copy of the backup verifies
 // completely, trying the chosen storage location or else the job's in order.
-func (e *Engine) pickCopy(ctx context.Context, l execLog, exec *Execution, job *BackupJob, opts *RestoreOptions) (storage.Storage, *manifest.Manifest, error) {
+// exec is the restore or verification execution (its BackupPath is the
+// backup's). The outcome for each copy of the job tried is recorded as
+// that copy's status (available, missing, corrupt or unreachable).
+func (e *Engine) pickCopy(ctx context.Context, l execLog, exec *Execution, job *BackupJob, opts *RestoreOptions) (jobStorage, *manifest.Manifest, error) {
 	candidates := e.openJobStorages(ctx, job)
 	if opts.StorageLocationID != "" {
 		candidates = e.openJobStorages(ctx, &BackupJob{StorageLocationIDs: []string{opts.StorageLocationID}})
@@ -306,24 +347,58 @@ func (e *Engine) pickCopy(ctx context.Context, l execLog, exec *Execution, job *
 	for _, js := range candidates {
 		l.info(ctx, "verifying the copy on storage %s", js.loc.Name)
 		m, err := verifyCopy(ctx, js, exec.BackupPath)
+		if ctx.Err() != nil {
+			return jobStorage{}, nil, ctx.Err()
+		}
+		if slices.Contains(job.StorageLocationIDs, js.loc.ID) {
+			e.setStorageStatus(ctx, exec.SourceExecutionID, js.loc.ID, copyStatus(js, err), err)
+		}
 		if err == nil {
 			l.info(ctx, "storage %s: every checksum matches", js.loc.Name)
-			return js.st, m, nil
-		}
-		if ctx.Err() != nil {
-			return nil, nil, ctx.Err()
+			return js, m, nil
 		}
 		l.errorf(ctx, "storage %s: %v", js.loc.Name, err)
 		errs = append(errs, fmt.Errorf("storage %s: %w", js.loc.Name, err))
 	}
-	return nil, nil, fmt.Errorf("no storage holds a verified copy of %s, target untouched: %w", exec.BackupPath, errors.Join(errs...))
+	return jobStorage{}, nil, fmt.Errorf("no storage holds a verified copy of %s, target untouched: %w", exec.BackupPath, errors.Join(errs...))
+}
+
+// recordDamage marks the copy on js corrupt or missing when reading it
+// for a restore or verification (pass 2) found it damaged after pass 1
+// verified it; any other outcome leaves its status alone.
+func (e *Engine) recordDamage(ctx context.Context, exec *Execution, job *BackupJob, js jobStorage, err error) {
+	if err == nil || ctx.Err() != nil || !slices.Contains(job.StorageLocationIDs, js.loc.ID) {
+		return
+	}
+	if st := copyStatus(js, err); st == StorageCorrupt || errors.Is(err, manifest.ErrMissingPart) {
+		e.setStorageStatus(ctx, exec.SourceExecutionID, js.loc.ID, st, err)
+	}
+}
+
+// copyStatus is the status of a copy that verifyCopy (or a read of it)
+// answered err for: available when nil, unreachable when the storage
+// could not be opened, corrupt when a size, a checksum or the manifest
+// itself does not match, missing otherwise (manifest.json or a part gone,
+// or another backup's manifest in its folder).
+func copyStatus(js jobStorage, err error) StorageStatus {
+	switch {
+	case err == nil:
+		return StorageAvailable
+	case js.err != nil:
+		return StorageUnreachable
+	case errors.Is(err, manifest.ErrChecksumMismatch), errors.Is(err, manifest.ErrSizeMismatch),
+		errors.Is(err, manifest.ErrInvalidManifest):
+		return StorageCorrupt
+	default:
+		return StorageMissing
+	}
 }
 
 // VerifyBackup checks every copy of a completed backup, on every storage
 // location of its job: the manifest, each part's size and sha256, and the
 // whole stream's checksum. It records each copy's status (available, or
-// missing/unreachable with the reason) and returns an error when any copy
-// failed to verify.
+// missing, corrupt or unreachable with the reason; see StorageStatus) and
+// returns an error when any copy failed to verify.
 func (e *Engine) VerifyBackup(ctx context.Context, executionID string) error {
 	backup, err := e.store.GetExecution(ctx, executionID)
 	if err != nil {
@@ -339,17 +414,13 @@ func (e *Engine) VerifyBackup(ctx context.Context, executionID string) error {
 	var errs []error
 	for _, js := range e.openJobStorages(ctx, job) {
 		_, err := verifyCopy(ctx, js, backup.BackupPath)
-		status := StorageAvailable
-		switch {
-		case js.err != nil:
-			status = StorageUnreachable
-		case err != nil:
-			status = StorageMissing
+		if ctx.Err() != nil {
+			return fmt.Errorf("verify %s: %w", backup.BackupPath, ctx.Err())
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("storage %s: %w", js.loc.Name, err))
 		}
-		e.setStorageStatus(ctx, backup.ID, js.loc.ID, status, err)
+		e.setStorageStatus(ctx, backup.ID, js.loc.ID, copyStatus(js, err), err)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("verify %s: %w", backup.BackupPath, errors.Join(errs...))
@@ -358,7 +429,9 @@ func (e *Engine) VerifyBackup(ctx context.Context, executionID string) error {
 }
 
 // verifyCopy loads and fully verifies the copy of the backup in dir on one
-// storage.
+// storage. A SHA256SUMS that disagrees with the manifest does not make the
+// copy unusable: the parts verified against manifest.json, the authority
+// (the CLI's verify reports the mismatch).
 func verifyCopy(ctx context.Context, js jobStorage, dir string) (*manifest.Manifest, error) {
 	if js.err != nil {
 		return nil, js.err
@@ -367,5 +440,8 @@ func verifyCopy(ctx context.Context, js jobStorage, dir string) (*manifest.Manif
 	if err != nil {
 		return nil, err
 	}
-	return m, manifest.Verify(ctx, js.st, dir, m)
+	if err := manifest.Verify(ctx, js.st, dir, m); err != nil && !errors.Is(err, manifest.ErrSumsMismatch) {
+		return m, err
+	}
+	return m, nil
 }

@@ -55,10 +55,15 @@ type RestoreRequest struct {
 	// means the job's storage locations in order, the first whose copy
 	// verifies.
 	StorageLocationID string
-	// Target is where to restore; nil means the backup's own datasource.
-	// Its Password is stored sealed with the engine's secret key while the
-	// restore waits in the queue, never in clear.
+	// Target is where to restore; nil means the backup's own datasource
+	// (or TargetDatasourceID). Its Password is stored sealed with the
+	// engine's secret key while the restore waits in the queue, never in
+	// clear.
 	Target *drivers.Source
+	// TargetDatasourceID restores into that registered datasource (of the
+	// backup's type) instead of the backup's own; its connection and
+	// password are read when the restore runs. Not with Target.
+	TargetDatasourceID string
 	// Recreate drops and recreates the target database before restoring
 	// (network databases).
 	Recreate bool
@@ -79,6 +84,7 @@ type restoreRequestMeta struct {
 	StorageLocationID        string          `json:"storage_location_id,omitempty"`
 	Target                   *drivers.Source `json:"target,omitempty"` // Password is json:"-"
 	TargetPasswordSealed     string          `json:"target_password_sealed,omitempty"`
+	TargetDatasourceID       string          `json:"target_datasource_id,omitempty"`
 	Recreate                 bool            `json:"recreate,omitempty"`
 	SafetyBackup             bool            `json:"safety_backup,omitempty"`
 	RequestedBy              string          `json:"requested_by,omitempty"`
@@ -140,7 +146,8 @@ func (e *Engine) newRestoreExecution(ctx context.Context, req RestoreRequest) (*
 		return nil, err
 	}
 	meta := restoreRequestMeta{VerificationMode: req.VerificationMode, KeepVerificationDatabase: req.KeepVerificationDatabase,
-		StorageLocationID: req.StorageLocationID, Recreate: req.Recreate, SafetyBackup: req.SafetyBackup, RequestedBy: req.RequestedBy}
+		StorageLocationID: req.StorageLocationID, Recreate: req.Recreate, SafetyBackup: req.SafetyBackup, RequestedBy: req.RequestedBy,
+		TargetDatasourceID: req.TargetDatasourceID}
 	if req.Target != nil {
 		t := *req.Target
 		meta.Target = &t
@@ -185,6 +192,7 @@ func (e *Engine) restoreRequestOf(exec *Execution) (RestoreRequest, error) {
 	}
 	req.VerificationMode, req.KeepVerificationDatabase, req.StorageLocationID = m.VerificationMode, m.KeepVerificationDatabase, m.StorageLocationID
 	req.Recreate, req.SafetyBackup, req.RequestedBy, req.Target = m.Recreate, m.SafetyBackup, m.RequestedBy, m.Target
+	req.TargetDatasourceID = m.TargetDatasourceID
 	if m.TargetPasswordSealed != "" && req.Target != nil {
 		sealed, err := base64.StdEncoding.DecodeString(m.TargetPasswordSealed)
 		if err != nil {
@@ -222,7 +230,7 @@ func (e *Engine) executeRestore(ctx context.Context, exec *Execution) error {
 	}
 	var target drivers.Source
 	if err == nil {
-		target, err = e.restoreTarget(p.ds, req.Target)
+		target, err = e.restoreTarget(ctx, p.ds, &req)
 	}
 	if err != nil { // nothing started: record why
 		e.finish(ctx, exec, l, err)

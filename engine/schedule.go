@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"reflect"
@@ -31,9 +32,18 @@ func parseSchedule(expr, tz string) (cron.Schedule, *time.Location, error) {
 			return nil, nil, fmt.Errorf("timezone %q: use an IANA name such as \"America/Sao_Paulo\" or \"UTC\"", tz)
 		}
 	}
+	const use = "use five cron fields (minute hour day month weekday), e.g. \"0 6 * * *\" for 06:00 daily, or \"@daily\""
+	if strings.HasPrefix(strings.TrimSpace(expr), "@every") {
+		return nil, nil, fmt.Errorf("schedule %q: intervals are not schedules; %s", expr, use)
+	}
 	s, err := cron.ParseStandard(expr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("schedule %q: %v; use five cron fields (minute hour day month weekday), e.g. \"0 6 * * *\" for 06:00 daily, or \"@daily\"", expr, err)
+		return nil, nil, fmt.Errorf("schedule %q: %v; %s", expr, err, use)
+	}
+	// The parser looks five years ahead: a schedule matching no day in
+	// them (February 31st) never fires.
+	if s.Next(time.Now().In(loc)).IsZero() {
+		return nil, nil, fmt.Errorf("schedule %q matches no date (such as the 31st of a month that has 30 days or fewer): %s", expr, use)
 	}
 	return s, loc, nil
 }
@@ -51,11 +61,59 @@ func nextRun(s cron.Schedule, loc *time.Location, t time.Time) time.Time {
 // Each due time is enqueued exactly once even when several processes share
 // the metadata database (see enqueueDue). It returns how many runs this
 // call enqueued.
+//
+// A job has at most one queued backup: a job due while one is queued (run
+// now, a retry, an earlier run waiting for its datasource) gets no second
+// one; its schedule moves on and the queued one, made due now if it was
+// due later, is the run. On another Queue than the engine's StoreQueue
+// this is checked without a lock.
 func (e *Engine) EnqueueDueBackups(ctx context.Context, q Queue, limit int) (int, error) {
 	return enqueueDueJobs(ctx, e, q, limit, TaskBackup, "[BACKUP]", func(ctx context.Context, job *BackupJob, id string) error {
-		_, err := e.newBackupExecution(ctx, job.ID, id)
+		queued, err := queuedBackups(ctx, e.store.DB(), []string{job.ID}, nil)
+		if err != nil {
+			return err
+		}
+		if x := queued[job.ID]; x != nil && x.ID != id {
+			return fmt.Errorf("%w: execution %s", errRunJoined, x.ID)
+		}
+		_, err = e.newBackupExecution(ctx, job.ID, id)
 		return err
 	})
+}
+
+// errRunJoined reports a scheduled run not recorded because the job
+// already has a queued backup, which is the run.
+var errRunJoined = errors.New("a backup of the job is already queued")
+
+// queuedBackups returns, for each of jobIDs that has one, its oldest
+// queued backup execution other than except. With q (the StoreQueue on
+// db), only executions whose task is queued or claimed count: a queued
+// execution without a task never runs.
+func queuedBackups(ctx context.Context, db bun.IDB, jobIDs []string, q *StoreQueue, except ...string) (map[string]*Execution, error) {
+	if len(jobIDs) == 0 {
+		return nil, nil
+	}
+	var xs []Execution
+	sel := db.NewSelect().Model(&xs).Where("?TableAlias.job_id IN (?)", bun.In(jobIDs)).
+		Where("?TableAlias.operation = ?", OperationBackup).Where("?TableAlias.status = ?", ExecutionQueued).
+		OrderExpr("?TableAlias.created_at, ?TableAlias.id")
+	if len(except) > 0 {
+		sel = sel.Where("?TableAlias.id NOT IN (?)", bun.In(except))
+	}
+	if q != nil {
+		sel = sel.Where("EXISTS (SELECT 1 FROM queue_tasks AS t WHERE t.execution_id = ?TableAlias.id AND t.status IN (?))",
+			bun.In([]string{taskQueued, taskClaimed}))
+	}
+	if err := sel.Scan(ctx); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("look for queued backups: %w", err)
+	}
+	out := make(map[string]*Execution, len(xs))
+	for i := range xs {
+		if _, ok := out[xs[i].JobID]; !ok {
+			out[xs[i].JobID] = &xs[i]
+		}
+	}
+	return out, nil
 }
 
 // scheduledJob is a row the scheduler enqueues runs of: a backup job or a
@@ -186,9 +244,29 @@ func enqueueBatch[T any, P interface {
 	if err != nil {
 		return nil, err
 	}
+	// At most one queued backup per job: a job with one queued gets no
+	// second; the queued one, made due now, is the run. The rows are
+	// locked (dueJobs), as RunNow locks them: the check holds.
+	var joined map[string]*Execution
+	if kind == TaskBackup {
+		if joined, err = queuedBackups(ctx, tx, moved, q); err != nil {
+			return nil, err
+		}
+		ids := make([]string, 0, len(joined))
+		for jobID, x := range joined {
+			ids = append(ids, x.ID)
+			e.log.Info(prefix+" scheduled run joins the backup already queued", "job_id", jobID, "execution_id", x.ID)
+		}
+		if err := q.makeDue(ctx, tx, ids); err != nil {
+			return nil, err
+		}
+	}
 	runs := make([]scheduledRun, 0, len(moved))
 	tasks := make([]Task, 0, len(moved))
 	for _, jobID := range moved {
+		if joined[jobID] != nil {
+			continue
+		}
 		p := plans[jobID]
 		runs = append(runs, p.job.queuedRun(p.id))
 		tasks = append(tasks, Task{ID: p.id, Kind: kind, ExecutionID: p.id, Attempt: 1, RunAt: now})
@@ -343,10 +421,13 @@ func enqueueDue[T any, P interface {
 	id := scheduledRunID(jobID, due)
 	err = create(ctx, id)
 	created := err == nil
-	if err != nil && !errors.Is(err, ErrAlreadyExists) {
+	joined := errors.Is(err, errRunJoined) // the queued one is the run: only move the schedule
+	if err != nil && !errors.Is(err, ErrAlreadyExists) && !joined {
 		return false, err
 	}
-	if err := q.Enqueue(ctx, Task{ID: id, Kind: kind, ExecutionID: id, Attempt: 1, RunAt: now}); err != nil && !errors.Is(err, ErrAlreadyExists) {
+	if joined {
+		e.log.Info(prefix+" scheduled run joins the backup already queued", "job_id", jobID, "err", err)
+	} else if err := q.Enqueue(ctx, Task{ID: id, Kind: kind, ExecutionID: id, Attempt: 1, RunAt: now}); err != nil && !errors.Is(err, ErrAlreadyExists) {
 		return false, fmt.Errorf("enqueue run %s: %w", id, err)
 	}
 	after := nextRun(s, loc, now)
@@ -362,19 +443,85 @@ func enqueueDue[T any, P interface {
 	return created, nil
 }
 
-// EnqueueBackup records a backup of job jobID and puts it on q: the "run
-// now" path, through the same queue and workers as scheduled runs. The
-// returned execution is queued.
+// EnqueueBackup queues a backup of job jobID on q, due now: the "run now"
+// path, through the same queue and workers as scheduled runs; see RunNow.
 func (e *Engine) EnqueueBackup(ctx context.Context, q Queue, jobID string) (*Execution, error) {
-	exec, err := e.newBackupExecution(ctx, jobID, "")
+	x, _, err := e.enqueueBackupNow(ctx, q, jobID)
+	return x, err
+}
+
+// RunNow queues a backup of job jobID on the engine's queue, due now, and
+// returns its execution; queued reports whether this call queued it.
+//
+// A job has at most one queued backup (and, its datasource being locked
+// while one runs, one running): when one is already queued, RunNow adds
+// nothing and returns that execution, with queued false, after making it
+// due now if it was due later (a retry waiting for its delay). On the
+// engine's StoreQueue this holds across every process sharing the store:
+// the check and the insert run in one transaction holding the job's row
+// (on PostgreSQL SELECT … FOR UPDATE, which the scheduler takes too; on
+// SQLite the database's write lock).
+func (e *Engine) RunNow(ctx context.Context, jobID string) (x *Execution, queued bool, err error) {
+	return e.enqueueBackupNow(ctx, e.cfg.Queue, jobID)
+}
+
+func (e *Engine) enqueueBackupNow(ctx context.Context, q Queue, jobID string) (*Execution, bool, error) {
+	job, err := e.store.GetBackupJob(ctx, jobID)
 	if err != nil {
-		return nil, err
+		return nil, false, fmt.Errorf("run backup job %s: %w", jobID, err)
 	}
-	if err := q.Enqueue(ctx, Task{ID: exec.ID, Kind: TaskBackup, ExecutionID: exec.ID, Attempt: 1, RunAt: e.now()}); err != nil {
-		e.finish(ctx, exec, execLog{e: e, id: exec.ID, prefix: "[BACKUP]"}, fmt.Errorf("enqueue: %w", err))
-		return exec, err
+	sq, ok := q.(*StoreQueue)
+	if !ok || sq.db != e.store.DB() { // another queue: checked, not locked
+		queued, err := queuedBackups(ctx, e.store.DB(), []string{job.ID}, nil)
+		if err != nil {
+			return nil, false, fmt.Errorf("run backup job %s: %w", job.Name, err)
+		}
+		if x := queued[job.ID]; x != nil {
+			return x, false, nil
+		}
+		x, err := e.newBackupExecution(ctx, job.ID, "")
+		if err != nil {
+			return nil, false, err
+		}
+		if err := q.Enqueue(ctx, Task{ID: x.ID, Kind: TaskBackup, ExecutionID: x.ID, Attempt: 1, RunAt: e.now()}); err != nil {
+			e.finish(ctx, x, execLog{e: e, id: x.ID, prefix: "[BACKUP]"}, fmt.Errorf("enqueue: %w", err))
+			return x, false, err
+		}
+		return x, true, nil
 	}
-	return exec, nil
+	var x *Execution
+	queued := false
+	err = e.store.DB().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		x, queued = nil, false
+		if sq.pg { // SQLite: the transaction holds the write lock already
+			var id string
+			err := tx.NewSelect().Model((*BackupJob)(nil)).Column("id").Where("id = ?", job.ID).For("UPDATE").Scan(ctx, &id)
+			if err != nil {
+				return dbError(err)
+			}
+		}
+		found, err := queuedBackups(ctx, tx, []string{job.ID}, sq)
+		if err != nil {
+			return err
+		}
+		if x = found[job.ID]; x != nil {
+			return sq.makeDue(ctx, tx, []string{x.ID})
+		}
+		x = &Execution{JobID: job.ID, DatasourceID: job.DatasourceID, Operation: OperationBackup, Status: ExecutionQueued,
+			Compression: job.Compression, Attempt: 1}
+		if err := insertRow(ctx, tx, x); err != nil {
+			return err
+		}
+		queued = true
+		return sq.enqueueNew(ctx, tx, []Task{{ID: x.ID, Kind: TaskBackup, ExecutionID: x.ID, Attempt: 1}})
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("run backup job %s: %w", job.Name, err)
+	}
+	if queued {
+		e.publishExecution(x)
+	}
+	return x, queued, nil
 }
 
 // SchedulerOptions configure a Scheduler. Zero values are the defaults.

@@ -24,6 +24,17 @@ func TestParseScheduleAndNextRun(t *testing.T) {
 	if _, _, err := parseSchedule("@daily", "Mars/Olympus"); err == nil || !strings.Contains(err.Error(), "timezone") {
 		t.Fatalf("bad zone: %v", err)
 	}
+	for expr, want := range map[string]string{"@every 1s": "intervals are not schedules", "0 0 31 2 *": "matches no date",
+		"0 0 30 2 *": "matches no date"} {
+		if _, _, err := parseSchedule(expr, ""); err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "five cron fields") {
+			t.Errorf("schedule %q: %v, want an error saying %q", expr, err, want)
+		}
+	}
+	for _, expr := range []string{"@daily", "@hourly", "0 0 29 2 *", "0 0 31 * *"} {
+		if _, _, err := parseSchedule(expr, ""); err != nil {
+			t.Errorf("schedule %q: %v", expr, err)
+		}
+	}
 }
 
 func TestCreateJobComputesNextExecution(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,7 +26,12 @@ func registerBackups(add adder, h *handlers) {
 		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.listDatasourceBackups) })
 	add(huma.Operation{OperationID: "restore-backup", Method: http.MethodPost, Path: "/api/backups/{executionId}/restore",
 		Summary: "Queue a restore (or a verification restore) of a completed backup",
-		Description: "Needs confirmation_phrase \"" + engine.ConfirmRestore + "\", or \"" + engine.ConfirmVerify +
+		Description: "**Without `target_datasource_id`, the backup is restored over its own datasource: the current " +
+			"database (or directory, or file) is replaced by the backup's content.** Set `safety_backup` to back it up first " +
+			"(that backup is pinned: retention keeps it until someone unpins it), or name another datasource of the same type " +
+			"in `target_datasource_id` to restore there instead and leave the source untouched. `verification_mode` restores " +
+			"into a temporary database and touches neither.\n\n" +
+			"Needs confirmation_phrase \"" + engine.ConfirmRestore + "\", or \"" + engine.ConfirmVerify +
 			"\" with verification_mode=true; a wrong or missing phrase answers 422 and queues nothing. Needs permission " +
 			PermRestore + ", or " + PermRestoreVerify + " in verification mode, when the server attaches permissions to requests.",
 		Tags: []string{"Backups", "Executions"}, DefaultStatus: http.StatusAccepted},
@@ -97,15 +103,15 @@ type BackupDatasource struct {
 type BackupStorageStatus struct {
 	StorageLocationID   string     `json:"storage_location_id" doc:"Storage location ID"`
 	StorageLocationName string     `json:"storage_location_name,omitempty" doc:"Storage location name, empty if it was deleted"`
-	Status              string     `json:"status" enum:"available,missing,unreachable,unknown" doc:"State of the copy; unknown until checked"`
-	ErrorMessage        string     `json:"error_message,omitempty" doc:"Why it is missing or unreachable"`
+	Status              string     `json:"status" enum:"available,missing,corrupt,unreachable,unknown" doc:"State of the copy: missing when its manifest.json or a part is gone (the files left are kept for recovery by hand), corrupt when a size or checksum does not match; unknown until checked"`
+	ErrorMessage        string     `json:"error_message,omitempty" doc:"Why it is missing, corrupt or unreachable"`
 	CheckedAt           *time.Time `json:"checked_at,omitempty" doc:"When the status was last recorded"`
 }
 
 // Backup is a completed backup on the Backups tab.
 type Backup struct {
 	Execution
-	Restorable bool                  `json:"restorable" doc:"Whether a restore can be requested (false once retention deleted its files)"`
+	Restorable bool                  `json:"restorable" doc:"Whether a restore can be requested: false once retention deleted its files, or when every copy is missing or corrupt"`
 	Storages   []BackupStorageStatus `json:"storages" doc:"Status of each storage copy"`
 }
 
@@ -195,9 +201,18 @@ func (h *handlers) listDatasourceBackups(ctx context.Context, in *datasourceBack
 				}
 			}
 		}
+		if b.Restorable && len(b.Storages) > 0 && !slices.ContainsFunc(b.Storages, usableCopy) {
+			b.Restorable = false
+		}
 		out.Body = append(out.Body, b)
 	}
 	return out, nil
+}
+
+// usableCopy reports whether a restore may find a verified copy there:
+// anything but a copy known to be missing or corrupt.
+func usableCopy(s BackupStorageStatus) bool {
+	return s.Status != string(engine.StorageMissing) && s.Status != string(engine.StorageCorrupt)
 }
 
 // RestoreRequest is the body of POST /api/backups/{executionId}/restore.
@@ -209,6 +224,7 @@ type RestoreRequest struct {
 	StorageLocationID        string `json:"storage_location_id,omitempty" doc:"Restore from this storage location only; empty tries the backup's storages in order"`
 	Recreate                 bool   `json:"recreate,omitempty" doc:"Drop and recreate the target database first (network databases)"`
 	SafetyBackup             bool   `json:"safety_backup,omitempty" doc:"Back up the datasource's current state before restoring over it"`
+	TargetDatasourceID       string `json:"target_datasource_id,omitempty" doc:"Restore into this datasource (same type) instead of the backup's own, which stays untouched; empty restores over the backup's own datasource"`
 }
 
 type restoreInput struct {
@@ -228,7 +244,7 @@ func (h *handlers) restoreBackup(ctx context.Context, in *restoreInput) (*execut
 	}
 	x, err := h.e.RequestRestore(ctx, nil, engine.RestoreRequest{ExecutionID: in.ExecutionID,
 		ConfirmationPhrase: b.ConfirmationPhrase, VerificationMode: b.VerificationMode,
-		KeepVerificationDatabase: b.KeepVerificationDatabase, StorageLocationID: b.StorageLocationID,
+		KeepVerificationDatabase: b.KeepVerificationDatabase, StorageLocationID: b.StorageLocationID, TargetDatasourceID: b.TargetDatasourceID,
 		Recreate: b.Recreate, SafetyBackup: b.SafetyBackup})
 	if err != nil {
 		if errors.Is(err, engine.ErrConfirmation) {

@@ -102,6 +102,18 @@ func registerResources(add adder, h *handlers) {
 	reg(huma.Operation{OperationID: "mark-execution-restored", Method: http.MethodPost, Path: "/api/executions/{id}/mark-restored",
 		Summary: "Record that a backup was restored by hand (creates a restore_completed notification)", Tags: ex},
 		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.markRestored) })
+	reg(huma.Operation{OperationID: "pin-execution", Method: http.MethodPost, Path: "/api/executions/{id}/pin",
+		Summary: "Pin a completed backup: retention never deletes it",
+		Description: "A pinned backup takes no slot of its job's retention policy (max_backups, GFS) and is kept until " +
+			"unpinned; `reason` is stored as metadata.pinned_reason. The safety backup a restore takes first is pinned " +
+			"automatically. 409 when the execution is not a completed backup or retention already deleted its files.",
+		Tags: ex},
+		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.pinExecution) })
+	reg(huma.Operation{OperationID: "unpin-execution", Method: http.MethodDelete, Path: "/api/executions/{id}/pin",
+		Summary:     "Unpin a backup: its job's retention policy applies to it again",
+		Description: "Answers the backup, also when it was not pinned. 409 when the execution is not a backup.",
+		Tags:        ex},
+		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.unpinExecution) })
 	reg(huma.Operation{OperationID: "retry-execution-upload", Method: http.MethodPost, Path: "/api/executions/{id}/retry-upload",
 		Summary: "Copy a verified copy of a backup onto every storage whose copy is missing or damaged",
 		Description: "Answers 200 with the state of every copy, also when some storage still fails (`complete` " +
@@ -385,7 +397,7 @@ type BackupJobSettings struct {
 	Schedule           string     `json:"schedule,omitempty" doc:"Cron expression; empty runs only on demand" example:"0 6 * * *"`
 	Timezone           string     `json:"timezone,omitempty" doc:"IANA time zone of the schedule; empty is UTC" example:"America/Sao_Paulo"`
 	StorageLocationIDs []string   `json:"storage_location_ids" minItems:"1" doc:"Storage locations to write to, in order of preference"`
-	Compression        string     `json:"compression,omitempty" enum:"gzip,zstd,lz4,none" doc:"Compression; default zstd"`
+	Compression        string     `json:"compression,omitempty" enum:"gzip,zstd,lz4,none" doc:"Compression; default gzip (any gunzip recovers it by hand)"`
 	MaxFileSizeMB      int        `json:"max_file_size_mb,omitempty" minimum:"0" doc:"Largest part in MiB; 0 is the default"`
 	Retention          *Retention `json:"retention,omitempty" doc:"Retention policy; omitted keeps every backup"`
 	Enabled            *bool      `json:"enabled,omitempty" doc:"Whether the schedule runs; default true on create, unchanged on update"`
@@ -699,11 +711,21 @@ type markRestoredInput struct {
 	Body MarkRestored
 }
 
+// PinExecution is the optional body of POST /api/executions/{id}/pin.
+type PinExecution struct {
+	Reason string `json:"reason,omitempty" maxLength:"500" doc:"Why it is kept (metadata.pinned_reason); default \"pinned by hand\"" example:"last backup before the 2025 migration"`
+}
+
+type pinExecutionInput struct {
+	ID   string `path:"id" doc:"Backup execution ID"`
+	Body *PinExecution
+}
+
 // UploadCopy is the state of a backup's copy on one storage location.
 type UploadCopy struct {
 	StorageLocationID   string    `json:"storage_location_id" doc:"Storage location"`
 	StorageLocationName string    `json:"storage_location_name,omitempty" doc:"Its name; empty once the location was deleted"`
-	Status              string    `json:"status" doc:"available, missing or unreachable" example:"available"`
+	Status              string    `json:"status" doc:"available, missing (manifest.json or a part gone), corrupt (a size or checksum does not match) or unreachable" example:"available"`
 	ErrorMessage        string    `json:"error_message,omitempty" doc:"Why the copy is not available"`
 	UpdatedAt           time.Time `json:"updated_at"`
 }
@@ -748,6 +770,26 @@ func (h *handlers) markRestored(ctx context.Context, in *markRestoredInput) (*ex
 	x, err := h.e.MarkRestored(ctx, in.ID, at, in.Body.RestoredBy, in.Body.Reason)
 	if err != nil {
 		return nil, problem(h.log, "mark-execution-restored", inBody(err, "", "restored_at", "restored_by", "reason"))
+	}
+	return &executionOutput{Body: executionOf(x)}, nil
+}
+
+func (h *handlers) pinExecution(ctx context.Context, in *pinExecutionInput) (*executionOutput, error) {
+	reason := ""
+	if in.Body != nil {
+		reason = in.Body.Reason
+	}
+	x, err := h.e.PinExecution(ctx, in.ID, reason)
+	if err != nil {
+		return nil, problem(h.log, "pin-execution", err)
+	}
+	return &executionOutput{Body: executionOf(x)}, nil
+}
+
+func (h *handlers) unpinExecution(ctx context.Context, in *idInput) (*executionOutput, error) {
+	x, err := h.e.UnpinExecution(ctx, in.ID)
+	if err != nil {
+		return nil, problem(h.log, "unpin-execution", err)
 	}
 	return &executionOutput{Body: executionOf(x)}, nil
 }

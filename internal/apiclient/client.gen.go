@@ -221,6 +221,7 @@ func (e BackupJobUpdateCompression) Valid() bool {
 // Defines values for BackupStorageStatusStatus.
 const (
 	BackupStorageStatusStatusAvailable   BackupStorageStatusStatus = "available"
+	BackupStorageStatusStatusCorrupt     BackupStorageStatusStatus = "corrupt"
 	BackupStorageStatusStatusMissing     BackupStorageStatusStatus = "missing"
 	BackupStorageStatusStatusUnknown     BackupStorageStatusStatus = "unknown"
 	BackupStorageStatusStatusUnreachable BackupStorageStatusStatus = "unreachable"
@@ -230,6 +231,8 @@ const (
 func (e BackupStorageStatusStatus) Valid() bool {
 	switch e {
 	case BackupStorageStatusStatusAvailable:
+		return true
+	case BackupStorageStatusStatusCorrupt:
 		return true
 	case BackupStorageStatusStatusMissing:
 		return true
@@ -717,7 +720,10 @@ type Backup struct {
 	// Operation What the execution does
 	Operation BackupOperation `json:"operation"`
 
-	// Restorable Whether a restore can be requested (false once retention deleted its files)
+	// Pinned Backups: kept whatever the retention policy says (metadata.pinned_reason says why); see POST /api/executions/{id}/pin
+	Pinned bool `json:"pinned"`
+
+	// Restorable Whether a restore can be requested: false once retention deleted its files, or when every copy is missing or corrupt
 	Restorable bool `json:"restorable"`
 
 	// RestoreReason Why it was restored
@@ -839,7 +845,7 @@ type BackupJobCompression string
 
 // BackupJobCreate defines model for BackupJobCreate.
 type BackupJobCreate struct {
-	// Compression Compression; default zstd
+	// Compression Compression; default gzip (any gunzip recovers it by hand)
 	Compression *BackupJobCreateCompression `json:"compression,omitempty"`
 
 	// DatasourceId Datasource to back up
@@ -881,12 +887,12 @@ type BackupJobCreate struct {
 	Timezone *string `json:"timezone,omitempty"`
 }
 
-// BackupJobCreateCompression Compression; default zstd
+// BackupJobCreateCompression Compression; default gzip (any gunzip recovers it by hand)
 type BackupJobCreateCompression string
 
 // BackupJobUpdate defines model for BackupJobUpdate.
 type BackupJobUpdate struct {
-	// Compression Compression; default zstd
+	// Compression Compression; default gzip (any gunzip recovers it by hand)
 	Compression *BackupJobUpdateCompression `json:"compression,omitempty"`
 
 	// Enabled Whether the schedule runs; default true on create, unchanged on update
@@ -925,7 +931,7 @@ type BackupJobUpdate struct {
 	Timezone *string `json:"timezone,omitempty"`
 }
 
-// BackupJobUpdateCompression Compression; default zstd
+// BackupJobUpdateCompression Compression; default gzip (any gunzip recovers it by hand)
 type BackupJobUpdateCompression string
 
 // BackupStorageStatus defines model for BackupStorageStatus.
@@ -933,10 +939,10 @@ type BackupStorageStatus struct {
 	// CheckedAt When the status was last recorded
 	CheckedAt *time.Time `json:"checked_at,omitempty"`
 
-	// ErrorMessage Why it is missing or unreachable
+	// ErrorMessage Why it is missing, corrupt or unreachable
 	ErrorMessage *string `json:"error_message,omitempty"`
 
-	// Status State of the copy; unknown until checked
+	// Status State of the copy: missing when its manifest.json or a part is gone (the files left are kept for recovery by hand), corrupt when a size or checksum does not match; unknown until checked
 	Status BackupStorageStatusStatus `json:"status"`
 
 	// StorageLocationId Storage location ID
@@ -946,7 +952,7 @@ type BackupStorageStatus struct {
 	StorageLocationName *string `json:"storage_location_name,omitempty"`
 }
 
-// BackupStorageStatusStatus State of the copy; unknown until checked
+// BackupStorageStatusStatus State of the copy: missing when its manifest.json or a part is gone (the files left are kept for recovery by hand), corrupt when a size or checksum does not match; unknown until checked
 type BackupStorageStatusStatus string
 
 // ChannelSettings defines model for ChannelSettings.
@@ -1251,6 +1257,9 @@ type Execution struct {
 	// Operation What the execution does
 	Operation ExecutionOperation `json:"operation"`
 
+	// Pinned Backups: kept whatever the retention policy says (metadata.pinned_reason says why); see POST /api/executions/{id}/pin
+	Pinned bool `json:"pinned"`
+
 	// RestoreReason Why it was restored
 	RestoreReason *string `json:"restore_reason,omitempty"`
 
@@ -1524,6 +1533,14 @@ type OverviewStorageLocation struct {
 	UsedBytes int64  `json:"used_bytes"`
 }
 
+// PinExecution defines model for PinExecution.
+type PinExecution struct {
+	// Reason Why it is kept (metadata.pinned_reason); default "pinned by hand"
+	//
+	// Example: last backup before the 2025 migration
+	Reason *string `json:"reason,omitempty"`
+}
+
 // QueueHealth defines model for QueueHealth.
 type QueueHealth struct {
 	// Depth Due tasks waiting for a worker
@@ -1576,6 +1593,9 @@ type RestoreRequest struct {
 
 	// StorageLocationId Restore from this storage location only; empty tries the backup's storages in order
 	StorageLocationId *string `json:"storage_location_id,omitempty"`
+
+	// TargetDatasourceId Restore into this datasource (same type) instead of the backup's own, which stays untouched; empty restores over the backup's own datasource
+	TargetDatasourceId *string `json:"target_datasource_id,omitempty"`
 
 	// VerificationMode Restore into a temporary database, check it and drop it (permission backups.restore_verify)
 	VerificationMode *bool `json:"verification_mode,omitempty"`
@@ -1836,7 +1856,7 @@ type UploadCopy struct {
 	// ErrorMessage Why the copy is not available
 	ErrorMessage *string `json:"error_message,omitempty"`
 
-	// Status available, missing or unreachable
+	// Status available, missing (manifest.json or a part gone), corrupt (a size or checksum does not match) or unreachable
 	//
 	// Example: available
 	Status string `json:"status"`
@@ -2017,6 +2037,9 @@ type UpdateDatasourceJSONRequestBody = DatasourceUpdate
 // MarkExecutionRestoredJSONRequestBody defines body for MarkExecutionRestored for application/json ContentType.
 type MarkExecutionRestoredJSONRequestBody = MarkRestored
 
+// PinExecutionJSONRequestBody defines body for PinExecution for application/json ContentType.
+type PinExecutionJSONRequestBody = PinExecution
+
 // CreateStorageLocationJSONRequestBody defines body for CreateStorageLocation for application/json ContentType.
 type CreateStorageLocationJSONRequestBody = StorageLocationWrite
 
@@ -2184,6 +2207,8 @@ type ClientInterface interface {
 
 	// RunBackupJob Queue a backup of a job now
 	//
+	// Queues a backup of the job, due now, and answers 202 with its execution (status queued). A job has at most one queued backup: when one is already queued (an earlier run now, a due schedule, a retry waiting for its delay), nothing new is queued and the answer is 202 with that execution, made due now; so repeated or concurrent requests name the same execution. Watch it with GET /api/executions/{id} or the event stream.
+	//
 	// Needs permission `backups.run`.
 	//
 	// Corresponds with POST /api/backup-jobs/{id}/run (the `RunBackupJob` operationId).
@@ -2205,6 +2230,8 @@ type ClientInterface interface {
 
 	// RestoreBackupWithBody Queue a restore (or a verification restore) of a completed backup
 	//
+	// **Without `target_datasource_id`, the backup is restored over its own datasource: the current database (or directory, or file) is replaced by the backup's content.** Set `safety_backup` to back it up first (that backup is pinned: retention keeps it until someone unpins it), or name another datasource of the same type in `target_datasource_id` to restore there instead and leave the source untouched. `verification_mode` restores into a temporary database and touches neither.
+	//
 	// Needs confirmation_phrase "RESTAURAR", or "VERIFICAR RESTORE" with verification_mode=true; a wrong or missing phrase answers 422 and queues nothing. Needs permission backups.restore, or backups.restore_verify in verification mode, when the server attaches permissions to requests.
 	//
 	// Needs permission `backups.restore` or `backups.restore_verify`.
@@ -2215,6 +2242,8 @@ type ClientInterface interface {
 	RestoreBackupWithBody(ctx context.Context, executionId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RestoreBackup Queue a restore (or a verification restore) of a completed backup
+	//
+	// **Without `target_datasource_id`, the backup is restored over its own datasource: the current database (or directory, or file) is replaced by the backup's content.** Set `safety_backup` to back it up first (that backup is pinned: retention keeps it until someone unpins it), or name another datasource of the same type in `target_datasource_id` to restore there instead and leave the source untouched. `verification_mode` restores into a temporary database and touches neither.
 	//
 	// Needs confirmation_phrase "RESTAURAR", or "VERIFICAR RESTORE" with verification_mode=true; a wrong or missing phrase answers 422 and queues nothing. Needs permission backups.restore, or backups.restore_verify in verification mode, when the server attaches permissions to requests.
 	//
@@ -2358,6 +2387,37 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/executions/{id}/mark-restored (the `MarkExecutionRestored` operationId).
 	MarkExecutionRestored(ctx context.Context, id string, body MarkExecutionRestoredJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UnpinExecution Unpin a backup: its job's retention policy applies to it again
+	//
+	// Answers the backup, also when it was not pinned. 409 when the execution is not a backup.
+	//
+	// Needs permission `write`.
+	//
+	// Corresponds with DELETE /api/executions/{id}/pin (the `UnpinExecution` operationId).
+	UnpinExecution(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PinExecutionWithBody Pin a completed backup: retention never deletes it
+	//
+	// A pinned backup takes no slot of its job's retention policy (max_backups, GFS) and is kept until unpinned; `reason` is stored as metadata.pinned_reason. The safety backup a restore takes first is pinned automatically. 409 when the execution is not a completed backup or retention already deleted its files.
+	//
+	// Needs permission `write`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/executions/{id}/pin (the `PinExecution` operationId).
+	PinExecutionWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PinExecution Pin a completed backup: retention never deletes it
+	//
+	// A pinned backup takes no slot of its job's retention policy (max_backups, GFS) and is kept until unpinned; `reason` is stored as metadata.pinned_reason. The safety backup a restore takes first is pinned automatically. 409 when the execution is not a completed backup or retention already deleted its files.
+	//
+	// Needs permission `write`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/executions/{id}/pin (the `PinExecution` operationId).
+	PinExecution(ctx context.Context, id string, body PinExecutionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RetryExecutionUpload Copy a verified copy of a backup onto every storage whose copy is missing or damaged
 	//
@@ -2861,6 +2921,8 @@ func (c *Client) ListBackupJobExecutions(ctx context.Context, id string, params 
 
 // RunBackupJob Queue a backup of a job now
 //
+// Queues a backup of the job, due now, and answers 202 with its execution (status queued). A job has at most one queued backup: when one is already queued (an earlier run now, a due schedule, a retry waiting for its delay), nothing new is queued and the answer is 202 with that execution, made due now; so repeated or concurrent requests name the same execution. Watch it with GET /api/executions/{id} or the event stream.
+//
 // Needs permission `backups.run`.
 //
 // Corresponds with POST /api/backup-jobs/{id}/run (the `RunBackupJob` operationId).
@@ -2912,6 +2974,8 @@ func (c *Client) ListDatasourceBackups(ctx context.Context, datasourceId string,
 
 // RestoreBackupWithBody Queue a restore (or a verification restore) of a completed backup
 //
+// **Without `target_datasource_id`, the backup is restored over its own datasource: the current database (or directory, or file) is replaced by the backup's content.** Set `safety_backup` to back it up first (that backup is pinned: retention keeps it until someone unpins it), or name another datasource of the same type in `target_datasource_id` to restore there instead and leave the source untouched. `verification_mode` restores into a temporary database and touches neither.
+//
 // Needs confirmation_phrase "RESTAURAR", or "VERIFICAR RESTORE" with verification_mode=true; a wrong or missing phrase answers 422 and queues nothing. Needs permission backups.restore, or backups.restore_verify in verification mode, when the server attaches permissions to requests.
 //
 // Needs permission `backups.restore` or `backups.restore_verify`.
@@ -2932,6 +2996,8 @@ func (c *Client) RestoreBackupWithBody(ctx context.Context, executionId string, 
 }
 
 // RestoreBackup Queue a restore (or a verification restore) of a completed backup
+//
+// **Without `target_datasource_id`, the backup is restored over its own datasource: the current database (or directory, or file) is replaced by the backup's content.** Set `safety_backup` to back it up first (that backup is pinned: retention keeps it until someone unpins it), or name another datasource of the same type in `target_datasource_id` to restore there instead and leave the source untouched. `verification_mode` restores into a temporary database and touches neither.
 //
 // Needs confirmation_phrase "RESTAURAR", or "VERIFICAR RESTORE" with verification_mode=true; a wrong or missing phrase answers 422 and queues nothing. Needs permission backups.restore, or backups.restore_verify in verification mode, when the server attaches permissions to requests.
 //
@@ -3236,6 +3302,67 @@ func (c *Client) MarkExecutionRestoredWithBody(ctx context.Context, id string, c
 // Corresponds with POST /api/executions/{id}/mark-restored (the `MarkExecutionRestored` operationId).
 func (c *Client) MarkExecutionRestored(ctx context.Context, id string, body MarkExecutionRestoredJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewMarkExecutionRestoredRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UnpinExecution Unpin a backup: its job's retention policy applies to it again
+//
+// Answers the backup, also when it was not pinned. 409 when the execution is not a backup.
+//
+// Needs permission `write`.
+//
+// Corresponds with DELETE /api/executions/{id}/pin (the `UnpinExecution` operationId).
+func (c *Client) UnpinExecution(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUnpinExecutionRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PinExecutionWithBody Pin a completed backup: retention never deletes it
+//
+// A pinned backup takes no slot of its job's retention policy (max_backups, GFS) and is kept until unpinned; `reason` is stored as metadata.pinned_reason. The safety backup a restore takes first is pinned automatically. 409 when the execution is not a completed backup or retention already deleted its files.
+//
+// Needs permission `write`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/executions/{id}/pin (the `PinExecution` operationId).
+func (c *Client) PinExecutionWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPinExecutionRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PinExecution Pin a completed backup: retention never deletes it
+//
+// A pinned backup takes no slot of its job's retention policy (max_backups, GFS) and is kept until unpinned; `reason` is stored as metadata.pinned_reason. The safety backup a restore takes first is pinned automatically. 409 when the execution is not a completed backup or retention already deleted its files.
+//
+// Needs permission `write`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/executions/{id}/pin (the `PinExecution` operationId).
+func (c *Client) PinExecution(ctx context.Context, id string, body PinExecutionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPinExecutionRequest(c.Server, id, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5053,6 +5180,87 @@ func NewMarkExecutionRestoredRequestWithBody(server string, id string, contentTy
 	return req, nil
 }
 
+// NewUnpinExecutionRequest constructs an http.Request for the UnpinExecution method
+func NewUnpinExecutionRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/executions/%s/pin", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewPinExecutionRequest calls the generic PinExecution builder with application/json body
+func NewPinExecutionRequest(server string, id string, body PinExecutionJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPinExecutionRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewPinExecutionRequestWithBody constructs an http.Request for the PinExecution method, with any body, and a specified content type
+func NewPinExecutionRequestWithBody(server string, id string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/executions/%s/pin", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewRetryExecutionUploadRequest constructs an http.Request for the RetryExecutionUpload method
 func NewRetryExecutionUploadRequest(server string, id string) (*http.Request, error) {
 	var err error
@@ -6457,6 +6665,8 @@ type ClientWithResponsesInterface interface {
 
 	// RunBackupJobWithResponse Queue a backup of a job now
 	//
+	// Queues a backup of the job, due now, and answers 202 with its execution (status queued). A job has at most one queued backup: when one is already queued (an earlier run now, a due schedule, a retry waiting for its delay), nothing new is queued and the answer is 202 with that execution, made due now; so repeated or concurrent requests name the same execution. Watch it with GET /api/executions/{id} or the event stream.
+	//
 	// Needs permission `backups.run`.
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -6484,6 +6694,8 @@ type ClientWithResponsesInterface interface {
 
 	// RestoreBackupWithBodyWithResponse Queue a restore (or a verification restore) of a completed backup
 	//
+	// **Without `target_datasource_id`, the backup is restored over its own datasource: the current database (or directory, or file) is replaced by the backup's content.** Set `safety_backup` to back it up first (that backup is pinned: retention keeps it until someone unpins it), or name another datasource of the same type in `target_datasource_id` to restore there instead and leave the source untouched. `verification_mode` restores into a temporary database and touches neither.
+	//
 	// Needs confirmation_phrase "RESTAURAR", or "VERIFICAR RESTORE" with verification_mode=true; a wrong or missing phrase answers 422 and queues nothing. Needs permission backups.restore, or backups.restore_verify in verification mode, when the server attaches permissions to requests.
 	//
 	// Needs permission `backups.restore` or `backups.restore_verify`.
@@ -6494,6 +6706,8 @@ type ClientWithResponsesInterface interface {
 	RestoreBackupWithBodyWithResponse(ctx context.Context, executionId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RestoreBackupResponse, error)
 
 	// RestoreBackupWithResponse Queue a restore (or a verification restore) of a completed backup
+	//
+	// **Without `target_datasource_id`, the backup is restored over its own datasource: the current database (or directory, or file) is replaced by the backup's content.** Set `safety_backup` to back it up first (that backup is pinned: retention keeps it until someone unpins it), or name another datasource of the same type in `target_datasource_id` to restore there instead and leave the source untouched. `verification_mode` restores into a temporary database and touches neither.
 	//
 	// Needs confirmation_phrase "RESTAURAR", or "VERIFICAR RESTORE" with verification_mode=true; a wrong or missing phrase answers 422 and queues nothing. Needs permission backups.restore, or backups.restore_verify in verification mode, when the server attaches permissions to requests.
 	//
@@ -6657,6 +6871,39 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/executions/{id}/mark-restored (the `MarkExecutionRestored` operationId).
 	MarkExecutionRestoredWithResponse(ctx context.Context, id string, body MarkExecutionRestoredJSONRequestBody, reqEditors ...RequestEditorFn) (*MarkExecutionRestoredResponse, error)
+
+	// UnpinExecutionWithResponse Unpin a backup: its job's retention policy applies to it again
+	//
+	// Answers the backup, also when it was not pinned. 409 when the execution is not a backup.
+	//
+	// Needs permission `write`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/executions/{id}/pin (the `UnpinExecution` operationId).
+	UnpinExecutionWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*UnpinExecutionResponse, error)
+
+	// PinExecutionWithBodyWithResponse Pin a completed backup: retention never deletes it
+	//
+	// A pinned backup takes no slot of its job's retention policy (max_backups, GFS) and is kept until unpinned; `reason` is stored as metadata.pinned_reason. The safety backup a restore takes first is pinned automatically. 409 when the execution is not a completed backup or retention already deleted its files.
+	//
+	// Needs permission `write`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/executions/{id}/pin (the `PinExecution` operationId).
+	PinExecutionWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PinExecutionResponse, error)
+
+	// PinExecutionWithResponse Pin a completed backup: retention never deletes it
+	//
+	// A pinned backup takes no slot of its job's retention policy (max_backups, GFS) and is kept until unpinned; `reason` is stored as metadata.pinned_reason. The safety backup a restore takes first is pinned automatically. 409 when the execution is not a completed backup or retention already deleted its files.
+	//
+	// Needs permission `write`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/executions/{id}/pin (the `PinExecution` operationId).
+	PinExecutionWithResponse(ctx context.Context, id string, body PinExecutionJSONRequestBody, reqEditors ...RequestEditorFn) (*PinExecutionResponse, error)
 
 	// RetryExecutionUploadWithResponse Copy a verified copy of a backup onto every storage whose copy is missing or damaged
 	//
@@ -8130,6 +8377,102 @@ func (r MarkExecutionRestoredResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r MarkExecutionRestoredResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type UnpinExecutionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Execution
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UnpinExecutionResponse) GetJSON200() *Execution {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r UnpinExecutionResponse) GetApplicationproblemJSONDefault() *ErrorModel {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r UnpinExecutionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UnpinExecutionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UnpinExecutionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UnpinExecutionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type PinExecutionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Execution
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PinExecutionResponse) GetJSON200() *Execution {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r PinExecutionResponse) GetApplicationproblemJSONDefault() *ErrorModel {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r PinExecutionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PinExecutionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PinExecutionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PinExecutionResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -9752,6 +10095,8 @@ func (c *ClientWithResponses) ListBackupJobExecutionsWithResponse(ctx context.Co
 
 // RunBackupJobWithResponse Queue a backup of a job now
 //
+// Queues a backup of the job, due now, and answers 202 with its execution (status queued). A job has at most one queued backup: when one is already queued (an earlier run now, a due schedule, a retry waiting for its delay), nothing new is queued and the answer is 202 with that execution, made due now; so repeated or concurrent requests name the same execution. Watch it with GET /api/executions/{id} or the event stream.
+//
 // Needs permission `backups.run`.
 //
 // Returns a wrapper object for the known response body format(s).
@@ -9797,6 +10142,8 @@ func (c *ClientWithResponses) ListDatasourceBackupsWithResponse(ctx context.Cont
 
 // RestoreBackupWithBodyWithResponse Queue a restore (or a verification restore) of a completed backup
 //
+// **Without `target_datasource_id`, the backup is restored over its own datasource: the current database (or directory, or file) is replaced by the backup's content.** Set `safety_backup` to back it up first (that backup is pinned: retention keeps it until someone unpins it), or name another datasource of the same type in `target_datasource_id` to restore there instead and leave the source untouched. `verification_mode` restores into a temporary database and touches neither.
+//
 // Needs confirmation_phrase "RESTAURAR", or "VERIFICAR RESTORE" with verification_mode=true; a wrong or missing phrase answers 422 and queues nothing. Needs permission backups.restore, or backups.restore_verify in verification mode, when the server attaches permissions to requests.
 //
 // Needs permission `backups.restore` or `backups.restore_verify`.
@@ -9813,6 +10160,8 @@ func (c *ClientWithResponses) RestoreBackupWithBodyWithResponse(ctx context.Cont
 }
 
 // RestoreBackupWithResponse Queue a restore (or a verification restore) of a completed backup
+//
+// **Without `target_datasource_id`, the backup is restored over its own datasource: the current database (or directory, or file) is replaced by the backup's content.** Set `safety_backup` to back it up first (that backup is pinned: retention keeps it until someone unpins it), or name another datasource of the same type in `target_datasource_id` to restore there instead and leave the source untouched. `verification_mode` restores into a temporary database and touches neither.
 //
 // Needs confirmation_phrase "RESTAURAR", or "VERIFICAR RESTORE" with verification_mode=true; a wrong or missing phrase answers 422 and queues nothing. Needs permission backups.restore, or backups.restore_verify in verification mode, when the server attaches permissions to requests.
 //
@@ -10077,6 +10426,57 @@ func (c *ClientWithResponses) MarkExecutionRestoredWithResponse(ctx context.Cont
 		return nil, err
 	}
 	return ParseMarkExecutionRestoredResponse(rsp)
+}
+
+// UnpinExecutionWithResponse Unpin a backup: its job's retention policy applies to it again
+//
+// Answers the backup, also when it was not pinned. 409 when the execution is not a backup.
+//
+// Needs permission `write`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/executions/{id}/pin (the `UnpinExecution` operationId).
+func (c *ClientWithResponses) UnpinExecutionWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*UnpinExecutionResponse, error) {
+	rsp, err := c.UnpinExecution(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUnpinExecutionResponse(rsp)
+}
+
+// PinExecutionWithBodyWithResponse Pin a completed backup: retention never deletes it
+//
+// A pinned backup takes no slot of its job's retention policy (max_backups, GFS) and is kept until unpinned; `reason` is stored as metadata.pinned_reason. The safety backup a restore takes first is pinned automatically. 409 when the execution is not a completed backup or retention already deleted its files.
+//
+// Needs permission `write`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/executions/{id}/pin (the `PinExecution` operationId).
+func (c *ClientWithResponses) PinExecutionWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PinExecutionResponse, error) {
+	rsp, err := c.PinExecutionWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePinExecutionResponse(rsp)
+}
+
+// PinExecutionWithResponse Pin a completed backup: retention never deletes it
+//
+// A pinned backup takes no slot of its job's retention policy (max_backups, GFS) and is kept until unpinned; `reason` is stored as metadata.pinned_reason. The safety backup a restore takes first is pinned automatically. 409 when the execution is not a completed backup or retention already deleted its files.
+//
+// Needs permission `write`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/executions/{id}/pin (the `PinExecution` operationId).
+func (c *ClientWithResponses) PinExecutionWithResponse(ctx context.Context, id string, body PinExecutionJSONRequestBody, reqEditors ...RequestEditorFn) (*PinExecutionResponse, error) {
+	rsp, err := c.PinExecution(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePinExecutionResponse(rsp)
 }
 
 // RetryExecutionUploadWithResponse Copy a verified copy of a backup onto every storage whose copy is missing or damaged
@@ -11442,6 +11842,72 @@ func ParseMarkExecutionRestoredResponse(rsp *http.Response) (*MarkExecutionResto
 	}
 
 	response := &MarkExecutionRestoredResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Execution
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseUnpinExecutionResponse parses an HTTP response from a UnpinExecutionWithResponse call
+func ParseUnpinExecutionResponse(rsp *http.Response) (*UnpinExecutionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UnpinExecutionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Execution
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParsePinExecutionResponse parses an HTTP response from a PinExecutionWithResponse call
+func ParsePinExecutionResponse(rsp *http.Response) (*PinExecutionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PinExecutionResponse{
 		Body:         bodyBytes,
 		HTTPResponse: rsp,
 	}

@@ -180,7 +180,7 @@ func (p *Policy) allowed(path string) (string, error) {
 	}
 	res, err := resolve(filepath.Clean(path))
 	if err != nil {
-		return "", fmt.Errorf("%q: %w", path, err)
+		return "", fmt.Errorf("%q: %w: choose a directory this server can create and write", path, err)
 	}
 	if res == string(filepath.Separator) {
 		return "", fmt.Errorf("%q is %w: name a directory below it", path, ErrFilesystemRoot)
