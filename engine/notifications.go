@@ -15,6 +15,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/dataguardian/dataguardian/manifest"
 	"github.com/dataguardian/dataguardian/notify"
 )
 
@@ -329,7 +330,7 @@ func (s notificationSubject) message(exec *Execution) string {
 	}
 	switch exec.Status {
 	case ExecutionCompleted:
-		msg := fmt.Sprintf("%s completed%s: %s, %s stored", what, took, formatBytes(exec.SizeBytes), formatBytes(exec.CompressedSizeBytes))
+		msg := fmt.Sprintf("%s completed%s: %s, %s stored", what, took, manifest.FormatBytes(exec.SizeBytes), manifest.FormatBytes(exec.CompressedSizeBytes))
 		if exec.BackupPath != "" {
 			msg += " in " + exec.BackupPath
 		}
@@ -338,20 +339,6 @@ func (s notificationSubject) message(exec *Execution) string {
 		return fmt.Sprintf("%s cancelled%s: %s", what, strings.Replace(took, " in ", " after ", 1), exec.ErrorMessage)
 	}
 	return fmt.Sprintf("%s failed%s: %s", what, strings.Replace(took, " in ", " after ", 1), exec.ErrorMessage)
-}
-
-// formatBytes is n in binary units: 1536 → "1.5 KiB".
-func formatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // storedChannelSettings returns the stored channel settings, secrets in

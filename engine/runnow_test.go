@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dataguardian/dataguardian/internal/testsvc"
+	"github.com/dataguardian/dataguardian/manifest"
 	"github.com/dataguardian/dataguardian/notify"
 )
 
@@ -278,7 +279,7 @@ func TestBackupNotificationsNameWhatRan(t *testing.T) {
 			mustNoErr(t, "backup", err)
 
 			ok := inApp(t, e, notify.BackupCompleted, x.ID)
-			for _, want := range []string{`"app nightly"`, `"app"`, "sqlite", formatBytes(x.SizeBytes), formatBytes(x.CompressedSizeBytes), " in ", x.BackupPath} {
+			for _, want := range []string{`"app nightly"`, `"app"`, "sqlite", manifest.FormatBytes(x.SizeBytes), manifest.FormatBytes(x.CompressedSizeBytes), " in ", x.BackupPath} {
 				if !strings.Contains(ok.Message, want) {
 					t.Errorf("completed: message %q lacks %q", ok.Message, want)
 				}
@@ -351,8 +352,8 @@ func (r *recNotifier) last(t *testing.T, typ string) notify.Notification {
 
 func TestFormatBytes(t *testing.T) {
 	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1536: "1.5 KiB", 5 << 20: "5.0 MiB", 3 << 30: "3.0 GiB"} {
-		if got := formatBytes(n); got != want {
-			t.Errorf("formatBytes(%d) = %q; want %q", n, got, want)
+		if got := manifest.FormatBytes(n); got != want {
+			t.Errorf("manifest.FormatBytes(%d) = %q; want %q", n, got, want)
 		}
 	}
 }

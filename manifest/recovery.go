@@ -126,7 +126,7 @@ func (m *Manifest) Recovery() []byte {
 		room += m.TotalSizeBytes
 	}
 	if room > 0 {
-		line("Copy this folder (cp -r) to a disk with room for about %s more, cd", sizeText(room))
+		line("Copy this folder (cp -r) to a disk with room for about %s more, cd", FormatBytes(room))
 		line("into the copy and run these commands there:\n")
 	} else {
 		line("cd into this folder, or a copy of it, and run these commands there:\n")
@@ -204,11 +204,12 @@ func bytesText(n int64) string {
 	if n < 1024 {
 		return fmt.Sprintf("%d bytes", n)
 	}
-	return fmt.Sprintf("%d bytes (%s)", n, sizeText(n))
+	return fmt.Sprintf("%d bytes (%s)", n, FormatBytes(n))
 }
 
-// sizeText formats n in binary units: "512 B", "3.2 MiB".
-func sizeText(n int64) string {
+// FormatBytes formats n in binary units, as people read sizes: "512 B",
+// "3.2 MiB".
+func FormatBytes(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)

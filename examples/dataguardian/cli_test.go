@@ -400,8 +400,8 @@ func TestHelpers(t *testing.T) {
 		t.Errorf("verifyDatabaseName without ID = %q", got)
 	}
 	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1536: "1.5 KiB", 5 << 20: "5.0 MiB", 3 << 40: "3.0 TiB"} {
-		if got := humanBytes(n); got != want {
-			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
+		if got := manifest.FormatBytes(n); got != want {
+			t.Errorf("manifest.FormatBytes(%d) = %q, want %q", n, got, want)
 		}
 	}
 }

@@ -48,7 +48,7 @@ func (c *cli) ls(ctx context.Context, args []string) error {
 			e.DatasourceType, e.Compression, e.TotalSizeBytes, e.Parts = m.DatasourceType, m.Compression, m.TotalSizeBytes, len(m.Chunks)
 			e.SizeBytes = m.CompressedSizeBytes
 		}
-		e.Size = humanBytes(e.SizeBytes)
+		e.Size = manifest.FormatBytes(e.SizeBytes)
 		entries = append(entries, e)
 	}
 	if *asJSON {

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dataguardian/dataguardian/manifest"
 )
 
 // progressInterval is how often a progress line is redrawn (4 times a second).
@@ -63,11 +65,11 @@ func (p *progress) render(elapsed time.Duration) string {
 	if s := elapsed.Seconds(); s > 0 {
 		rate = float64(n) / s
 	}
-	done := humanBytes(n)
+	done := manifest.FormatBytes(n)
 	if p.total > 0 {
-		done += " of " + humanBytes(p.total)
+		done += " of " + manifest.FormatBytes(p.total)
 	}
-	return fmt.Sprintf("%s: %s, %s/s, %s", p.label, done, humanBytes(int64(rate)), elapsed.Truncate(time.Second))
+	return fmt.Sprintf("%s: %s, %s/s, %s", p.label, done, manifest.FormatBytes(int64(rate)), elapsed.Truncate(time.Second))
 }
 
 func (p *progress) reader(r io.Reader) io.Reader { return progressReader{r, p} }

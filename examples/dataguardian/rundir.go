@@ -253,19 +253,5 @@ func summarize(m *manifest.Manifest) *summary {
 // describe is a one-line text description of a backup.
 func describe(s *summary) string {
 	return fmt.Sprintf("%s backup, %s, %d part(s), %s (%s uncompressed)", s.DatasourceType, s.Compression, s.Parts,
-		humanBytes(s.CompressedSizeBytes), humanBytes(s.TotalSizeBytes))
-}
-
-// humanBytes formats n in binary units: "512 B", "3.2 MiB".
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+		manifest.FormatBytes(s.CompressedSizeBytes), manifest.FormatBytes(s.TotalSizeBytes))
 }

@@ -60,7 +60,7 @@ func (c *cli) verify(ctx context.Context, args []string) error {
 		if !ch.OK {
 			status = "FAILED: " + ch.Error
 		}
-		c.stdout.line(fmt.Sprintf("  part %d/%d  %s  %s  %s", ch.Number, len(out.Chunks), ch.File, humanBytes(ch.SizeBytes), status))
+		c.stdout.line(fmt.Sprintf("  part %d/%d  %s  %s  %s", ch.Number, len(out.Chunks), ch.File, manifest.FormatBytes(ch.SizeBytes), status))
 	}
 	if out.WholeOK {
 		c.stdout.line("  whole stream  " + out.Checksum + "  ok")
