@@ -25,9 +25,9 @@ import (
 // stored and asserted on.
 var discardLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// forEachEngine runs fn against an Engine on SQLite metadata and one on
-// PostgreSQL metadata (a fresh database on the test server).
-func forEachEngine(t *testing.T, fn func(t *testing.T, e *Engine)) {
+// forEachStoreURL runs fn in a parallel subtest per metadata store: a new
+// SQLite file and a new PostgreSQL database.
+func forEachStoreURL(t *testing.T, fn func(t *testing.T, url string)) {
 	t.Helper()
 	for name, url := range map[string]func(t *testing.T) string{
 		"sqlite":   sqliteTestURL,
@@ -35,14 +35,23 @@ func forEachEngine(t *testing.T, fn func(t *testing.T, e *Engine)) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			e, err := New(t.Context(), Config{DataDir: t.TempDir(), DatabaseURL: url(t), Logger: discardLogger})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { e.Close() })
-			fn(t, e)
+			fn(t, url(t))
 		})
 	}
+}
+
+// forEachEngine runs fn against an Engine on SQLite metadata and one on
+// PostgreSQL metadata (a fresh database on the test server).
+func forEachEngine(t *testing.T, fn func(t *testing.T, e *Engine)) {
+	t.Helper()
+	forEachStoreURL(t, func(t *testing.T, url string) {
+		e, err := New(t.Context(), Config{DataDir: t.TempDir(), DatabaseURL: url, Logger: discardLogger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.Close() })
+		fn(t, e)
+	})
 }
 
 // fixture is a SQLite datasource and a job writing to two local storages.

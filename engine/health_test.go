@@ -178,15 +178,9 @@ func TestNextHealth(t *testing.T) {
 // TestHealthTransitions follows one SQLite datasource through a healthy
 // check, four failures and a recovery, on SQLite and PostgreSQL metadata.
 func TestHealthTransitions(t *testing.T) {
-	for name, url := range map[string]func(t *testing.T) string{
-		"sqlite":   sqliteTestURL,
-		"postgres": func(t *testing.T) string { return testsvc.NewPostgresDatabase(t) },
-	} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			testHealthTransitions(t, url(t))
-		})
-	}
+	forEachStoreURL(t, func(t *testing.T, url string) {
+		testHealthTransitions(t, url)
+	})
 }
 
 func testHealthTransitions(t *testing.T, url string) {

@@ -28,18 +28,12 @@ func restoreTestConfig(t *testing.T, url string) Config {
 // forEachStartableEngine is forEachEngine with restoreTestConfig engines.
 func forEachStartableEngine(t *testing.T, fn func(t *testing.T, e *Engine)) {
 	t.Helper()
-	for name, url := range map[string]func(t *testing.T) string{
-		"sqlite":   sqliteTestURL,
-		"postgres": func(t *testing.T) string { return testsvc.NewPostgresDatabase(t) },
-	} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			e, err := New(t.Context(), restoreTestConfig(t, url(t)))
-			mustNoErr(t, "new", err)
-			t.Cleanup(func() { e.Close() })
-			fn(t, e)
-		})
-	}
+	forEachStoreURL(t, func(t *testing.T, url string) {
+		e, err := New(t.Context(), restoreTestConfig(t, url))
+		mustNoErr(t, "new", err)
+		t.Cleanup(func() { e.Close() })
+		fn(t, e)
+	})
 }
 
 // waitRestoreDone waits until execution id is terminal and returns it.

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dataguardian/dataguardian/internal/testsvc"
 	"github.com/dataguardian/dataguardian/manifest"
 	"github.com/dataguardian/dataguardian/notify"
 )
@@ -263,60 +262,54 @@ func TestLastExecutionAtSetByEveryRun(t *testing.T) {
 // duration when it completed and the error when it failed, in the title,
 // the message and the template data.
 func TestBackupNotificationsNameWhatRan(t *testing.T) {
-	for name, url := range map[string]func(t *testing.T) string{
-		"sqlite":   sqliteTestURL,
-		"postgres": func(t *testing.T) string { return testsvc.NewPostgresDatabase(t) },
-	} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			ctx := t.Context()
-			rec := &recNotifier{}
-			e, err := New(ctx, Config{DataDir: t.TempDir(), DatabaseURL: url(t), Logger: discardLogger, Notifier: rec})
-			mustNoErr(t, "new", err)
-			t.Cleanup(func() { e.Close() })
-			f := newFixture(t, e, BackupJob{})
-			x, err := e.RunBackup(ctx, f.job.ID)
-			mustNoErr(t, "backup", err)
+	forEachStoreURL(t, func(t *testing.T, url string) {
+		ctx := t.Context()
+		rec := &recNotifier{}
+		e, err := New(ctx, Config{DataDir: t.TempDir(), DatabaseURL: url, Logger: discardLogger, Notifier: rec})
+		mustNoErr(t, "new", err)
+		t.Cleanup(func() { e.Close() })
+		f := newFixture(t, e, BackupJob{})
+		x, err := e.RunBackup(ctx, f.job.ID)
+		mustNoErr(t, "backup", err)
 
-			ok := inApp(t, e, notify.BackupCompleted, x.ID)
-			for _, want := range []string{`"app nightly"`, `"app"`, "sqlite", manifest.FormatBytes(x.SizeBytes), manifest.FormatBytes(x.CompressedSizeBytes), " in ", x.BackupPath} {
-				if !strings.Contains(ok.Message, want) {
-					t.Errorf("completed: message %q lacks %q", ok.Message, want)
-				}
+		ok := inApp(t, e, notify.BackupCompleted, x.ID)
+		for _, want := range []string{`"app nightly"`, `"app"`, "sqlite", manifest.FormatBytes(x.SizeBytes), manifest.FormatBytes(x.CompressedSizeBytes), " in ", x.BackupPath} {
+			if !strings.Contains(ok.Message, want) {
+				t.Errorf("completed: message %q lacks %q", ok.Message, want)
 			}
-			if !strings.Contains(ok.Title, "app nightly") || !strings.Contains(ok.Title, "backup completed") {
-				t.Errorf("completed: title %q; want the job's name and what happened", ok.Title)
+		}
+		if !strings.Contains(ok.Title, "app nightly") || !strings.Contains(ok.Title, "backup completed") {
+			t.Errorf("completed: title %q; want the job's name and what happened", ok.Title)
+		}
+		sent := rec.last(t, notify.BackupCompleted)
+		if sent.Title != ok.Title || sent.Message != ok.Message {
+			t.Errorf("channel got %q / %q; in-app %q / %q", sent.Title, sent.Message, ok.Title, ok.Message)
+		}
+		for k, want := range map[string]any{"job_name": "app nightly", "datasource_name": "app", "size_bytes": x.SizeBytes,
+			"storage": "disk1, disk2", "execution_id": x.ID} {
+			if got := sent.Data[k]; fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("completed: data[%s] = %v; want %v", k, got, want)
 			}
-			sent := rec.last(t, notify.BackupCompleted)
-			if sent.Title != ok.Title || sent.Message != ok.Message {
-				t.Errorf("channel got %q / %q; in-app %q / %q", sent.Title, sent.Message, ok.Title, ok.Message)
-			}
-			for k, want := range map[string]any{"job_name": "app nightly", "datasource_name": "app", "size_bytes": x.SizeBytes,
-				"storage": "disk1, disk2", "execution_id": x.ID} {
-				if got := sent.Data[k]; fmt.Sprint(got) != fmt.Sprint(want) {
-					t.Errorf("completed: data[%s] = %v; want %v", k, got, want)
-				}
-			}
-			if _, ok := sent.Data["duration_seconds"]; !ok {
-				t.Errorf("completed: no duration_seconds in %v", sent.Data)
-			}
+		}
+		if _, ok := sent.Data["duration_seconds"]; !ok {
+			t.Errorf("completed: no duration_seconds in %v", sent.Data)
+		}
 
-			mustNoErr(t, "break the datasource", os.Remove(f.dbPath))
-			failed := failBackup(t, e, f)
-			bad := inApp(t, e, notify.BackupFailed, failed.ID)
-			for _, want := range []string{`"app nightly"`, `"app"`, failed.ErrorMessage} {
-				if !strings.Contains(bad.Message, want) {
-					t.Errorf("failed: message %q lacks %q", bad.Message, want)
-				}
+		mustNoErr(t, "break the datasource", os.Remove(f.dbPath))
+		failed := failBackup(t, e, f)
+		bad := inApp(t, e, notify.BackupFailed, failed.ID)
+		for _, want := range []string{`"app nightly"`, `"app"`, failed.ErrorMessage} {
+			if !strings.Contains(bad.Message, want) {
+				t.Errorf("failed: message %q lacks %q", bad.Message, want)
 			}
-			if !strings.Contains(bad.Title, "app nightly") || !strings.Contains(bad.Title, "backup failed") {
-				t.Errorf("failed: title %q; want the job's name and what happened", bad.Title)
-			}
-			if got := rec.last(t, notify.BackupFailed).Data["error"]; got != failed.ErrorMessage {
-				t.Errorf("failed: data[error] = %v; want %q", got, failed.ErrorMessage)
-			}
-		})
-	}
+		}
+		if !strings.Contains(bad.Title, "app nightly") || !strings.Contains(bad.Title, "backup failed") {
+			t.Errorf("failed: title %q; want the job's name and what happened", bad.Title)
+		}
+		if got := rec.last(t, notify.BackupFailed).Data["error"]; got != failed.ErrorMessage {
+			t.Errorf("failed: data[error] = %v; want %q", got, failed.ErrorMessage)
+		}
+	})
 }
 
 // inApp is the one in-app notification of type typ about execution id.

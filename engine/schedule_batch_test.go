@@ -132,67 +132,62 @@ func TestEnqueueDueBatchesAcrossProcesses(t *testing.T) {
 // next_execution_at was moved) records nothing: the compare-and-set on the
 // due time fails, so no run is enqueued twice and no stale due time runs.
 func TestEnqueueBatchSkipsJobsMovedSinceRead(t *testing.T) {
-	for name, url := range map[string]func(t *testing.T) string{
-		"sqlite":   sqliteTestURL,
-		"postgres": func(t *testing.T) string { return testsvc.NewPostgresDatabase(t) },
-	} {
-		t.Run(name, func(t *testing.T) {
-			ctx := t.Context()
-			e, err := New(ctx, Config{DataDir: t.TempDir(), DatabaseURL: url(t), SecretKey: testKey, Logger: discardLogger})
-			mustNoErr(t, "new", err)
-			defer e.Close()
-			f := newFixture(t, e, BackupJob{})
-			due := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
-			ids := addDueJobs(t, e, f.ds.ID, f.job.StorageLocationIDs, 20, due)
-			now := e.now()
-			stale, err := dueJobs[BackupJob](ctx, e.Store().DB(), now, 100, false)
-			mustNoErr(t, "read due jobs", err)
-			if len(stale) != 20 {
-				t.Fatalf("%d due jobs; want 20", len(stale))
-			}
+	forEachStoreURL(t, func(t *testing.T, url string) {
+		ctx := t.Context()
+		e, err := New(ctx, Config{DataDir: t.TempDir(), DatabaseURL: url, SecretKey: testKey, Logger: discardLogger})
+		mustNoErr(t, "new", err)
+		defer e.Close()
+		f := newFixture(t, e, BackupJob{})
+		due := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+		ids := addDueJobs(t, e, f.ds.ID, f.job.StorageLocationIDs, 20, due)
+		now := e.now()
+		stale, err := dueJobs[BackupJob](ctx, e.Store().DB(), now, 100, false)
+		mustNoErr(t, "read due jobs", err)
+		if len(stale) != 20 {
+			t.Fatalf("%d due jobs; want 20", len(stale))
+		}
 
-			// Meanwhile: another process enqueues the first 10, and the
-			// schedule of the other 10 is moved (edited) without a run.
-			n, err := e.EnqueueDueBackups(ctx, e.Queue(), 10)
-			mustNoErr(t, "enqueue", err)
-			if n != 10 {
-				t.Fatalf("enqueued %d; want 10", n)
-			}
-			later := now.Add(time.Hour).Truncate(time.Second)
-			_, err = e.Store().DB().NewUpdate().Model((*BackupJob)(nil)).Set("next_execution_at = ?", later).
-				Where("next_execution_at = ?", due).Exec(ctx)
-			mustNoErr(t, "move schedules", err)
+		// Meanwhile: another process enqueues the first 10, and the
+		// schedule of the other 10 is moved (edited) without a run.
+		n, err := e.EnqueueDueBackups(ctx, e.Queue(), 10)
+		mustNoErr(t, "enqueue", err)
+		if n != 10 {
+			t.Fatalf("enqueued %d; want 10", n)
+		}
+		later := now.Add(time.Hour).Truncate(time.Second)
+		_, err = e.Store().DB().NewUpdate().Model((*BackupJob)(nil)).Set("next_execution_at = ?", later).
+			Where("next_execution_at = ?", due).Exec(ctx)
+		mustNoErr(t, "move schedules", err)
 
-			var runs []scheduledRun
-			err = e.Store().DB().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-				runs, err = enqueueBatch[BackupJob](ctx, e, tx, e.Queue().(*StoreQueue), stale, now, TaskBackup, "[BACKUP]")
-				return err
-			})
-			mustNoErr(t, "stale batch", err)
-			if len(runs) != 0 {
-				t.Fatalf("the stale batch enqueued %d runs; want 0", len(runs))
-			}
-			xs, err := e.Store().ListExecutions(ctx, ExecutionFilter{Limit: -1})
-			mustNoErr(t, "list", err)
-			if len(xs) != 10 {
-				t.Fatalf("%d executions; want the 10 enqueued once", len(xs))
-			}
-			st, err := e.Queue().Stats(ctx)
-			mustNoErr(t, "stats", err)
-			if st.Depth != 10 {
-				t.Fatalf("queue depth %d; want 10", st.Depth)
-			}
-			moved := 0
-			for _, j := range ids {
-				job, err := e.Store().GetBackupJob(ctx, j)
-				mustNoErr(t, "get job", err)
-				if job.NextExecutionAt.Equal(later) {
-					moved++
-				}
-			}
-			if moved != 10 {
-				t.Fatalf("%d jobs keep the edited next_execution_at; want 10", moved)
-			}
+		var runs []scheduledRun
+		err = e.Store().DB().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			runs, err = enqueueBatch[BackupJob](ctx, e, tx, e.Queue().(*StoreQueue), stale, now, TaskBackup, "[BACKUP]")
+			return err
 		})
-	}
+		mustNoErr(t, "stale batch", err)
+		if len(runs) != 0 {
+			t.Fatalf("the stale batch enqueued %d runs; want 0", len(runs))
+		}
+		xs, err := e.Store().ListExecutions(ctx, ExecutionFilter{Limit: -1})
+		mustNoErr(t, "list", err)
+		if len(xs) != 10 {
+			t.Fatalf("%d executions; want the 10 enqueued once", len(xs))
+		}
+		st, err := e.Queue().Stats(ctx)
+		mustNoErr(t, "stats", err)
+		if st.Depth != 10 {
+			t.Fatalf("queue depth %d; want 10", st.Depth)
+		}
+		moved := 0
+		for _, j := range ids {
+			job, err := e.Store().GetBackupJob(ctx, j)
+			mustNoErr(t, "get job", err)
+			if job.NextExecutionAt.Equal(later) {
+				moved++
+			}
+		}
+		if moved != 10 {
+			t.Fatalf("%d jobs keep the edited next_execution_at; want 10", moved)
+		}
+	})
 }

@@ -27,64 +27,59 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // the queue, moves the schedule forward, runs nothing twice and stops
 // promptly when its context ends.
 func TestStartRunsQueuedAndScheduledBackups(t *testing.T) {
-	for name, url := range map[string]func(t *testing.T) string{
-		"sqlite":   sqliteTestURL,
-		"postgres": func(t *testing.T) string { return testsvc.NewPostgresDatabase(t) },
-	} {
-		t.Run(name, func(t *testing.T) {
-			ctx := t.Context()
-			e, err := New(ctx, Config{DataDir: t.TempDir(), DatabaseURL: url(t), Logger: discardLogger,
-				Worker: WorkerOptions{Poll: 50 * time.Millisecond, Lease: 5 * time.Second}, Scheduler: SchedulerOptions{Tick: 50 * time.Millisecond},
-				Health: HealthOptions{Interval: time.Hour}})
-			mustNoErr(t, "new", err)
-			defer e.Close()
-			f := newFixture(t, e, BackupJob{Compression: "lz4"})
+	forEachStoreURL(t, func(t *testing.T, url string) {
+		ctx := t.Context()
+		e, err := New(ctx, Config{DataDir: t.TempDir(), DatabaseURL: url, Logger: discardLogger,
+			Worker: WorkerOptions{Poll: 50 * time.Millisecond, Lease: 5 * time.Second}, Scheduler: SchedulerOptions{Tick: 50 * time.Millisecond},
+			Health: HealthOptions{Interval: time.Hour}})
+		mustNoErr(t, "new", err)
+		defer e.Close()
+		f := newFixture(t, e, BackupJob{Compression: "lz4"})
 
-			runCtx, stop := context.WithCancel(ctx)
-			done := make(chan error, 1)
-			go func() { done <- e.Start(runCtx) }()
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- e.Start(runCtx) }()
 
-			manual, err := e.EnqueueBackup(ctx, e.Queue(), f.job.ID)
-			mustNoErr(t, "enqueue", err)
-			waitFor(t, "the manual backup", func() bool {
-				x, err := e.Store().GetExecution(ctx, manual.ID)
-				return err == nil && x.Status == ExecutionCompleted
-			})
-
-			// Make the job due ten minutes ago, as after downtime.
-			past := e.now().Add(-10 * time.Minute).Truncate(time.Second)
-			f.job.Schedule, f.job.NextExecutionAt = "*/5 * * * *", &past
-			mustNoErr(t, "update job", e.Store().UpdateBackupJob(ctx, f.job, "schedule", "next_execution_at"))
-			waitFor(t, "the scheduled backup", func() bool {
-				xs, _ := e.Store().ListExecutions(ctx, ExecutionFilter{JobID: f.job.ID, Status: ExecutionCompleted})
-				return len(xs) == 2
-			})
-			time.Sleep(300 * time.Millisecond) // a few more scheduler ticks
-			xs, err := e.Store().ListExecutions(ctx, ExecutionFilter{JobID: f.job.ID, Limit: -1})
-			mustNoErr(t, "list", err)
-			if len(xs) != 2 {
-				t.Fatalf("%d executions; want the manual one and one scheduled run (missed slots run once)", len(xs))
-			}
-			job, err := e.Store().GetBackupJob(ctx, f.job.ID)
-			mustNoErr(t, "get job", err)
-			if job.NextExecutionAt == nil || !job.NextExecutionAt.After(e.now()) || job.NextExecutionAt.Minute()%5 != 0 {
-				t.Fatalf("next_execution_at = %v; want the next 5-minute mark after now", job.NextExecutionAt)
-			}
-			st, err := e.Queue().Stats(ctx)
-			mustNoErr(t, "stats", err)
-			if st.Depth != 0 || st.Running != 0 {
-				t.Fatalf("queue stats after the runs: %+v", st)
-			}
-
-			stop()
-			select {
-			case err := <-done:
-				mustNoErr(t, "Start", err)
-			case <-time.After(10 * time.Second):
-				t.Fatal("Start did not return after its context ended")
-			}
+		manual, err := e.EnqueueBackup(ctx, e.Queue(), f.job.ID)
+		mustNoErr(t, "enqueue", err)
+		waitFor(t, "the manual backup", func() bool {
+			x, err := e.Store().GetExecution(ctx, manual.ID)
+			return err == nil && x.Status == ExecutionCompleted
 		})
-	}
+
+		// Make the job due ten minutes ago, as after downtime.
+		past := e.now().Add(-10 * time.Minute).Truncate(time.Second)
+		f.job.Schedule, f.job.NextExecutionAt = "*/5 * * * *", &past
+		mustNoErr(t, "update job", e.Store().UpdateBackupJob(ctx, f.job, "schedule", "next_execution_at"))
+		waitFor(t, "the scheduled backup", func() bool {
+			xs, _ := e.Store().ListExecutions(ctx, ExecutionFilter{JobID: f.job.ID, Status: ExecutionCompleted})
+			return len(xs) == 2
+		})
+		time.Sleep(300 * time.Millisecond) // a few more scheduler ticks
+		xs, err := e.Store().ListExecutions(ctx, ExecutionFilter{JobID: f.job.ID, Limit: -1})
+		mustNoErr(t, "list", err)
+		if len(xs) != 2 {
+			t.Fatalf("%d executions; want the manual one and one scheduled run (missed slots run once)", len(xs))
+		}
+		job, err := e.Store().GetBackupJob(ctx, f.job.ID)
+		mustNoErr(t, "get job", err)
+		if job.NextExecutionAt == nil || !job.NextExecutionAt.After(e.now()) || job.NextExecutionAt.Minute()%5 != 0 {
+			t.Fatalf("next_execution_at = %v; want the next 5-minute mark after now", job.NextExecutionAt)
+		}
+		st, err := e.Queue().Stats(ctx)
+		mustNoErr(t, "stats", err)
+		if st.Depth != 0 || st.Running != 0 {
+			t.Fatalf("queue stats after the runs: %+v", st)
+		}
+
+		stop()
+		select {
+		case err := <-done:
+			mustNoErr(t, "Start", err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("Start did not return after its context ended")
+		}
+	})
 }
 
 // enginesOnOnePostgres returns n engines sharing one new PostgreSQL
