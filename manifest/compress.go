@@ -69,7 +69,10 @@ func (c Compression) Extension() string {
 
 // NewCompressor returns a writer that compresses into w with c, using up to
 // concurrency goroutines (0 means GOMAXPROCS). Close flushes the stream but
-// does not close w.
+// does not close w. gzip (pgzip) compresses blocks in parallel into one
+// member; zstd and lz4 compress 4 MiB frames in parallel and write them in
+// order: concatenated frames, which zstd -d, lz4 -d and the readers of
+// NewDecompressor read as one stream.
 func NewCompressor(w io.Writer, c Compression, concurrency int) (io.WriteCloser, error) {
 	if concurrency <= 0 {
 		concurrency = runtime.GOMAXPROCS(0)
@@ -82,13 +85,9 @@ func NewCompressor(w io.Writer, c Compression, concurrency int) (io.WriteCloser,
 		}
 		return zw, nil
 	case Zstd:
-		return zstd.NewWriter(w, zstd.WithEncoderConcurrency(concurrency), zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithWindowSize(4<<20))
+		return zstdFrames(w, concurrency)
 	case LZ4:
-		zw := lz4.NewWriter(w)
-		if err := zw.Apply(lz4.ConcurrencyOption(concurrency), lz4.BlockSizeOption(lz4.Block1Mb)); err != nil {
-			return nil, fmt.Errorf("configure lz4: %w", err)
-		}
-		return zw, nil
+		return lz4Frames(w, concurrency)
 	case None:
 		return nopWriteCloser{w}, nil
 	}
