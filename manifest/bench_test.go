@@ -3,6 +3,7 @@ package manifest_test
 import (
 	"context"
 	"io"
+	"strings"
 	"sync"
 	"testing"
 
@@ -76,21 +77,53 @@ func BenchmarkPipeline(b *testing.B) {
 // discard is a storage that reads and drops everything: with it the
 // pipeline benchmark measures DataGuardian's own work (compress, split,
 // hash, fan out) without the cost of durable disk writes.
-type discard struct{}
+// discard is a storage that drops every byte but remembers which keys
+// exist, as the run folder reservation checks.
+type discard struct {
+	mu   sync.Mutex
+	keys map[string]bool
+}
 
-func (discard) Put(_ context.Context, _ string, r io.Reader, _ *storage.PutOptions) error {
+func (d *discard) Put(_ context.Context, key string, r io.Reader, _ *storage.PutOptions) error {
 	_, err := io.Copy(io.Discard, r)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.keys == nil {
+		d.keys = map[string]bool{}
+	}
+	d.keys[key] = true
 	return err
 }
-func (discard) Open(context.Context, string, int64, int64) (io.ReadCloser, error) {
+func (*discard) Open(context.Context, string, int64, int64) (io.ReadCloser, error) {
 	return nil, storage.ErrNotFound
 }
-func (discard) Stat(context.Context, string) (storage.Object, error) {
+func (*discard) Stat(context.Context, string) (storage.Object, error) {
 	return storage.Object{}, storage.ErrNotFound
 }
-func (discard) List(context.Context, string) ([]storage.Object, error) { return nil, nil }
-func (discard) Delete(context.Context, string) error                   { return nil }
-func (discard) Rename(context.Context, string, string) error           { return nil }
+func (d *discard) List(_ context.Context, prefix string) ([]storage.Object, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []storage.Object
+	for k := range d.keys {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, storage.Object{Key: k})
+		}
+	}
+	return out, nil
+}
+func (d *discard) Delete(_ context.Context, key string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.keys, key)
+	return nil
+}
+func (d *discard) Rename(_ context.Context, from, to string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.keys, from)
+	d.keys[to] = true
+	return nil
+}
 
 // BenchmarkPipelineNoDisk is BenchmarkPipeline into a storage that drops
 // the bytes: the pipeline's overhead over the bare compressor, disk excluded.
@@ -100,7 +133,7 @@ func BenchmarkPipelineNoDisk(b *testing.B) {
 			b.SetBytes(benchSize)
 			b.ReportAllocs()
 			for b.Loop() {
-				_, err := manifest.Write(context.Background(), []manifest.Destination{{Name: "null", Storage: discard{}}},
+				_, err := manifest.Write(context.Background(), []manifest.Destination{{Name: "null", Storage: &discard{}}},
 					manifest.WriteOptions{JobID: "bench", DatasourceType: "mysql", Compression: c, PartSize: 64 << 20},
 					func(ctx context.Context, w io.Writer) (manifest.Metadata, error) {
 						_, err := io.Copy(w, sqltext.Repeat(benchBlock(), benchSize))

@@ -2,10 +2,8 @@ package manifest
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 
 	"github.com/dataguardian/dataguardian/storage"
@@ -124,20 +122,19 @@ func sizeError(dir string, c Chunk, got int64) error {
 // partsReader concatenates the parts in order while checking each part's
 // size and checksum, and the whole checksum at the end.
 type partsReader struct {
-	ctx      context.Context
-	s        storage.Storage
-	dir      string
-	m        *Manifest
-	i        int // index of the open part
-	cur      io.ReadCloser
-	read     int64 // bytes read of the open part
-	partHash hash.Hash
-	whole    hash.Hash
-	err      error
+	ctx  context.Context
+	s    storage.Storage
+	dir  string
+	m    *Manifest
+	i    int // index of the open part
+	cur  io.ReadCloser
+	read int64 // bytes read of the open part
+	sums *streamHash
+	err  error
 }
 
 func newPartsReader(ctx context.Context, s storage.Storage, dir string, m *Manifest) *partsReader {
-	return &partsReader{ctx: ctx, s: s, dir: dir, m: m, i: -1, partHash: sha256.New(), whole: sha256.New()}
+	return &partsReader{ctx: ctx, s: s, dir: dir, m: m, i: -1, sums: newStreamHash()}
 }
 
 func (p *partsReader) Read(b []byte) (int, error) {
@@ -148,8 +145,7 @@ func (p *partsReader) Read(b []byte) (int, error) {
 		}
 		n, err := p.cur.Read(b)
 		p.read += int64(n)
-		p.partHash.Write(b[:n])
-		p.whole.Write(b[:n])
+		p.sums.Write(b[:n])
 		c := p.m.Chunks[p.i]
 		if p.read > c.SizeBytes {
 			p.err = sizeError(p.dir, c, p.read)
@@ -175,7 +171,7 @@ func (p *partsReader) next() error {
 	}
 	p.i++
 	if p.i == len(p.m.Chunks) {
-		if got := formatSum(p.whole.Sum(nil)); got != p.m.Checksum {
+		if got := p.sums.wholeSum(); got != p.m.Checksum {
 			return fmt.Errorf("verify backup %s: whole stream: %w: manifest says %s, parts hash to %s: restore another backup", p.dir, ErrChecksumMismatch, p.m.Checksum, got)
 		}
 		return io.EOF
@@ -189,7 +185,7 @@ func (p *partsReader) next() error {
 		return fmt.Errorf("read backup %s: %w", p.dir, err)
 	}
 	p.cur, p.read = rc, 0
-	p.partHash.Reset()
+	p.sums.startPart()
 	return nil
 }
 
@@ -200,7 +196,7 @@ func (p *partsReader) endPart() error {
 	if p.read != c.SizeBytes {
 		return sizeError(p.dir, c, p.read)
 	}
-	if got := formatSum(p.partHash.Sum(nil)); got != c.Checksum {
+	if got := p.sums.partSum(); got != c.Checksum {
 		return fmt.Errorf("verify backup %s: chunk %d %s: %w: manifest says %s, file hashes to %s: the part is corrupt; copy it back from another storage or restore another backup",
 			p.dir, c.Number, c.File, ErrChecksumMismatch, c.Checksum, got)
 	}

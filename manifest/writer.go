@@ -3,10 +3,8 @@ package manifest
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"math"
 	"strings"
@@ -123,7 +121,7 @@ func NewWriter(ctx context.Context, dests []Destination, opts WriteOptions) (*Wr
 	if err := w.reserve(ctx); err != nil {
 		return nil, err
 	}
-	w.split = splitter{w: w, partHash: sha256.New(), whole: sha256.New()}
+	w.split = splitter{w: w, sums: newStreamHash()}
 	w.async = newAsyncWriter(&w.split)
 	w.comp, err = NewCompressor(w.async, opts.Compression, opts.Concurrency)
 	if err != nil {
@@ -366,7 +364,7 @@ func (w *Writer) manifest(md Metadata) *Manifest {
 		TotalSizeBytes:      w.total,
 		CompressedSizeBytes: w.split.compressed,
 		CompressionRatio:    ratio,
-		Checksum:            formatSum(w.split.whole.Sum(nil)),
+		Checksum:            w.split.sums.wholeSum(),
 		Chunks:              w.split.chunks,
 		Metadata:            md,
 	}
@@ -454,8 +452,7 @@ type splitter struct {
 	n          int   // number of the open part, 0 before the first
 	open       bool  // a part is being written
 	size       int64 // bytes in the open part
-	partHash   hash.Hash
-	whole      hash.Hash
+	sums       *streamHash
 	chunks     []Chunk
 	compressed int64
 }
@@ -472,8 +469,7 @@ func (s *splitter) Write(p []byte) (int, error) {
 		if err := s.fanOut(chunk); err != nil {
 			return written, err
 		}
-		s.partHash.Write(chunk)
-		s.whole.Write(chunk)
+		s.sums.Write(chunk)
 		s.size += int64(len(chunk))
 		s.compressed += int64(len(chunk))
 		written += len(chunk)
@@ -491,7 +487,7 @@ func (s *splitter) startPart() error {
 	s.n++
 	s.open = true
 	s.size = 0
-	s.partHash.Reset()
+	s.sums.startPart()
 	key := s.w.partialKey(s.n)
 	for _, d := range s.w.live() {
 		pr, pw := io.Pipe()
@@ -546,7 +542,7 @@ func (s *splitter) finishPart() error {
 	}
 	s.w.collect(false)
 	s.open = false
-	s.chunks = append(s.chunks, Chunk{Number: s.n, Checksum: formatSum(s.partHash.Sum(nil)), SizeBytes: s.size})
+	s.chunks = append(s.chunks, Chunk{Number: s.n, Checksum: s.sums.partSum(), SizeBytes: s.size})
 	if len(s.w.live()) == 0 {
 		return s.w.allFailed(fmt.Sprintf("store part %d", s.n))
 	}
