@@ -10,9 +10,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/uptrace/bun"
 
 	"github.com/dataguardian/dataguardian/drivers"
+	"github.com/dataguardian/dataguardian/engine/queue"
+	"github.com/dataguardian/dataguardian/engine/store"
 	"github.com/dataguardian/dataguardian/manifest"
 	"github.com/dataguardian/dataguardian/notify"
 	"github.com/dataguardian/dataguardian/storage"
@@ -290,11 +291,7 @@ func (e *Engine) start(ctx context.Context, exec *Execution) {
 // recordJobRun sets the last_execution_at of backup job jobID to at, when
 // one of its runs started, unless a later run set it already.
 func (e *Engine) recordJobRun(ctx context.Context, jobID string, at time.Time) {
-	_, err := e.store.DB().NewUpdate().Model((*BackupJob)(nil)).Set("last_execution_at = ?", at).
-		Where("id = ?", jobID).WhereGroup(" AND ", func(q *bun.UpdateQuery) *bun.UpdateQuery {
-		return q.Where("last_execution_at IS NULL").WhereOr("last_execution_at < ?", at)
-	}).Exec(context.WithoutCancel(ctx))
-	if err != nil {
+	if err := e.store.RecordJobRun(context.WithoutCancel(ctx), jobID, at); err != nil {
 		e.log.Warn("record the job's last run", "job_id", jobID, "err", err)
 	}
 }
@@ -384,27 +381,6 @@ func (e *Engine) publishExecution(x *Execution) {
 		Data: map[string]any{"operation": x.Operation, "job_id": x.JobID, "datasource_id": x.DatasourceID}})
 }
 
-// Retry settings of backup jobs (BackupJob.RetryAttempts and
-// RetryDelaySeconds).
-const (
-	// DefaultRetryAttempts is how many times a failed backup is retried
-	// when an API request leaves it out, and for the jobs that existed
-	// before retries (the migration's default). The engine's zero value
-	// is 0: never retry.
-	DefaultRetryAttempts = 2
-	// MaxRetryAttempts bounds BackupJob.RetryAttempts.
-	MaxRetryAttempts = 10
-	// DefaultRetryDelaySeconds is the wait before the first retry when
-	// BackupJob.RetryDelaySeconds is 0 at creation.
-	DefaultRetryDelaySeconds = 300
-	// MinRetryDelaySeconds and MaxRetryDelaySeconds bound
-	// BackupJob.RetryDelaySeconds.
-	MinRetryDelaySeconds = 10
-	MaxRetryDelaySeconds = 86400
-	// maxRetryBackoff is where the doubling of the retry delay stops.
-	maxRetryBackoff = time.Hour
-)
-
 // retryRunSpace namespaces the IDs of retries: the retry of failed
 // execution X always has the same ID, so it is queued once however many
 // processes decide it.
@@ -415,6 +391,9 @@ var retryRunSpace = uuid.MustParse("c8a3e2d4-6f1b-4e7a-9b2c-3d5f7a9e1b40")
 func retryRunID(failedID string) string {
 	return uuid.NewSHA1(retryRunSpace, []byte(failedID)).String()
 }
+
+// maxRetryBackoff is where the doubling of the retry delay stops.
+const maxRetryBackoff = time.Hour
 
 // retryDelay is the wait before retry n (1 for the first) of job: its
 // RetryDelaySeconds doubled for each retry after the first, the doubling
@@ -466,11 +445,9 @@ func (e *Engine) queueRetry(ctx context.Context, exec *Execution, l execLog) *qu
 	r := &queuedRetry{id: retryRunID(exec.ID), n: n, of: job.RetryAttempts, at: e.now().Add(retryDelay(job, n))}
 	// At most one queued backup per job: one queued meanwhile (run now, the
 	// schedule) backs the job up instead of a retry.
-	sq, _ := e.cfg.Queue.(*StoreQueue)
-	if sq != nil && sq.db != e.store.DB() {
-		sq = nil
-	}
-	if queued, err := queuedBackups(ctx, e.store.DB(), []string{job.ID}, sq, exec.ID, r.id); err != nil {
+	tq, ok := e.cfg.Queue.(queue.TxEnqueuer)
+	withTask := ok && tq.InStore(e.store)
+	if queued, err := store.QueuedBackups(ctx, e.store, []string{job.ID}, withTask, exec.ID, r.id); err != nil {
 		l.errorf(ctx, "retry %d of %d not queued: %v", r.n, r.of, err)
 		return nil
 	} else if x := queued[job.ID]; x != nil {
@@ -491,7 +468,7 @@ func (e *Engine) queueRetry(ctx context.Context, exec *Execution, l execLog) *qu
 	if err := e.cfg.Queue.Enqueue(ctx, task); err != nil && !errors.Is(err, ErrAlreadyExists) {
 		l.errorf(ctx, "retry %d of %d not queued: %v", r.n, r.of, err)
 		if created { // no task would ever run it: undo, so it does not wait queued forever
-			if _, derr := e.store.DB().NewDelete().Model((*Execution)(nil)).Where("id = ?", r.id).Exec(ctx); derr != nil {
+			if derr := e.store.DeleteExecution(ctx, r.id); derr != nil {
 				e.log.Error("delete unqueued retry", "execution_id", r.id, "err", derr)
 			}
 		}
@@ -508,5 +485,5 @@ func (e *Engine) queueRetry(ctx context.Context, exec *Execution, l execLog) *qu
 // isSyncBackupJob reports whether job is the backup job of a sync job.
 func isSyncBackupJob(job *BackupJob) bool {
 	syncJobID, ok := strings.CutPrefix(job.Name, SyncBackupJobName(""))
-	return ok && job.ID == syncBackupJobID(syncJobID)
+	return ok && job.ID == store.SyncBackupJobID(syncJobID)
 }

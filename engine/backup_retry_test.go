@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dataguardian/dataguardian/engine/internal/storedb"
+	"github.com/dataguardian/dataguardian/engine/queue"
 	"github.com/dataguardian/dataguardian/notify"
 )
 
@@ -37,10 +39,10 @@ func failBackup(t *testing.T, e *Engine, f *fixture) *Execution {
 }
 
 // retryTask is the queued task of execution id, read from the StoreQueue.
-func retryTask(t *testing.T, e *Engine, id string) *queueTask {
+func retryTask(t *testing.T, e *Engine, id string) *queue.TaskRow {
 	t.Helper()
-	task := &queueTask{}
-	mustNoErr(t, "read task "+id, e.store.DB().NewSelect().Model(task).Where("id = ?", id).Scan(t.Context()))
+	task := &queue.TaskRow{}
+	mustNoErr(t, "read task "+id, e.store.DB(storedb.Key{}).NewSelect().Model(task).Where("id = ?", id).Scan(t.Context()))
 	return task
 }
 
@@ -56,7 +58,7 @@ func checkRetry(t *testing.T, e *Engine, failed *Execution, n, m int, delay time
 			retry.Status, retry.Attempt, retry.JobID, retry.Metadata, n+1, failed.JobID, failed.ID)
 	}
 	task := retryTask(t, e, retry.ID)
-	if task.Kind != TaskBackup || task.ExecutionID != retry.ID || task.Status != taskQueued ||
+	if task.Kind != TaskBackup || task.ExecutionID != retry.ID || task.Status != queue.StatusQueued ||
 		task.RunAt.Before(from.Add(delay).Truncate(time.Microsecond)) || task.RunAt.After(to.Add(delay)) {
 		t.Fatalf("task %+v; want a queued backup task due %s after [%s, %s]", task, delay, from, to)
 	}
@@ -232,7 +234,7 @@ func TestRetryQueuedOnce(t *testing.T) {
 		if xs := jobExecutions(t, e, f.job.ID); len(xs) != 2 {
 			t.Fatalf("%d executions; want the failure and one retry", len(xs))
 		}
-		n, err := e.store.DB().NewSelect().Model((*queueTask)(nil)).Where("execution_id = ?", got[0].id).Count(ctx)
+		n, err := e.store.DB(storedb.Key{}).NewSelect().Model((*queue.TaskRow)(nil)).Where("execution_id = ?", got[0].id).Count(ctx)
 		mustNoErr(t, "count tasks", err)
 		if n != 1 {
 			t.Fatalf("%d tasks for the retry; want 1", n)
@@ -318,21 +320,5 @@ func TestRetrySettings(t *testing.T) {
 			t.Fatalf("after update: %d/%d; want 3/45", got.RetryAttempts, got.RetryDelaySeconds)
 		}
 
-		// Back to the schema before retries, with the job in it, and migrate.
-		for _, q := range []string{
-			"ALTER TABLE backup_jobs DROP COLUMN retry_attempts",
-			"ALTER TABLE backup_jobs DROP COLUMN retry_delay_seconds",
-			"DELETE FROM " + migrationsTable + " WHERE name = '" + retryColumnsMigration.Name + "'",
-		} {
-			_, err := e.store.DB().ExecContext(ctx, q)
-			mustNoErr(t, q, err)
-		}
-		mustNoErr(t, "migrate", e.store.migrate(ctx))
-		got, err = e.store.GetBackupJob(ctx, f.job.ID)
-		mustNoErr(t, "get migrated", err)
-		if got.RetryAttempts != DefaultRetryAttempts || got.RetryDelaySeconds != DefaultRetryDelaySeconds {
-			t.Fatalf("job from before retries: %d/%d; want %d/%d", got.RetryAttempts, got.RetryDelaySeconds, DefaultRetryAttempts, DefaultRetryDelaySeconds)
-		}
-		mustNoErr(t, "migrate again", e.store.migrate(ctx))
 	})
 }

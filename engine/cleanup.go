@@ -9,10 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
-	"github.com/uptrace/bun"
-
+	"github.com/dataguardian/dataguardian/engine/store"
 	"github.com/dataguardian/dataguardian/manifest"
 	"github.com/dataguardian/dataguardian/retention"
 	"github.com/dataguardian/dataguardian/storage"
@@ -23,7 +21,7 @@ const CleanupLogKey = "_system/cleanup.log"
 
 // metaRetentionDeleted marks, in Execution.Metadata, a backup whose files
 // retention deleted (the value is the time).
-const metaRetentionDeleted = "retention_deleted_at"
+const metaRetentionDeleted = store.MetaRetentionDeleted
 
 var retentionStatus = map[ExecutionStatus]retention.Status{
 	ExecutionCompleted: retention.StatusCompleted,
@@ -302,12 +300,14 @@ func (e *Engine) sweepRunFolders(ctx context.Context, age time.Duration) (sweep,
 			continue
 		}
 		var bare []runDir // no manifest.json
+		var dirs []string
 		for _, f := range folders {
 			if !f.hasManifest {
 				bare = append(bare, f)
+				dirs = append(dirs, f.dir)
 			}
 		}
-		completed, err := e.store.completedBackupsAt(ctx, bare)
+		completed, err := e.store.CompletedBackupsAt(ctx, dirs)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("cleanup: storage %s: %w", loc.Name, err))
 			continue
@@ -330,7 +330,7 @@ func (e *Engine) sweepRunFolders(ctx context.Context, age time.Duration) (sweep,
 			execID := readReservation(ctx, st, f.dir)
 			ok, seen := known[f.job]
 			if !seen || !ok {
-				if ok, err = e.store.knowsJob(ctx, f.job, execID); err != nil {
+				if ok, err = e.store.KnowsJob(ctx, f.job, execID); err != nil {
 					errs = append(errs, fmt.Errorf("cleanup: storage %s: %w", loc.Name, err))
 					continue
 				}
@@ -386,59 +386,6 @@ func (e *Engine) markManifestMissing(ctx context.Context, st storage.Storage, lo
 		"for recovery by hand, and retry-upload copies a verified copy from another storage", manifest.ErrNoManifest,
 		x.BackupPath, manifest.FileName))
 	return true
-}
-
-// completedBackupsAt returns the completed backup executions whose run
-// folder is one of dirs, by folder.
-func (s *Store) completedBackupsAt(ctx context.Context, dirs []runDir) (map[string]*Execution, error) {
-	out := map[string]*Execution{}
-	for batch := range slices.Chunk(dirs, 500) {
-		paths := make([]string, len(batch))
-		for i, d := range batch {
-			paths[i] = d.dir
-		}
-		var xs []Execution
-		err := s.read.NewSelect().Model(&xs).Where("backup_path IN (?)", bun.In(paths)).
-			Where("operation = ?", string(OperationBackup)).Where("status = ?", string(ExecutionCompleted)).
-			OrderExpr("created_at, id").Scan(ctx) // the newest of a reused folder wins
-		if err != nil {
-			return nil, fmt.Errorf("look up completed backups: %w", dbError(err))
-		}
-		for i := range xs {
-			// A folder retention emptied may be reused by a later backup.
-			if _, gone := xs[i].Metadata[metaRetentionDeleted]; !gone {
-				out[xs[i].BackupPath] = &xs[i]
-			}
-		}
-	}
-	return out, nil
-}
-
-// knowsJob reports whether job is, or was, a backup job of this store: a
-// row of backup_jobs, or the job or run folder of some execution (a
-// deleted job's executions keep their backup_path), or the job of
-// execution execID (what a run folder's reservation names; its job_id is
-// empty once the job was deleted).
-func (s *Store) knowsJob(ctx context.Context, job, execID string) (bool, error) {
-	ok, err := s.read.NewSelect().Model((*BackupJob)(nil)).Where("id = ?", job).Exists(ctx)
-	if err == nil && !ok {
-		prefix := job + "/"
-		ok, err = s.read.NewSelect().Model((*Execution)(nil)).
-			WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
-				return q.Where("job_id = ?", job).WhereOr("substr(backup_path, 1, ?) = ?", utf8.RuneCountInString(prefix), prefix)
-			}).Exists(ctx)
-	}
-	if err == nil && !ok && execID != "" {
-		ok, err = s.read.NewSelect().Model((*Execution)(nil)).Where("id = ?", execID).
-			Where("operation = ?", string(OperationBackup)).
-			WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
-				return q.Where("job_id = ?", job).WhereOr("job_id IS NULL")
-			}).Exists(ctx)
-	}
-	if err != nil {
-		return false, fmt.Errorf("look up job %s: %w", job, dbError(err))
-	}
-	return ok, nil
 }
 
 // listRunFolders lists the storage once and groups its objects by run

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dataguardian/dataguardian/engine/internal/storedb"
+	"github.com/dataguardian/dataguardian/engine/store"
 	"github.com/dataguardian/dataguardian/storage"
 	"github.com/dataguardian/dataguardian/storage/local"
 )
@@ -112,9 +114,13 @@ func TestDeleteDatasource(t *testing.T) {
 		mustNoErr(t, "job", e.CreateBackupJob(ctx, job))
 
 		// The schema itself refuses, and the error is recognised as such.
-		_, err := e.store.DB().NewDelete().Model((*Datasource)(nil)).Where("id = ?", f.src.ID).Exec(ctx)
-		if !isForeignKeyViolation(err) {
-			t.Fatalf("raw delete: %v, want a foreign key violation", err)
+		_, err := e.store.DB(storedb.Key{}).NewDelete().Model((*Datasource)(nil)).Where("id = ?", f.src.ID).Exec(ctx)
+		if err == nil {
+			t.Fatalf("raw delete of a datasource a job uses: no error, want a foreign key violation")
+		}
+		// Store.DeleteDatasource recognises it (ErrReferenced).
+		if err := e.store.DeleteDatasource(ctx, f.src.ID); !errors.Is(err, store.ErrReferenced) {
+			t.Fatalf("Store.DeleteDatasource of a datasource a sync job uses: %v, want store.ErrReferenced", err)
 		}
 
 		wantErr(t, "used by a job", e.DeleteDatasource(ctx, f.src.ID), ErrInUse, `"nightly"`, job.ID, "delete them first")
@@ -137,7 +143,7 @@ func TestDeleteDatasource(t *testing.T) {
 		mustNoErr(t, "health check", e.store.InsertHealthCheck(ctx, &HealthCheck{DatasourceID: ds.ID, Status: HealthOK, CheckedAt: time.Now()}))
 		mustNoErr(t, "delete", e.DeleteDatasource(ctx, ds.ID))
 		wantErr(t, "deleted", second(e.store.GetDatasource(ctx, ds.ID)), ErrNotFound)
-		if n, _ := e.store.DB().NewSelect().Model((*HealthCheck)(nil)).Where("datasource_id = ?", ds.ID).Count(ctx); n != 0 {
+		if n, _ := e.store.DB(storedb.Key{}).NewSelect().Model((*HealthCheck)(nil)).Where("datasource_id = ?", ds.ID).Count(ctx); n != 0 {
 			t.Errorf("%d health checks left", n)
 		}
 		wantErr(t, "again", e.DeleteDatasource(ctx, ds.ID), ErrNotFound)

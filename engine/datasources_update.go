@@ -7,10 +7,7 @@ import (
 	"maps"
 	"strings"
 
-	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/driver/pgdriver"
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
+	"github.com/dataguardian/dataguardian/engine/store"
 )
 
 // validateDatasource checks the fields every datasource needs: a name and
@@ -62,7 +59,7 @@ func (e *Engine) UpdateDatasource(ctx context.Context, ds *Datasource, password 
 	}
 	moved := movedFields(cur, ds)
 	if password == nil && len(cur.PasswordEncrypted) > 0 && len(moved) > 0 {
-		return invalidField("password", "datasource %q: %s changed, so the stored password is not sent to the new connection: "+
+		return store.InvalidField("password", "datasource %q: %s changed, so the stored password is not sent to the new connection: "+
 			"send the password again (or clear_password to connect without one)", cur.Name, strings.Join(moved, ", "))
 	}
 	effective := ""
@@ -124,8 +121,7 @@ func movedFields(cur, ds *Datasource) []string {
 // checkSyncTargets refuses a datasource connection that would make a sync
 // job using ds copy a database onto itself.
 func (e *Engine) checkSyncTargets(ctx context.Context, ds *Datasource) error {
-	syncs, err := listRows[SyncJob](ctx, e.store.DB().NewSelect().
-		Where("source_datasource_id = ? OR target_datasource_id = ?", ds.ID, ds.ID))
+	syncs, err := e.store.SyncJobsOf(ctx, ds.ID)
 	if err != nil {
 		return fmt.Errorf("update datasource %s: %w", ds.ID, err)
 	}
@@ -143,7 +139,7 @@ func (e *Engine) checkSyncTargets(ctx context.Context, ds *Datasource) error {
 			if ds.Path != "" {
 				field = "path"
 			}
-			return invalidField(field, "datasource %q would connect to the same database as %q, the other side of sync job %q (%s): "+
+			return store.InvalidField(field, "datasource %q would connect to the same database as %q, the other side of sync job %q (%s): "+
 				"point it at a different database or change the sync job first", ds.Name, o.Name, j.Name, j.ID)
 		}
 	}
@@ -165,7 +161,7 @@ func (e *Engine) DeleteDatasource(ctx context.Context, id string) error {
 	inUse := func(format string, args ...any) error {
 		return fmt.Errorf("delete datasource %q: %w: %s", ds.Name, ErrInUse, fmt.Sprintf(format, args...))
 	}
-	jobs, err := listRows[BackupJob](ctx, e.store.DB().NewSelect().Where("datasource_id = ?", id).Order("name", "id"))
+	jobs, err := e.store.FindBackupJobs(ctx, BackupJobFilter{DatasourceID: id, Limit: -1})
 	if err != nil {
 		return fmt.Errorf("delete datasource %s: %w", id, err)
 	}
@@ -179,8 +175,7 @@ func (e *Engine) DeleteDatasource(ctx context.Context, id string) error {
 		return inUse("backup job(s) %s back it up: delete them first (their backups stay)",
 			strings.Join(names, ", "))
 	}
-	syncs, err := listRows[SyncJob](ctx, e.store.DB().NewSelect().
-		Where("source_datasource_id = ? OR target_datasource_id = ?", id, id).Order("name", "id"))
+	syncs, err := e.store.SyncJobsOf(ctx, id)
 	if err != nil {
 		return fmt.Errorf("delete datasource %s: %w", id, err)
 	}
@@ -191,39 +186,22 @@ func (e *Engine) DeleteDatasource(ctx context.Context, id string) error {
 		return inUse("sync job(s) %s copy from or into it: delete them first",
 			strings.Join(names, ", "))
 	}
-	n, err := e.store.DB().NewSelect().Model((*Execution)(nil)).Where("datasource_id = ?", id).Count(ctx)
+	n, err := e.store.CountExecutionsOf(ctx, id)
 	if err != nil {
-		return fmt.Errorf("delete datasource %s: %w", id, dbError(err))
+		return fmt.Errorf("delete datasource %s: %w", id, err)
 	}
 	if n > 0 {
 		return inUse("%d execution(s) (backups, restores) refer to it and its backups stay restorable through it: "+
 			"disable it instead (set enabled to false)", n)
 	}
-	err = e.store.DB().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		// An orphaned sync backup job (its sync job gone) has no backups
-		// left to keep (checked above): it goes with the datasource.
-		if _, err := tx.NewDelete().Model((*BackupJob)(nil)).Where("datasource_id = ?", id).Exec(ctx); err != nil {
-			return err
-		}
-		_, err := tx.NewDelete().Model((*Datasource)(nil)).Where("id = ?", id).Exec(ctx)
-		return err
-	})
-	if isForeignKeyViolation(err) { // a job or an execution appeared meanwhile
+	// An orphaned sync backup job (its sync job gone) has no backups left
+	// to keep (checked above): it goes with the datasource.
+	err = e.store.DeleteDatasource(ctx, id)
+	if errors.Is(err, store.ErrReferenced) { // a job or an execution appeared meanwhile
 		return inUse("a job or an execution started using it meanwhile: retry to see which")
 	}
 	if err != nil {
-		return fmt.Errorf("delete datasource %s: %w", id, dbError(err))
+		return fmt.Errorf("delete datasource %s: %w", id, err)
 	}
 	return nil
-}
-
-// isForeignKeyViolation reports whether err is a foreign key violation of
-// PostgreSQL or SQLite.
-func isForeignKeyViolation(err error) bool {
-	var pgErr pgdriver.Error
-	if errors.As(err, &pgErr) {
-		return pgErr.Field('C') == "23503"
-	}
-	var sqlErr *sqlite.Error
-	return errors.As(err, &sqlErr) && sqlErr.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
 }

@@ -19,6 +19,9 @@ import (
 	"github.com/dataguardian/dataguardian/drivers/mysql"
 	"github.com/dataguardian/dataguardian/drivers/postgres"
 	"github.com/dataguardian/dataguardian/drivers/sqlite"
+	"github.com/dataguardian/dataguardian/engine/queue"
+	"github.com/dataguardian/dataguardian/engine/secrets"
+	"github.com/dataguardian/dataguardian/engine/store"
 	"github.com/dataguardian/dataguardian/internal/confine"
 	"github.com/dataguardian/dataguardian/manifest"
 	"github.com/dataguardian/dataguardian/notify"
@@ -36,9 +39,7 @@ const (
 
 // Errors of the engine's operations.
 var (
-	// ErrInvalid reports input that cannot be used; the message names the
-	// field and what to set.
-	ErrInvalid = errors.New("invalid input")
+
 	// ErrNotRestorable reports an execution that is not a completed backup.
 	ErrNotRestorable = errors.New("not a restorable backup")
 )
@@ -144,7 +145,7 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: Concurrency %d: use 0 for one goroutine per CPU or a positive number", ErrInvalid, c.Concurrency)
 	}
 	if c.SecretKey != nil && len(c.SecretKey) != 32 {
-		return fmt.Errorf("%w: SecretKey has %d bytes: %s", ErrInvalid, len(c.SecretKey), secretKeyHelp)
+		return fmt.Errorf("%w: SecretKey has %d bytes: %s", ErrInvalid, len(c.SecretKey), secrets.SecretKeyHelp)
 	}
 	return nil
 }
@@ -152,11 +153,11 @@ func (c Config) validate() error {
 func openLocal(_ context.Context, loc *StorageLocation) (storage.Storage, error) {
 	path := loc.Config["path"]
 	if path == "" {
-		return nil, invalidField("config.path", "storage location %q: config \"path\" is empty: set it to the backup directory", loc.Name)
+		return nil, store.InvalidField("config.path", "storage location %q: config \"path\" is empty: set it to the backup directory", loc.Name)
 	}
 	st, err := local.New(path)
 	if err != nil {
-		return nil, invalidField("config.path", "storage location %q: %v: choose a directory this server can create and write", loc.Name, err)
+		return nil, store.InvalidField("config.path", "storage location %q: %v: choose a directory this server can create and write", loc.Name, err)
 	}
 	return st, nil
 }
@@ -193,7 +194,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 			return nil, err
 		}
 	}
-	sealer, err := NewSealer(key)
+	sealer, err := secrets.NewSealer(key)
 	if err != nil {
 		return nil, err
 	}
@@ -201,16 +202,17 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := OpenStore(ctx, cfg.DatabaseURL)
+	st, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
 	}
+	st.SetClock(cfg.Now)
 	if cfg.Queue == nil {
-		cfg.Queue = NewStoreQueue(store, &QueueOptions{Now: cfg.Now,
+		cfg.Queue = queue.NewStoreQueue(st, &queue.Options{Now: cfg.Now,
 			// A restore half done is failed, never run again over the target.
 			KindMaxAttempts: map[string]int{TaskRestore: 1, TaskVerify: 1, TaskSync: 1}})
 	}
-	e := &Engine{cfg: cfg, store: store, sealer: sealer, paths: paths, log: cfg.Logger}
+	e := &Engine{cfg: cfg, store: st, sealer: sealer, paths: paths, log: cfg.Logger}
 	e.initNotifications(ctx)
 	return e, nil
 }
@@ -239,7 +241,7 @@ func (e *Engine) Start(ctx context.Context) error {
 func loadOrCreateKey(path string) ([]byte, error) {
 	data, err := os.ReadFile(path)
 	if err == nil {
-		return DecodeSecretKey(string(data))
+		return secrets.DecodeSecretKey(string(data))
 	}
 	if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("read secret key: %w", err)
@@ -342,11 +344,11 @@ func (e *Engine) CreateStorageLocation(ctx context.Context, loc *StorageLocation
 func (e *Engine) openStorage(ctx context.Context, loc *StorageLocation) (storage.Storage, error) {
 	open, ok := e.cfg.StorageOpeners[loc.Type]
 	if !ok {
-		return nil, invalidField("type", "storage location %q: type %q is not supported: use \"local\"", loc.Name, loc.Type)
+		return nil, store.InvalidField("type", "storage location %q: type %q is not supported: use \"local\"", loc.Name, loc.Type)
 	}
 	if path, ok := localStoragePath(loc); ok && path != "" {
 		if _, err := e.paths.Storage(path); err != nil {
-			return nil, invalidField("config.path", "storage location %q: config.path %v", loc.Name, err)
+			return nil, store.InvalidField("config.path", "storage location %q: config.path %v", loc.Name, err)
 		}
 	}
 	return open(ctx, loc)
@@ -390,10 +392,10 @@ func jobDefaults(job *BackupJob) {
 // *FieldError naming the field.
 func (e *Engine) validateJob(ctx context.Context, job *BackupJob) error {
 	bad := func(field, format string, args ...any) error {
-		return invalidField(field, "backup job %q: %s", job.Name, fmt.Sprintf(format, args...))
+		return store.InvalidField(field, "backup job %q: %s", job.Name, fmt.Sprintf(format, args...))
 	}
 	if job.Name == "" {
-		return invalidField("name", "backup job name is empty: give it a name")
+		return store.InvalidField("name", "backup job name is empty: give it a name")
 	}
 	ds, err := e.store.GetDatasource(ctx, job.DatasourceID)
 	if err != nil {

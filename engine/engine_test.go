@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/dataguardian/dataguardian/drivers"
+	"github.com/dataguardian/dataguardian/engine/internal/storedb"
 	"github.com/dataguardian/dataguardian/internal/testsvc"
 	"github.com/dataguardian/dataguardian/manifest"
 )
@@ -339,7 +340,7 @@ func TestDatasourcePasswordIsSealed(t *testing.T) {
 		ds := &Datasource{Name: "pg", Type: "sqlite", Path: "/nonexistent.db"}
 		mustNoErr(t, "create", e.CreateDatasource(ctx, ds, pw))
 		var raw []byte
-		mustNoErr(t, "raw select", e.Store().DB().NewSelect().Table("datasources").Column("password_encrypted").
+		mustNoErr(t, "raw select", e.Store().DB(storedb.Key{}).NewSelect().Table("datasources").Column("password_encrypted").
 			Where("id = ?", ds.ID).Scan(ctx, &raw))
 		if len(raw) == 0 || bytes.Contains(raw, []byte("s3cr")) {
 			t.Fatalf("stored password column = %q", raw)

@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"github.com/alitto/pond/v2"
-	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect"
 
 	"github.com/dataguardian/dataguardian/drivers"
 	"github.com/dataguardian/dataguardian/notify"
@@ -327,56 +325,15 @@ func truncate(s string, n int) string {
 func (e *Engine) recordHealth(ctx context.Context, rs []pingResult, o HealthOptions) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
-	ids := make([]string, len(rs))
+	checks := make([]*HealthCheck, len(rs))
 	for i, r := range rs {
-		ids[i] = r.ds.ID
+		checks[i] = r.hc
 	}
-	db := e.store.DB()
 	ts := make([]healthTransition, len(rs))
-	err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		var cur []Datasource
-		q := tx.NewSelect().Model(&cur).Column("id", "status", "consecutive_failures").Where("id IN (?)", bun.In(ids))
-		if db.Dialect().Name() == dialect.PG {
-			q = q.For("UPDATE")
-		}
-		if err := q.Scan(ctx); err != nil {
-			return fmt.Errorf("read datasource status: %w", dbError(err))
-		}
-		byID := make(map[string]*Datasource, len(cur))
-		for i := range cur {
-			byID[cur[i].ID] = &cur[i]
-		}
-		hcs := make([]*HealthCheck, 0, len(rs))
-		updated := now()
-		for i, r := range rs {
-			c, ok := byID[r.ds.ID]
-			if !ok {
-				continue // deleted meanwhile
-			}
-			slow := r.hc.Metadata["slow"] == true
-			t := nextHealth(c.Status, c.ConsecutiveFailures, r.hc.Status, slow, o.FailuresForCritical)
-			ts[i] = t
-			_, err := tx.NewUpdate().Model((*Datasource)(nil)).
-				Set("? = ?", bun.Ident("status"), t.next).
-				Set("? = ?", bun.Ident("consecutive_failures"), t.failures).
-				Set("? = ?", bun.Ident("last_health_check_at"), r.hc.CheckedAt).
-				Set("? = ?", bun.Ident("updated_at"), updated).
-				Where("? = ?", bun.Ident("id"), r.ds.ID).Exec(ctx)
-			if err != nil {
-				return fmt.Errorf("update datasource %s status: %w", r.ds.Name, dbError(err))
-			}
-			hcs = append(hcs, r.hc)
-		}
-		if len(hcs) == 0 {
-			return nil
-		}
-		for _, hc := range hcs {
-			stamp(tx, hc, true)
-		}
-		if _, err := tx.NewInsert().Model(&hcs).Exec(ctx); err != nil {
-			return fmt.Errorf("create health checks: %w", dbError(err))
-		}
-		return nil
+	err := e.store.RecordHealth(ctx, checks, func(i int, cur *Datasource) (DatasourceStatus, int) {
+		r := rs[i]
+		ts[i] = nextHealth(cur.Status, cur.ConsecutiveFailures, r.hc.Status, r.hc.Metadata["slow"] == true, o.FailuresForCritical)
+		return ts[i].next, ts[i].failures
 	})
 	if err != nil {
 		return fmt.Errorf("record health: %w", err)
@@ -471,7 +428,7 @@ func (e *Engine) RunHealthCycle(ctx context.Context, opts HealthOptions) (rep He
 	}
 	defer unlock()
 
-	dss, err := e.listDatasourcesToCheck(ctx)
+	dss, err := e.store.DatasourcesToCheck(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("health cycle: %w", err)
 	}
@@ -516,7 +473,7 @@ func (e *Engine) RunHealthCycle(ctx context.Context, opts HealthOptions) (rep He
 		return rep, fmt.Errorf("health cycle: %w", err)
 	}
 	if opts.Retention > 0 {
-		n, err := e.pruneHealthChecks(ctx, e.now().Add(-opts.Retention))
+		n, err := e.store.PruneHealthChecks(ctx, e.now().Add(-opts.Retention))
 		if err != nil {
 			e.log.Warn("health cycle: prune health checks", "err", err)
 		}
@@ -557,25 +514,6 @@ func (e *Engine) recordResults(ctx context.Context, results <-chan pingResult, o
 			rep.Statuses[r.ds.Status]++
 		}
 	}
-}
-
-// listDatasourcesToCheck returns the enabled datasources, least recently
-// checked (never checked) first.
-func (e *Engine) listDatasourcesToCheck(ctx context.Context) ([]Datasource, error) {
-	return listRows[Datasource](ctx, e.store.DB().NewSelect().
-		Where("? = ?", bun.Ident("enabled"), true).
-		OrderExpr("? ASC NULLS FIRST, ? ASC", bun.Ident("last_health_check_at"), bun.Ident("name")))
-}
-
-// pruneHealthChecks deletes the health checks older than before.
-func (e *Engine) pruneHealthChecks(ctx context.Context, before time.Time) (int64, error) {
-	res, err := e.store.DB().NewDelete().Model((*HealthCheck)(nil)).
-		Where("? < ?", bun.Ident("checked_at"), before.UTC().Truncate(time.Microsecond)).Exec(ctx)
-	if err != nil {
-		return 0, dbError(err)
-	}
-	n, _ := res.RowsAffected()
-	return n, nil
 }
 
 // lockHealth takes the health-cycle lock (ok false when another process

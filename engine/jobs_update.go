@@ -68,8 +68,8 @@ func (e *Engine) DeleteBackupJob(ctx context.Context, id string) error {
 	if _, err := e.store.GetBackupJob(ctx, id); err != nil {
 		return fmt.Errorf("delete backup job %s: %w", id, err)
 	}
-	if _, err := e.store.DB().NewDelete().Model((*BackupJob)(nil)).Where("id = ?", id).Exec(ctx); err != nil {
-		return fmt.Errorf("delete backup job %s: %w", id, dbError(err))
+	if err := e.store.DeleteBackupJob(ctx, id); err != nil {
+		return fmt.Errorf("delete backup job %s: %w", id, err)
 	}
 	return nil
 }
@@ -124,8 +124,8 @@ func (e *Engine) DeleteStorageLocation(ctx context.Context, id string) error {
 				loc.Name, ErrInUse, j.Name, j.ID)
 		}
 	}
-	if _, err := e.store.DB().NewDelete().Model((*StorageLocation)(nil)).Where("id = ?", id).Exec(ctx); err != nil {
-		return fmt.Errorf("delete storage location %s: %w", id, dbError(err))
+	if err := e.store.DeleteStorageLocation(ctx, id); err != nil {
+		return fmt.Errorf("delete storage location %s: %w", id, err)
 	}
 	return nil
 }

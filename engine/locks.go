@@ -2,42 +2,14 @@ package engine
 
 import (
 	"context"
-	"fmt"
 	"hash/fnv"
 	"time"
-
-	"github.com/uptrace/bun/dialect"
 )
 
 // tryAdvisoryLock takes a lock shared by every process on the metadata
-// database: on PostgreSQL a session advisory lock on a dedicated connection
-// (ok false when another process holds it); on SQLite nothing (one process
-// by design). unlock releases it.
+// database (see Store.TryLock).
 func (e *Engine) tryAdvisoryLock(ctx context.Context, key int64) (unlock func(), ok bool, err error) {
-	db := e.store.DB()
-	if db.Dialect().Name() != dialect.PG {
-		return func() {}, true, nil
-	}
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return nil, false, fmt.Errorf("take lock %d: %w", key, err)
-	}
-	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock(?)", key).Scan(&ok); err != nil {
-		conn.Close()
-		return nil, false, fmt.Errorf("take lock %d: %w", key, err)
-	}
-	if !ok {
-		conn.Close()
-		return nil, false, nil
-	}
-	return func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
-		defer cancel()
-		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_unlock(?)", key); err != nil {
-			e.log.Warn("release lock", "key", key, "err", err)
-		}
-		conn.Close()
-	}, true, nil
+	return e.store.TryLock(ctx, key, func(err error) { e.log.Warn("release lock", "err", err) })
 }
 
 // lockDatasource waits until this process is the only one working on the

@@ -36,6 +36,7 @@ import (
 	"github.com/dataguardian/dataguardian/drivers/files"
 	"github.com/dataguardian/dataguardian/drivers/sqlite"
 	"github.com/dataguardian/dataguardian/engine"
+	"github.com/dataguardian/dataguardian/engine/internal/storedb"
 	"github.com/dataguardian/dataguardian/internal/testsvc"
 	"github.com/dataguardian/dataguardian/manifest"
 	"github.com/dataguardian/dataguardian/storage"
@@ -437,7 +438,7 @@ func (s *mpSetup) checkQueueDrained(t *testing.T) {
 	// finished and completes it without running anything. Only such tasks
 	// may remain scheduled.
 	var finished int
-	err = s.e.Store().DB().NewRaw(`SELECT count(*) FROM queue_tasks t JOIN backup_executions x ON x.id = t.execution_id
+	err = s.e.Store().DB(storedb.Key{}).NewRaw(`SELECT count(*) FROM queue_tasks t JOIN backup_executions x ON x.id = t.execution_id
 		WHERE t.status = 'queued' AND x.status IN ('completed', 'failed', 'cancelled')`).Scan(t.Context(), &finished)
 	mpMust(t, "count scheduled tasks of finished executions", err)
 	if st.Depth != 0 || st.Running != 0 || st.Expired != 0 || st.Failed != 0 || st.Scheduled != finished {
@@ -464,7 +465,7 @@ type mpTaskRow struct {
 func (s *mpSetup) tasks(t *testing.T) map[string]mpTaskRow {
 	t.Helper()
 	var rows []mpTaskRow
-	err := s.e.Store().DB().NewRaw("SELECT execution_id, attempt, status, COALESCE(lease_owner, '') AS lease_owner FROM queue_tasks").Scan(t.Context(), &rows)
+	err := s.e.Store().DB(storedb.Key{}).NewRaw("SELECT execution_id, attempt, status, COALESCE(lease_owner, '') AS lease_owner FROM queue_tasks").Scan(t.Context(), &rows)
 	mpMust(t, "read queue_tasks", err)
 	out := map[string]mpTaskRow{}
 	for _, r := range rows {

@@ -13,8 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/uptrace/bun"
-
 	"github.com/dataguardian/dataguardian/manifest"
 	"github.com/dataguardian/dataguardian/notify"
 )
@@ -440,7 +438,7 @@ func (e *Engine) SetNotificationSettings(ctx context.Context, s notify.ChannelSe
 // send time falls back to the built-in default. A row that does not parse
 // is logged and skipped.
 func (e *Engine) loadTemplates(ctx context.Context) error {
-	rows, err := listRows[NotificationTemplate](ctx, e.store.db.NewSelect().Order("key", "channel", "version"))
+	rows, err := e.store.ListNotificationTemplates(ctx)
 	if err != nil {
 		return err
 	}
@@ -469,9 +467,7 @@ func (e *Engine) AddTemplateVersion(ctx context.Context, typ, channel, subject, 
 	}
 	v := n.templates.NextVersion(typ, channel)
 	// A stored row that no longer loads (over a limit) still holds its number.
-	var stored int
-	err := e.store.db.NewSelect().Model((*NotificationTemplate)(nil)).ColumnExpr("COALESCE(MAX(?), 0)", bun.Ident("version")).
-		Where("? = ? AND ? = ?", bun.Ident("key"), typ, bun.Ident("channel"), channel).Scan(ctx, &stored)
+	stored, err := e.store.LastTemplateVersion(ctx, typ, channel)
 	if err != nil {
 		return nil, fmt.Errorf("add template version: %w", err)
 	}
@@ -482,7 +478,7 @@ func (e *Engine) AddTemplateVersion(ctx context.Context, typ, channel, subject, 
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	row := &NotificationTemplate{Key: typ, Channel: channel, Version: v, Subject: subject, Body: body, Active: true}
-	if err := insertRow(ctx, e.store.db, row); err != nil {
+	if err := e.store.CreateNotificationTemplate(ctx, row); err != nil {
 		return nil, fmt.Errorf("add template version: %w", err)
 	}
 	tv := notify.TemplateVersion{Type: typ, Channel: channel, Version: v, Subject: subject, Body: body}
@@ -495,5 +491,5 @@ func (e *Engine) AddTemplateVersion(ctx context.Context, typ, channel, subject, 
 // Templates returns every stored template version, by type, channel and
 // version.
 func (e *Engine) Templates(ctx context.Context) ([]NotificationTemplate, error) {
-	return listRows[NotificationTemplate](ctx, e.store.db.NewSelect().Order("key", "channel", "version"))
+	return e.store.ListNotificationTemplates(ctx)
 }

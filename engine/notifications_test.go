@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dataguardian/dataguardian/engine/internal/storedb"
 	"github.com/dataguardian/dataguardian/notify"
 )
 
@@ -89,7 +90,7 @@ func TestNotificationSettingsWebhook(t *testing.T) {
 	}
 	var raw []byte
 	var encrypted bool
-	mustNoErr(t, "raw setting", e.store.DB().NewRaw("SELECT value, encrypted FROM system_settings WHERE key = ?", NotificationSettingsKey).Scan(ctx, &raw, &encrypted))
+	mustNoErr(t, "raw setting", e.store.DB(storedb.Key{}).NewRaw("SELECT value, encrypted FROM system_settings WHERE key = ?", NotificationSettingsKey).Scan(ctx, &raw, &encrypted))
 	if !encrypted || strings.Contains(string(raw), hookSecret) || strings.Contains(string(raw), "hook") {
 		t.Fatalf("stored setting not sealed (encrypted=%v): %s", encrypted, raw)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/dataguardian/dataguardian/drivers"
+	"github.com/dataguardian/dataguardian/engine/store"
 	"github.com/dataguardian/dataguardian/internal/confine"
 )
 
@@ -15,8 +16,8 @@ import (
 // reachable.
 func newPathPolicy(cfg Config) (*confine.Policy, error) {
 	protected := []string{cfg.DataDir}
-	if t, err := parseStoreURL(cfg.DatabaseURL); err == nil && t.file != "" {
-		protected = append(protected, t.file, t.file+"-wal", t.file+"-shm", t.file+"-journal")
+	if f := store.File(cfg.DatabaseURL); f != "" {
+		protected = append(protected, f, f+"-wal", f+"-shm", f+"-journal")
 	}
 	widen := "add its directory to Config.AllowedPaths"
 	if cfg.AllowedPathsFlag != "" {
@@ -54,7 +55,7 @@ func (e *Engine) sourcePaths(src drivers.Source) []drivers.SourcePath {
 func (e *Engine) checkSourcePaths(src drivers.Source, avoid ...string) error {
 	for _, sp := range e.sourcePaths(src) {
 		if _, err := e.paths.Source(sp.Path, avoid...); err != nil {
-			return invalidField(sp.Field, "datasource %s %v", sp.Field, err)
+			return store.InvalidField(sp.Field, "datasource %s %v", sp.Field, err)
 		}
 	}
 	return nil
@@ -115,7 +116,7 @@ func (e *Engine) checkNewSource(ctx context.Context, ds *Datasource, password st
 		if err := c.Check(src); err != nil {
 			var fe *drivers.FieldError
 			if errors.As(err, &fe) {
-				return invalidField(fe.Field, "datasource %q: %v", ds.Name, fe.Err)
+				return store.InvalidField(fe.Field, "datasource %q: %v", ds.Name, fe.Err)
 			}
 			return fmt.Errorf("%w: datasource %q: %w", ErrInvalid, ds.Name, err)
 		}
@@ -139,7 +140,7 @@ func (e *Engine) checkStoragePath(ctx context.Context, loc *StorageLocation) err
 		return err
 	}
 	if _, err := e.paths.Storage(path, dirs...); err != nil {
-		return invalidField("config.path", "storage location %q: config.path %v", loc.Name, err)
+		return store.InvalidField("config.path", "storage location %q: config.path %v", loc.Name, err)
 	}
 	return nil
 }

@@ -154,34 +154,3 @@ func TestSafetyBackupOfRollbackSurvivesRetention(t *testing.T) {
 		}
 	})
 }
-
-// TestPinnedColumnMigration: the migration adds backup_executions.pinned
-// where it is missing, existing rows unpinned, and is a no-op where it
-// exists.
-func TestPinnedColumnMigration(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, e *Engine) {
-		ctx := t.Context()
-		f := newFixture(t, e, BackupJob{})
-		x, err := e.RunBackup(ctx, f.job.ID)
-		mustNoErr(t, "backup", err)
-		db := e.store.DB()
-		_, err = db.ExecContext(ctx, "ALTER TABLE backup_executions DROP COLUMN pinned")
-		mustNoErr(t, "drop column", err)
-		for range 2 {
-			tx, err := db.BeginTx(ctx, nil)
-			mustNoErr(t, "begin", err)
-			mustNoErr(t, "migrate", migratePinnedColumn(ctx, tx))
-			mustNoErr(t, "commit", tx.Commit())
-		}
-		got, err := e.store.GetExecution(ctx, x.ID)
-		mustNoErr(t, "get", err)
-		if got.Pinned {
-			t.Fatal("an execution from before the migration is pinned")
-		}
-		_, err = e.PinExecution(ctx, x.ID, "keep")
-		mustNoErr(t, "pin", err)
-		if got, _ = e.store.GetExecution(ctx, x.ID); !got.Pinned {
-			t.Fatal("pin not stored")
-		}
-	})
-}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dataguardian/dataguardian/engine/queue"
 )
 
 // A worker's identity belongs to its data directory: a process holds it
@@ -111,7 +113,7 @@ func TestRestartTakesBackThePredecessorsTasks(t *testing.T) {
 		if x.Status != ExecutionCompleted || x.Attempt != 2 || !strings.Contains(log, OwnerStoppedReason+": queued again as attempt 2") {
 			t.Fatalf("execution %s, attempt %d (%s); want completed at attempt 2, the log saying so:\n%s", x.Status, x.Attempt, x.ErrorMessage, log)
 		}
-		if tk := retryTask(t, e, task.ID); tk.Attempt != 2 || tk.Status != taskDone {
+		if tk := retryTask(t, e, task.ID); tk.Attempt != 2 || tk.Status != queue.StatusDone {
 			t.Fatalf("task after the restart: attempt %d, %s; want done at attempt 2", tk.Attempt, tk.Status)
 		}
 		if _, err := os.Stat(filepath.Join(f.roots[0], filepath.FromSlash(abandoned))); !errors.Is(err, os.ErrNotExist) {
@@ -123,7 +125,7 @@ func TestRestartTakesBackThePredecessorsTasks(t *testing.T) {
 		if b, err := os.ReadFile(filepath.Join(f.roots[0], filepath.FromSlash(CleanupLogKey))); err != nil || !strings.Contains(string(b), abandoned) {
 			t.Errorf("cleanup log %q, %v; want the removal of %s", b, err, abandoned)
 		}
-		if tk := retryTask(t, e, y.ID); tk.Status != taskClaimed || tk.LeaseOwner != live || tk.Attempt != 1 {
+		if tk := retryTask(t, e, y.ID); tk.Status != queue.StatusClaimed || tk.LeaseOwner != live || tk.Attempt != 1 {
 			t.Errorf("the live process's task: %s by %s, attempt %d; want left claimed by it", tk.Status, tk.LeaseOwner, tk.Attempt)
 		}
 		if y = mustGet(t, e, y.ID); y.Status != ExecutionQueued || y.Attempt != 1 {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/dataguardian/dataguardian/drivers"
+	"github.com/dataguardian/dataguardian/engine/store"
 	"github.com/dataguardian/dataguardian/manifest"
 )
 
@@ -130,7 +131,7 @@ func (e *Engine) checkRestore(ctx context.Context, p *restorePlan, req *RestoreR
 	}
 	if id := req.TargetDatasourceID; id != "" {
 		field := func(format string, args ...any) error {
-			return invalidField("target_datasource_id", "restore %s: %s", p.backup.ID, fmt.Sprintf(format, args...))
+			return store.InvalidField("target_datasource_id", "restore %s: %s", p.backup.ID, fmt.Sprintf(format, args...))
 		}
 		if req.Target != nil {
 			return field("target_datasource_id names the target already given as a connection: give one or the other")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dataguardian/dataguardian/drivers"
+	"github.com/dataguardian/dataguardian/engine/internal/storedb"
 	"github.com/dataguardian/dataguardian/internal/testsvc"
 	"github.com/dataguardian/dataguardian/manifest"
 )
@@ -167,7 +168,7 @@ func TestQueuedRestoreThroughStartedEngine(t *testing.T) {
 		findNotification(t, e, "restore_completed", x.ID)
 
 		var raw string
-		mustNoErr(t, "raw metadata", e.Store().DB().NewSelect().Table("backup_executions").ColumnExpr("CAST(metadata AS TEXT)").
+		mustNoErr(t, "raw metadata", e.Store().DB(storedb.Key{}).NewSelect().Table("backup_executions").ColumnExpr("CAST(metadata AS TEXT)").
 			Where("id = ?", x.ID).Scan(ctx, &raw))
 		if strings.Contains(raw, secret) || !strings.Contains(raw, "target_password_sealed") || !strings.Contains(raw, target) {
 			t.Fatalf("stored metadata %s: want the target with its password sealed", raw)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/dataguardian/dataguardian/engine/store"
 )
 
 // Execution.Metadata keys of a pinned backup.
@@ -28,7 +30,7 @@ func (e *Engine) PinExecution(ctx context.Context, id, reason string) (*Executio
 		reason = "pinned by hand"
 	}
 	if len(reason) > maxPinReason {
-		return nil, invalidField("reason", "reason is %d bytes long; keep it under %d", len(reason), maxPinReason)
+		return nil, store.InvalidField("reason", "reason is %d bytes long; keep it under %d", len(reason), maxPinReason)
 	}
 	x, err := e.store.GetExecution(ctx, id)
 	if err != nil {

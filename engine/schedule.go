@@ -2,19 +2,17 @@ package engine
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/dataguardian/dataguardian/engine/queue"
+	"github.com/dataguardian/dataguardian/engine/store"
 	"github.com/google/uuid"
 	"github.com/robfig/cron/v3"
-	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect"
 )
 
 // scheduledRunSpace namespaces the IDs of scheduled runs: the execution of
@@ -69,7 +67,7 @@ func nextRun(s cron.Schedule, loc *time.Location, t time.Time) time.Time {
 // this is checked without a lock.
 func (e *Engine) EnqueueDueBackups(ctx context.Context, q Queue, limit int) (int, error) {
 	return enqueueDueJobs(ctx, e, q, limit, TaskBackup, "[BACKUP]", func(ctx context.Context, job *BackupJob, id string) error {
-		queued, err := queuedBackups(ctx, e.store.DB(), []string{job.ID}, nil)
+		queued, err := store.QueuedBackups(ctx, e.store, []string{job.ID}, false)
 		if err != nil {
 			return err
 		}
@@ -85,52 +83,6 @@ func (e *Engine) EnqueueDueBackups(ctx context.Context, q Queue, limit int) (int
 // already has a queued backup, which is the run.
 var errRunJoined = errors.New("a backup of the job is already queued")
 
-// queuedBackups returns, for each of jobIDs that has one, its oldest
-// queued backup execution other than except. With q (the StoreQueue on
-// db), only executions whose task is queued or claimed count: a queued
-// execution without a task never runs.
-func queuedBackups(ctx context.Context, db bun.IDB, jobIDs []string, q *StoreQueue, except ...string) (map[string]*Execution, error) {
-	if len(jobIDs) == 0 {
-		return nil, nil
-	}
-	var xs []Execution
-	sel := db.NewSelect().Model(&xs).Where("?TableAlias.job_id IN (?)", bun.In(jobIDs)).
-		Where("?TableAlias.operation = ?", OperationBackup).Where("?TableAlias.status = ?", ExecutionQueued).
-		OrderExpr("?TableAlias.created_at, ?TableAlias.id")
-	if len(except) > 0 {
-		sel = sel.Where("?TableAlias.id NOT IN (?)", bun.In(except))
-	}
-	if q != nil {
-		sel = sel.Where("EXISTS (SELECT 1 FROM queue_tasks AS t WHERE t.execution_id = ?TableAlias.id AND t.status IN (?))",
-			bun.In([]string{taskQueued, taskClaimed}))
-	}
-	if err := sel.Scan(ctx); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("look for queued backups: %w", err)
-	}
-	out := make(map[string]*Execution, len(xs))
-	for i := range xs {
-		if _, ok := out[xs[i].JobID]; !ok {
-			out[xs[i].JobID] = &xs[i]
-		}
-	}
-	return out, nil
-}
-
-// scheduledJob is a row the scheduler enqueues runs of: a backup job or a
-// sync job.
-type scheduledJob interface {
-	scheduled() (id, expr, tz string, next *time.Time)
-	queuedRun(id string) scheduledRun
-}
-
-func (j *BackupJob) scheduled() (string, string, string, *time.Time) {
-	return j.ID, j.Schedule, j.Timezone, j.NextExecutionAt
-}
-
-func (j *SyncJob) scheduled() (string, string, string, *time.Time) {
-	return j.ID, j.Schedule, j.Timezone, j.NextExecutionAt
-}
-
 // enqueueDueJobs enqueues one run (a task of kind) of each enabled row of T
 // whose next_execution_at has come, at most limit of them, oldest due
 // first. It returns how many runs this call enqueued.
@@ -141,29 +93,29 @@ func (j *SyncJob) scheduled() (string, string, string, *time.Time) {
 // execution of a run with the given ID.
 func enqueueDueJobs[T any, P interface {
 	*T
-	scheduledJob
+	store.ScheduledJob
 }](ctx context.Context, e *Engine, q Queue, limit int, kind, prefix string, create func(ctx context.Context, job P, id string) error) (int, error) {
 	now := e.now()
 	limit = max(limit, 1)
-	if sq, ok := q.(*StoreQueue); ok && sq.db == e.store.DB() {
-		var runs []scheduledRun
-		err := e.store.DB().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-			jobs, err := dueJobs[T](ctx, tx, now, limit, sq.pg)
+	if tq, ok := q.(queue.TxEnqueuer); ok && tq.InStore(e.store) {
+		var runs []store.Run
+		err := e.store.InTx(ctx, func(ctx context.Context, tx *store.Tx) error {
+			jobs, err := store.DueJobs[T](ctx, tx, now, limit, e.store.PostgreSQL())
 			if err != nil {
 				return err
 			}
-			runs, err = enqueueBatch[T, P](ctx, e, tx, sq, jobs, now, kind, prefix)
+			runs, err = enqueueBatch[T, P](ctx, e, tx, tq, jobs, now, kind, prefix)
 			return err
 		})
 		if err != nil {
 			return 0, fmt.Errorf("enqueue due %s runs: %w", kind, err)
 		}
 		for _, r := range runs { // after commit: only runs that exist
-			r.publish(e)
+			e.publishRun(r)
 		}
 		return len(runs), nil
 	}
-	jobs, err := dueJobs[T](ctx, e.store.DB(), now, limit, false)
+	jobs, err := store.DueJobs[T](ctx, e.store, now, limit, false)
 	if err != nil {
 		return 0, fmt.Errorf("enqueue due %s runs: %w", kind, err)
 	}
@@ -172,7 +124,7 @@ func enqueueDueJobs[T any, P interface {
 		job := P(&jobs[i])
 		ok, err := enqueueDue(ctx, e, q, job, now, kind, prefix, func(ctx context.Context, id string) error { return create(ctx, job, id) })
 		if err != nil {
-			id, _, _, _ := job.scheduled()
+			id, _, _, _ := job.Scheduled()
 			e.log.Error(prefix+" enqueue scheduled run", "job_id", id, "err", err)
 			continue
 		}
@@ -181,20 +133,6 @@ func enqueueDueJobs[T any, P interface {
 		}
 	}
 	return n, nil
-}
-
-// dueJobs reads up to limit enabled rows of T due at now, oldest due first.
-// With lock (PostgreSQL, inside a transaction) it locks them, skipping rows
-// another process has locked: concurrent schedulers take disjoint batches
-// instead of waiting for, or deadlocking on, each other.
-func dueJobs[T any](ctx context.Context, db bun.IDB, now time.Time, limit int, lock bool) ([]T, error) {
-	q := db.NewSelect().
-		Where("enabled = ?", true).Where("next_execution_at IS NOT NULL").Where("next_execution_at <= ?", now).
-		OrderExpr("next_execution_at ASC").Limit(int64(limit))
-	if lock {
-		q = q.For("UPDATE SKIP LOCKED")
-	}
-	return listRows[T](ctx, q)
 }
 
 // scheduledRunID is the ID of the execution (and task) of the run of job
@@ -219,18 +157,18 @@ func scheduledRunID(jobID string, due time.Time) string {
 // has committed. A job whose schedule does not parse is logged and skipped.
 func enqueueBatch[T any, P interface {
 	*T
-	scheduledJob
-}](ctx context.Context, e *Engine, tx bun.IDB, q *StoreQueue, jobs []T, now time.Time, kind, prefix string) ([]scheduledRun, error) {
+	store.ScheduledJob
+}](ctx context.Context, e *Engine, tx *store.Tx, q queue.TxEnqueuer, jobs []T, now time.Time, kind, prefix string) ([]store.Run, error) {
 	type plan struct {
 		job       P
 		id        string
 		due, next time.Time
 	}
 	plans := make(map[string]plan, len(jobs))
-	moves := make([]scheduleMove, 0, len(jobs))
+	moves := make([]store.ScheduleMove, 0, len(jobs))
 	for i := range jobs {
 		job := P(&jobs[i])
-		jobID, expr, tz, next := job.scheduled()
+		jobID, expr, tz, next := job.Scheduled()
 		s, loc, err := parseSchedule(expr, tz)
 		if err != nil {
 			e.log.Error(prefix+" enqueue scheduled run", "job_id", jobID, "err", err)
@@ -238,9 +176,9 @@ func enqueueBatch[T any, P interface {
 		}
 		p := plan{job: job, id: scheduledRunID(jobID, *next), due: *next, next: nextRun(s, loc, now)}
 		plans[jobID] = p
-		moves = append(moves, scheduleMove{jobID: jobID, due: p.due, next: p.next})
+		moves = append(moves, store.ScheduleMove{JobID: jobID, Due: p.due, Next: p.next})
 	}
-	moved, err := advanceSchedules[T](ctx, tx, moves, now)
+	moved, err := store.AdvanceSchedules[T](ctx, tx, moves, now)
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +187,7 @@ func enqueueBatch[T any, P interface {
 	// locked (dueJobs), as RunNow locks them: the check holds.
 	var joined map[string]*Execution
 	if kind == TaskBackup {
-		if joined, err = queuedBackups(ctx, tx, moved, q); err != nil {
+		if joined, err = store.QueuedBackups(ctx, tx, moved, true); err != nil {
 			return nil, err
 		}
 		ids := make([]string, 0, len(joined))
@@ -257,146 +195,40 @@ func enqueueBatch[T any, P interface {
 			ids = append(ids, x.ID)
 			e.log.Info(prefix+" scheduled run joins the backup already queued", "job_id", jobID, "execution_id", x.ID)
 		}
-		if err := q.makeDue(ctx, tx, ids); err != nil {
+		if err := q.MakeDueTx(ctx, tx, ids...); err != nil {
 			return nil, err
 		}
 	}
-	runs := make([]scheduledRun, 0, len(moved))
+	runs := make([]store.Run, 0, len(moved))
 	tasks := make([]Task, 0, len(moved))
 	for _, jobID := range moved {
 		if joined[jobID] != nil {
 			continue
 		}
 		p := plans[jobID]
-		runs = append(runs, p.job.queuedRun(p.id))
+		runs = append(runs, p.job.QueuedRun(p.id))
 		tasks = append(tasks, Task{ID: p.id, Kind: kind, ExecutionID: p.id, Attempt: 1, RunAt: now})
 	}
-	slices.SortFunc(runs, func(a, b scheduledRun) int { return strings.Compare(a.runID(), b.runID()) })
-	inserted, err := insertRuns(ctx, tx, runs)
+	slices.SortFunc(runs, func(a, b store.Run) int { return strings.Compare(a.RunID(), b.RunID()) })
+	inserted, err := store.InsertRuns(ctx, tx, runs)
 	if err != nil {
 		return nil, err
 	}
-	if err := q.enqueueNew(ctx, tx, tasks); err != nil {
+	if err := q.EnqueueTx(ctx, tx, tasks...); err != nil {
 		return nil, err
 	}
 	out := runs[:0]
 	for _, r := range runs {
-		if inserted[r.runID()] {
+		if inserted[r.RunID()] {
 			out = append(out, r)
-			p := plans[r.jobID()]
-			e.log.Debug(prefix+" scheduled run enqueued", "job_id", r.jobID(), "execution_id", p.id, "due", p.due, "next", p.next)
+			p := plans[r.RunJobID()]
+			e.log.Debug(prefix+" scheduled run enqueued", "job_id", r.RunJobID(), "execution_id", p.id, "due", p.due, "next", p.next)
 		}
 	}
 	if len(out) > 0 {
 		e.log.Info(prefix+" scheduled runs enqueued", "runs", len(out), "jobs_due", len(jobs))
 	}
 	return out, nil
-}
-
-// scheduleMove is the compare-and-set of one job's next_execution_at.
-type scheduleMove struct {
-	jobID     string
-	due, next time.Time
-}
-
-// advanceSchedules sets, in one statement, next_execution_at to next (and
-// last_execution_at to now) on each row of T whose next_execution_at is
-// still due, and returns the IDs of the rows it changed.
-func advanceSchedules[T any](ctx context.Context, db bun.IDB, moves []scheduleMove, now time.Time) ([]string, error) {
-	if len(moves) == 0 {
-		return nil, nil
-	}
-	slices.SortFunc(moves, func(a, b scheduleMove) int { return strings.Compare(a.jobID, b.jobID) })
-	// VALUES columns are column1… on both PostgreSQL and SQLite; PostgreSQL
-	// needs the times typed to compare them with a timestamptz column.
-	tuple := "(?, ?, ?)"
-	if db.Dialect().Name() == dialect.PG {
-		tuple = "(?, ?::timestamptz, ?::timestamptz)"
-	}
-	table := db.Dialect().Tables().Get(reflect.TypeFor[T]()).Name
-	var sb strings.Builder
-	args := []any{bun.Ident(table), now, now}
-	for i, m := range moves {
-		if i > 0 {
-			sb.WriteString(", ")
-		}
-		sb.WriteString(tuple)
-		args = append(args, m.jobID, m.due, m.next)
-	}
-	args = append(args, bun.Ident(table), bun.Ident(table), bun.Ident(table))
-	var ids []string
-	err := db.NewRaw(`UPDATE ? SET next_execution_at = v.column3, last_execution_at = ?, updated_at = ?
-FROM (VALUES `+sb.String()+`) AS v
-WHERE ?.id = v.column1 AND ?.next_execution_at = v.column2 RETURNING ?.id`, args...).Scan(ctx, &ids)
-	if err != nil {
-		return nil, fmt.Errorf("advance schedules: %w", err)
-	}
-	return ids, nil
-}
-
-// scheduledRun is the queued execution of a scheduled run: an *Execution
-// or a *SyncExecution.
-type scheduledRun interface {
-	runID() string
-	jobID() string
-	publish(e *Engine)
-}
-
-func (x *Execution) runID() string         { return x.ID }
-func (x *Execution) jobID() string         { return x.JobID }
-func (x *Execution) publish(e *Engine)     { e.publishExecution(x) }
-func (x *SyncExecution) runID() string     { return x.ID }
-func (x *SyncExecution) jobID() string     { return x.SyncJobID }
-func (x *SyncExecution) publish(e *Engine) { e.publishSync(x) }
-
-// insertRuns inserts runs (all of one type) that do not exist yet and
-// returns the IDs it inserted.
-func insertRuns(ctx context.Context, db bun.IDB, runs []scheduledRun) (map[string]bool, error) {
-	if len(runs) == 0 {
-		return nil, nil
-	}
-	switch runs[0].(type) {
-	case *Execution:
-		return insertNew(ctx, db, rowsOf[Execution](runs))
-	case *SyncExecution:
-		return insertNew(ctx, db, rowsOf[SyncExecution](runs))
-	}
-	return nil, fmt.Errorf("insert runs: unexpected %T", runs[0])
-}
-
-func rowsOf[X any](runs []scheduledRun) []*X {
-	out := make([]*X, len(runs))
-	for i, r := range runs {
-		out[i] = any(r).(*X)
-	}
-	return out
-}
-
-// insertNew stamps and inserts rows in one statement, in ID order, skipping
-// those whose ID exists, and returns the IDs it inserted.
-func insertNew[X any](ctx context.Context, db bun.IDB, rows []*X) (map[string]bool, error) {
-	for _, r := range rows {
-		stamp(db, r, true)
-	}
-	var ids []string
-	if _, err := db.NewInsert().Model(&rows).On("CONFLICT (id) DO NOTHING").Returning("id").Exec(ctx, &ids); err != nil {
-		return nil, fmt.Errorf("create %ss: %w", noun[X](db), dbError(err))
-	}
-	out := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		out[id] = true
-	}
-	return out, nil
-}
-
-// queuedRun is the queued execution of job's scheduled run id.
-func (j *BackupJob) queuedRun(id string) scheduledRun {
-	return &Execution{ID: id, JobID: j.ID, DatasourceID: j.DatasourceID, Operation: OperationBackup, Status: ExecutionQueued,
-		Compression: j.Compression, Attempt: 1}
-}
-
-func (j *SyncJob) queuedRun(id string) scheduledRun {
-	return &SyncExecution{ID: id, SyncJobID: j.ID, Status: ExecutionQueued}
 }
 
 // enqueueDue enqueues the run of job due at its next_execution_at and moves
@@ -410,9 +242,9 @@ func (j *SyncJob) queuedRun(id string) scheduledRun {
 // under the same ID). It reports whether this call recorded the run.
 func enqueueDue[T any, P interface {
 	*T
-	scheduledJob
+	store.ScheduledJob
 }](ctx context.Context, e *Engine, q Queue, job P, now time.Time, kind, prefix string, create func(ctx context.Context, id string) error) (bool, error) {
-	jobID, expr, tz, next := job.scheduled()
+	jobID, expr, tz, next := job.Scheduled()
 	due := *next
 	s, loc, err := parseSchedule(expr, tz)
 	if err != nil {
@@ -431,13 +263,11 @@ func enqueueDue[T any, P interface {
 		return false, fmt.Errorf("enqueue run %s: %w", id, err)
 	}
 	after := nextRun(s, loc, now)
-	res, err := e.store.DB().NewUpdate().Model((*T)(nil)).
-		Set("next_execution_at = ?", after).Set("last_execution_at = ?", now).Set("updated_at = ?", now).
-		Where("id = ?", jobID).Where("next_execution_at = ?", due).Exec(ctx)
+	moved, err := store.AdvanceSchedule[T](ctx, e.store, jobID, due, after, now)
 	if err != nil {
-		return false, fmt.Errorf("advance schedule of job %s: %w", jobID, err)
+		return false, err
 	}
-	if n, _ := res.RowsAffected(); n == 1 && created {
+	if moved && created {
 		e.log.Info(prefix+" scheduled run enqueued", "job_id", jobID, "execution_id", id, "due", due, "next", after)
 	}
 	return created, nil
@@ -470,9 +300,9 @@ func (e *Engine) enqueueBackupNow(ctx context.Context, q Queue, jobID string) (*
 	if err != nil {
 		return nil, false, fmt.Errorf("run backup job %s: %w", jobID, err)
 	}
-	sq, ok := q.(*StoreQueue)
-	if !ok || sq.db != e.store.DB() { // another queue: checked, not locked
-		queued, err := queuedBackups(ctx, e.store.DB(), []string{job.ID}, nil)
+	tq, ok := q.(queue.TxEnqueuer)
+	if !ok || !tq.InStore(e.store) { // another queue: checked, not locked
+		queued, err := store.QueuedBackups(ctx, e.store, []string{job.ID}, false)
 		if err != nil {
 			return nil, false, fmt.Errorf("run backup job %s: %w", job.Name, err)
 		}
@@ -491,29 +321,25 @@ func (e *Engine) enqueueBackupNow(ctx context.Context, q Queue, jobID string) (*
 	}
 	var x *Execution
 	queued := false
-	err = e.store.DB().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err = e.store.InTx(ctx, func(ctx context.Context, tx *store.Tx) error {
 		x, queued = nil, false
-		if sq.pg { // SQLite: the transaction holds the write lock already
-			var id string
-			err := tx.NewSelect().Model((*BackupJob)(nil)).Column("id").Where("id = ?", job.ID).For("UPDATE").Scan(ctx, &id)
-			if err != nil {
-				return dbError(err)
-			}
+		if err := store.LockBackupJob(ctx, tx, job.ID); err != nil {
+			return err
 		}
-		found, err := queuedBackups(ctx, tx, []string{job.ID}, sq)
+		found, err := store.QueuedBackups(ctx, tx, []string{job.ID}, true)
 		if err != nil {
 			return err
 		}
 		if x = found[job.ID]; x != nil {
-			return sq.makeDue(ctx, tx, []string{x.ID})
+			return tq.MakeDueTx(ctx, tx, x.ID)
 		}
 		x = &Execution{JobID: job.ID, DatasourceID: job.DatasourceID, Operation: OperationBackup, Status: ExecutionQueued,
 			Compression: job.Compression, Attempt: 1}
-		if err := insertRow(ctx, tx, x); err != nil {
+		if err := store.InsertExecution(ctx, tx, x); err != nil {
 			return err
 		}
 		queued = true
-		return sq.enqueueNew(ctx, tx, []Task{{ID: x.ID, Kind: TaskBackup, ExecutionID: x.ID, Attempt: 1}})
+		return tq.EnqueueTx(ctx, tx, Task{ID: x.ID, Kind: TaskBackup, ExecutionID: x.ID, Attempt: 1})
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("run backup job %s: %w", job.Name, err)
@@ -563,7 +389,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	tick := time.NewTicker(s.opts.Tick)
 	defer tick.Stop()
 	lanes := 1
-	if sq, ok := s.q.(*StoreQueue); ok && sq.pg {
+	if tq, ok := s.q.(queue.TxEnqueuer); ok && tq.InStore(s.e.store) && s.e.store.PostgreSQL() {
 		lanes = pgSchedulerLanes
 	}
 	for {
@@ -597,4 +423,14 @@ func (s *Scheduler) look(ctx context.Context) bool {
 		s.e.log.Error("[SYNC] scheduler", "err", err)
 	}
 	return n == s.opts.Batch || m == s.opts.Batch
+}
+
+// publishRun publishes the status of a run the scheduler queued.
+func (e *Engine) publishRun(r store.Run) {
+	switch x := r.(type) {
+	case *Execution:
+		e.publishExecution(x)
+	case *SyncExecution:
+		e.publishSync(x)
+	}
 }

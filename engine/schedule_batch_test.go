@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dataguardian/dataguardian/engine/internal/storedb"
+	"github.com/dataguardian/dataguardian/engine/queue"
+	"github.com/dataguardian/dataguardian/engine/store"
 	"github.com/dataguardian/dataguardian/internal/testsvc"
-	"github.com/uptrace/bun"
 )
 
 // addDueJobs inserts n enabled backup jobs of ds due at due, in one
@@ -20,27 +22,14 @@ func addDueJobs(t testing.TB, e *Engine, ds string, storages []string, n int, du
 	for i := range jobs {
 		jobs[i] = BackupJob{Name: fmt.Sprintf("due %d", i), DatasourceID: ds, StorageLocationIDs: storages,
 			Schedule: "* * * * *", Compression: "none", MaxFileSizeMB: DefaultMaxFileSizeMB, Enabled: true, NextExecutionAt: &due}
-		stamp(e.Store().DB(), &jobs[i], true)
+	}
+	if err := e.Store().InsertBackupJobs(t.Context(), jobs); err != nil {
+		t.Fatal(err)
+	}
+	for i := range jobs {
 		ids[i] = jobs[i].ID
 	}
-	for chunk := range slicesChunk(jobs, 1000) {
-		if _, err := e.Store().DB().NewInsert().Model(&chunk).Exec(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-	}
 	return ids
-}
-
-func slicesChunk[E any](s []E, n int) func(func([]E) bool) {
-	return func(yield func([]E) bool) {
-		for len(s) > 0 {
-			c := s[:min(n, len(s))]
-			s = s[len(c):]
-			if !yield(c) {
-				return
-			}
-		}
-	}
 }
 
 // checkOncePerJob fails unless each of ids has exactly one backup
@@ -52,7 +41,7 @@ func checkOncePerJob(t *testing.T, e *Engine, ids []string, due time.Time) {
 		JobID string `bun:"job_id"`
 		N     int    `bun:"n"`
 	}
-	err := e.Store().DB().NewSelect().TableExpr("backup_executions").ColumnExpr("job_id, COUNT(*) AS n").
+	err := e.Store().DB(storedb.Key{}).NewSelect().TableExpr("backup_executions").ColumnExpr("job_id, COUNT(*) AS n").
 		Group("job_id").Scan(ctx, &perJob)
 	mustNoErr(t, "count executions", err)
 	if len(perJob) != len(ids) {
@@ -63,13 +52,13 @@ func checkOncePerJob(t *testing.T, e *Engine, ids []string, due time.Time) {
 			t.Fatalf("job %s has %d runs; want 1", r.JobID, r.N)
 		}
 	}
-	tasks, err := e.Store().DB().NewSelect().TableExpr("queue_tasks").
-		Where("execution_id IN (?)", e.Store().DB().NewSelect().TableExpr("backup_executions").Column("id")).Count(ctx)
+	tasks, err := e.Store().DB(storedb.Key{}).NewSelect().TableExpr("queue_tasks").
+		Where("execution_id IN (?)", e.Store().DB(storedb.Key{}).NewSelect().TableExpr("backup_executions").Column("id")).Count(ctx)
 	mustNoErr(t, "count tasks", err)
 	if tasks != int64(len(ids)) {
 		t.Fatalf("%d tasks; want %d", tasks, len(ids))
 	}
-	stale, err := e.Store().DB().NewSelect().Model((*BackupJob)(nil)).Where("next_execution_at <= ?", due).Count(ctx)
+	stale, err := e.Store().DB(storedb.Key{}).NewSelect().Model((*BackupJob)(nil)).Where("next_execution_at <= ?", due).Count(ctx)
 	mustNoErr(t, "count due", err)
 	if stale != 0 {
 		t.Fatalf("%d jobs still due at %s", stale, due)
@@ -141,7 +130,7 @@ func TestEnqueueBatchSkipsJobsMovedSinceRead(t *testing.T) {
 		due := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
 		ids := addDueJobs(t, e, f.ds.ID, f.job.StorageLocationIDs, 20, due)
 		now := e.now()
-		stale, err := dueJobs[BackupJob](ctx, e.Store().DB(), now, 100, false)
+		stale, err := store.DueJobs[BackupJob](ctx, e.store, now, 100, false)
 		mustNoErr(t, "read due jobs", err)
 		if len(stale) != 20 {
 			t.Fatalf("%d due jobs; want 20", len(stale))
@@ -155,13 +144,13 @@ func TestEnqueueBatchSkipsJobsMovedSinceRead(t *testing.T) {
 			t.Fatalf("enqueued %d; want 10", n)
 		}
 		later := now.Add(time.Hour).Truncate(time.Second)
-		_, err = e.Store().DB().NewUpdate().Model((*BackupJob)(nil)).Set("next_execution_at = ?", later).
+		_, err = e.Store().DB(storedb.Key{}).NewUpdate().Model((*BackupJob)(nil)).Set("next_execution_at = ?", later).
 			Where("next_execution_at = ?", due).Exec(ctx)
 		mustNoErr(t, "move schedules", err)
 
-		var runs []scheduledRun
-		err = e.Store().DB().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-			runs, err = enqueueBatch[BackupJob](ctx, e, tx, e.Queue().(*StoreQueue), stale, now, TaskBackup, "[BACKUP]")
+		var runs []store.Run
+		err = e.store.InTx(ctx, func(ctx context.Context, tx *store.Tx) error {
+			runs, err = enqueueBatch[BackupJob](ctx, e, tx, e.Queue().(queue.TxEnqueuer), stale, now, TaskBackup, "[BACKUP]")
 			return err
 		})
 		mustNoErr(t, "stale batch", err)

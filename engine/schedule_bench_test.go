@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dataguardian/dataguardian/engine/internal/storedb"
 	"github.com/dataguardian/dataguardian/internal/testsvc"
 )
 
@@ -36,7 +37,7 @@ func BenchmarkEnqueueDue(b *testing.B) {
 			for b.Loop() {
 				b.StopTimer()
 				due = due.Add(-time.Second) // a new due time: new run IDs
-				if _, err := e.Store().DB().NewUpdate().Model((*BackupJob)(nil)).
+				if _, err := e.Store().DB(storedb.Key{}).NewUpdate().Model((*BackupJob)(nil)).
 					Set("next_execution_at = ?", due).Where("1 = 1").Exec(ctx); err != nil {
 					b.Fatal(err)
 				}

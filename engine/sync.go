@@ -11,9 +11,8 @@ import (
 	"time"
 
 	"github.com/dataguardian/dataguardian/drivers"
+	"github.com/dataguardian/dataguardian/engine/store"
 	"github.com/dataguardian/dataguardian/notify"
-	"github.com/google/uuid"
-	"github.com/uptrace/bun"
 )
 
 // Database sync (spec: "Sincronização automática entre bancos"): a sync job
@@ -25,72 +24,8 @@ import (
 // executions of their own, linked from the sync execution and logged with
 // the "[SYNC]" prefix besides their own lines.
 
-// syncBackupJobSpace namespaces the IDs of the backup jobs sync jobs back
-// up their source through: sync job S always uses backup job
-// uuid5(space, S), so two processes creating it at once make one.
-var syncBackupJobSpace = uuid.MustParse("0e6b2f61-8c1d-4c8e-a0a4-7d3b9f5e2c41")
-
-// syncBackupJobID is the ID of the backup job of sync job syncJobID.
-func syncBackupJobID(syncJobID string) string {
-	return uuid.NewSHA1(syncBackupJobSpace, []byte(syncJobID)).String()
-}
-
-// SyncBackupRetention is the retention of the backup job a sync job backs up
-// its source through (the spec's operational default).
-var SyncBackupRetention = Retention{MaxBackups: 3, AutoDelete: true}
-
-// SyncBackupJobName is the name of the backup job through which sync job
-// syncJobID backs up its source.
-func SyncBackupJobName(syncJobID string) string { return "sync:" + syncJobID }
-
 // ---------------------------------------------------------------------------
 // Store: sync jobs and sync executions.
-
-// CreateSyncJob inserts job, assigning its ID and timestamps.
-func (s *Store) CreateSyncJob(ctx context.Context, job *SyncJob) error {
-	return insertRow(ctx, s.db, job)
-}
-
-// GetSyncJob returns the sync job with id.
-func (s *Store) GetSyncJob(ctx context.Context, id string) (*SyncJob, error) {
-	return getRow[SyncJob](ctx, s.db, "id", id)
-}
-
-// ListSyncJobs returns every sync job, by name.
-func (s *Store) ListSyncJobs(ctx context.Context) ([]SyncJob, error) {
-	return listRows[SyncJob](ctx, s.db.NewSelect().Order("name", "id"))
-}
-
-// UpdateSyncJob writes job; with columns, only those.
-func (s *Store) UpdateSyncJob(ctx context.Context, job *SyncJob, columns ...string) error {
-	return updateRow(ctx, s.db, job, columns...)
-}
-
-// CreateSyncExecution inserts x, assigning its ID and created_at; an empty
-// Status becomes ExecutionQueued.
-func (s *Store) CreateSyncExecution(ctx context.Context, x *SyncExecution) error {
-	if x.Status == "" {
-		x.Status = ExecutionQueued
-	}
-	return insertRow(ctx, s.db, x)
-}
-
-// GetSyncExecution returns the sync execution with id.
-func (s *Store) GetSyncExecution(ctx context.Context, id string) (*SyncExecution, error) {
-	return getRow[SyncExecution](ctx, s.db, "id", id)
-}
-
-// UpdateSyncExecution writes x; with columns, only those.
-func (s *Store) UpdateSyncExecution(ctx context.Context, x *SyncExecution, columns ...string) error {
-	return updateRow(ctx, s.db, x, columns...)
-}
-
-// ListSyncExecutions returns the executions of sync job syncJobID, newest
-// first (limit 0: DefaultListLimit; negative: no limit).
-func (s *Store) ListSyncExecutions(ctx context.Context, syncJobID string, limit int) ([]SyncExecution, error) {
-	return listRows[SyncExecution](ctx, page(s.db.NewSelect().
-		Where("sync_job_id = ?", syncJobID).OrderExpr("created_at DESC, id DESC"), limit, 0))
-}
 
 // ---------------------------------------------------------------------------
 // Engine: creating, enqueueing and running syncs.
@@ -145,25 +80,16 @@ func (e *Engine) DeleteSyncJob(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("delete sync job %s: %w", id, err)
 	}
-	running, err := listRows[SyncExecution](ctx, e.store.DB().NewSelect().
-		Where("sync_job_id = ?", id).Where("status = ?", ExecutionRunning).Limit(1))
+	running, err := e.store.RunningSyncExecution(ctx, id)
 	if err != nil {
 		return fmt.Errorf("delete sync job %s: %w", id, err)
 	}
-	if len(running) > 0 {
+	if running != nil {
 		return fmt.Errorf("delete sync job %q: %w: run %s is in progress: wait for it to end, then retry",
-			job.Name, ErrInUse, running[0].ID)
+			job.Name, ErrInUse, running.ID)
 	}
-	err = e.store.DB().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if _, err := tx.NewDelete().Model((*BackupJob)(nil)).
-			Where("id = ?", syncBackupJobID(id)).Exec(ctx); err != nil {
-			return err
-		}
-		_, err := tx.NewDelete().Model((*SyncJob)(nil)).Where("id = ?", id).Exec(ctx)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("delete sync job %s: %w", id, dbError(err))
+	if err := e.store.DeleteSyncJob(ctx, id); err != nil {
+		return fmt.Errorf("delete sync job %s: %w", id, err)
 	}
 	return nil
 }
@@ -397,7 +323,7 @@ func (e *Engine) executeSync(ctx context.Context, id string) (err error) {
 // job's storage location), creating it on the first run and following the
 // sync job's source and storage when they changed.
 func (e *Engine) syncBackupJob(ctx context.Context, job *SyncJob, src *Datasource) (*BackupJob, error) {
-	id := syncBackupJobID(job.ID)
+	id := store.SyncBackupJobID(job.ID)
 	storages := []string{job.StorageLocationID}
 	bj, err := e.store.GetBackupJob(ctx, id)
 	if errors.Is(err, ErrNotFound) {
@@ -486,8 +412,7 @@ func (e *Engine) failOrphanedSync(ctx context.Context, id, reason string) error 
 			e.log.Warn("recover sync backup", "execution_id", x.BackupExecutionID, "err", err)
 		}
 		// The restore is linked only once it returns: find it by its backup.
-		restores, err := listRows[Execution](ctx, e.store.DB().NewSelect().
-			Where("source_execution_id = ?", x.BackupExecutionID).Where("operation = ?", OperationRestore))
+		restores, err := e.store.RestoresOf(ctx, x.BackupExecutionID)
 		if err != nil {
 			return err
 		}

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/alitto/pond/v2"
 	"github.com/google/uuid"
-	"github.com/uptrace/bun"
 
 	"github.com/dataguardian/dataguardian/manifest"
 	"github.com/dataguardian/dataguardian/retention"
@@ -339,13 +337,8 @@ func (e *Engine) requeueExecution(ctx context.Context, kind, executionID, reason
 		return 0
 	}
 	ctx = context.WithoutCancel(ctx)
-	var attempt int
-	var op Operation
-	err := e.store.DB().NewUpdate().Model((*Execution)(nil)).
-		Set("status = ?", ExecutionQueued).Set("attempt = attempt + 1").Set("updated_at = ?", now()).
-		Where("id = ?", executionID).Where("status IN (?)", bun.In([]ExecutionStatus{ExecutionQueued, ExecutionRunning})).
-		Returning("attempt, operation").Scan(ctx, &attempt, &op)
-	if errors.Is(err, sql.ErrNoRows) {
+	attempt, op, ok, err := e.store.RequeueExecution(ctx, executionID)
+	if err == nil && !ok {
 		return 0
 	}
 	if err != nil {

@@ -244,7 +244,7 @@ func TokenAuth(e *engine.Engine) func(r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		tok, err := e.AuthenticateAPIToken(r.Context(), secret)
+		tok, err := e.Store().AuthenticateAPIToken(r.Context(), secret)
 		if errors.Is(err, engine.ErrInvalidToken) {
 			return &invalidTokenError{cause: err}
 		}
@@ -287,7 +287,7 @@ func CreateToken(ctx context.Context, e *engine.Engine, name string, perms []str
 	if err := CheckPermissions(perms); err != nil {
 		return "", err
 	}
-	secret, _, err := e.CreateAPIToken(ctx, name, perms, nil)
+	secret, _, err := e.Store().CreateAPIToken(ctx, name, perms, nil)
 	return secret, err
 }
 
@@ -299,18 +299,18 @@ func CreateToken(ctx context.Context, e *engine.Engine, name string, perms []str
 // returns "".
 func BootstrapAdminToken(ctx context.Context, e *engine.Engine, secret string) (string, error) {
 	if secret != "" {
-		_, err := e.ImportAPIToken(ctx, "admin (DG_ADMIN_TOKEN)", secret, AllPermissions, nil)
+		_, err := e.Store().ImportAPIToken(ctx, "admin (DG_ADMIN_TOKEN)", secret, AllPermissions, nil)
 		if errors.Is(err, engine.ErrAlreadyExists) {
 			// Stored by an earlier start: it holds every permission of this
 			// version too (metrics, say, which older versions lacked).
-			err = e.SetAPITokenPermissions(ctx, secret, AllPermissions)
+			err = e.Store().SetAPITokenPermissions(ctx, secret, AllPermissions)
 		}
 		return "", err
 	}
-	n, err := e.CountAPITokens(ctx)
+	n, err := e.Store().CountAPITokens(ctx)
 	if err != nil || n > 0 {
 		return "", err
 	}
-	secret, _, err = e.CreateAPIToken(ctx, "admin", AllPermissions, nil)
+	secret, _, err = e.Store().CreateAPIToken(ctx, "admin", AllPermissions, nil)
 	return secret, err
 }

@@ -75,7 +75,7 @@ func (h *handlers) health(ctx context.Context, _ *struct{}) (*healthOutput, erro
 	out := &healthOutput{Status: http.StatusOK, Body: Health{Status: "ok", MetadataStore: "ok", Time: time.Now().UTC()}}
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if err := h.e.Store().DB().PingContext(pctx); err != nil {
+	if err := h.e.Store().Ping(pctx); err != nil {
 		h.log.Error("health: ping metadata store", "err", err)
 		out.Status = http.StatusServiceUnavailable
 		out.Body.Status, out.Body.MetadataStore = "error", "error"

@@ -16,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/uptrace/bun"
 
 	"github.com/dataguardian/dataguardian/engine"
 )
@@ -220,16 +219,16 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		c.log.Error("metrics: read "+part, "err", err)
 		gauge(c.scrapeFailures, 1, part)
 	}
-	db := c.e.Store().DB()
+	st := c.e.Store()
 
-	if byStatus, err := datasourceCounts(ctx, db); err != nil {
+	if byStatus, err := st.DatasourceCounts(ctx); err != nil {
 		failed("datasources", err)
 	} else {
 		for s, n := range byStatus {
 			gauge(c.datasources, float64(n), s)
 		}
 	}
-	if rows, err := executionCounts(ctx, db, time.Time{}); err != nil {
+	if rows, err := st.ExecutionCounts(ctx, time.Time{}); err != nil {
 		failed("executions", err)
 	} else {
 		for _, r := range rows {
@@ -248,7 +247,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.queueExpired, float64(qs.Expired))
 		gauge(c.queueFailed, float64(qs.Failed))
 	}
-	if lbs, err := lastBackups(ctx, db); err != nil {
+	if lbs, err := st.LastBackups(ctx); err != nil {
 		failed("last_backups", err)
 	} else {
 		for _, b := range lbs {
@@ -277,102 +276,6 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(c.subscribers, float64(c.e.Events().Subscribers()))
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(c.e.Events().Dropped()))
-}
-
-// ---------------------------------------------------------------------------
-// Aggregate queries shared by the collector and the dashboard (one query
-// each, whatever the number of rows; portable SQL for SQLite and PostgreSQL).
-
-// datasourceCounts counts datasources per status; every known status is
-// present, zero when no datasource has it.
-func datasourceCounts(ctx context.Context, db bun.IDB) (map[string]int, error) {
-	var rows []struct {
-		Status string `bun:"status"`
-		N      int    `bun:"n"`
-	}
-	err := db.NewSelect().Model((*engine.Datasource)(nil)).ColumnExpr("status, COUNT(*) AS n").
-		Group("status").Scan(ctx, &rows)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]int{}
-	for _, s := range []engine.DatasourceStatus{engine.DatasourceHealthy, engine.DatasourceWarning,
-		engine.DatasourceCritical, engine.DatasourceUnknown} {
-		out[string(s)] = 0
-	}
-	for _, r := range rows {
-		out[r.Status] += r.N
-	}
-	return out, nil
-}
-
-type executionCount struct {
-	Operation  string `bun:"operation"`
-	Status     string `bun:"status"`
-	N          int    `bun:"n"`
-	DurationMS int64  `bun:"duration_ms"`
-	Bytes      int64  `bun:"bytes"`
-}
-
-// executionCounts counts executions per operation and status, created at
-// or after since (all when since is zero).
-func executionCounts(ctx context.Context, db bun.IDB, since time.Time) ([]executionCount, error) {
-	var rows []executionCount
-	q := db.NewSelect().Model((*engine.Execution)(nil)).ColumnExpr("operation, status, COUNT(*) AS n, "+
-		"COALESCE(SUM(duration_ms), 0) AS duration_ms, COALESCE(SUM(compressed_size_bytes), 0) AS bytes").
-		Group("operation", "status")
-	if !since.IsZero() {
-		q = q.Where("created_at >= ?", since.UTC())
-	}
-	return rows, q.Scan(ctx, &rows)
-}
-
-// lastBackup is the last completed backup of one job.
-type lastBackup struct {
-	JobID               string    `bun:"job_id"`
-	JobName             string    `bun:"job_name"`
-	DatasourceID        string    `bun:"datasource_id"`
-	ExecutionID         string    `bun:"id"`
-	FinishedAt          time.Time `bun:"finished_at"`
-	DurationMS          int64     `bun:"duration_ms"`
-	SizeBytes           int64     `bun:"size_bytes"`
-	CompressedSizeBytes int64     `bun:"compressed_size_bytes"`
-}
-
-// lastBackups returns each job's last completed backup, by job name.
-func lastBackups(ctx context.Context, db bun.IDB) ([]lastBackup, error) {
-	var rows []lastBackup
-	err := db.NewRaw(`SELECT x.job_id, j.name AS job_name, x.datasource_id, x.id, x.finished_at,
-		x.duration_ms, x.size_bytes, x.compressed_size_bytes
-	FROM backup_executions AS x JOIN backup_jobs AS j ON j.id = x.job_id
-	WHERE x.operation = ? AND x.status = ? AND x.finished_at IS NOT NULL
-	AND x.id = (SELECT y.id FROM backup_executions AS y
-		WHERE y.job_id = x.job_id AND y.operation = ? AND y.status = ? AND y.finished_at IS NOT NULL
-		ORDER BY y.finished_at DESC, y.id DESC LIMIT 1)
-	ORDER BY j.name, x.job_id`,
-		engine.OperationBackup, engine.ExecutionCompleted, engine.OperationBackup, engine.ExecutionCompleted).
-		Scan(ctx, &rows)
-	return rows, err
-}
-
-// usedBytes sums, per storage location, the stored size of the backups
-// whose copy there is available.
-func usedBytes(ctx context.Context, db bun.IDB) (map[string]int64, error) {
-	var rows []struct {
-		StorageLocationID string `bun:"storage_location_id"`
-		Used              int64  `bun:"used"`
-	}
-	err := db.NewRaw(`SELECT es.storage_location_id, COALESCE(SUM(x.compressed_size_bytes), 0) AS used
-	FROM backup_execution_storages AS es JOIN backup_executions AS x ON x.id = es.execution_id
-	WHERE es.status = ? GROUP BY es.storage_location_id`, engine.StorageAvailable).Scan(ctx, &rows)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]int64, len(rows))
-	for _, r := range rows {
-		out[r.StorageLocationID] = r.Used
-	}
-	return out, nil
 }
 
 // ---------------------------------------------------------------------------
@@ -508,11 +411,11 @@ type apiHealthOutput struct {
 func (h *handlers) apiHealth(ctx context.Context, _ *struct{}) (*apiHealthOutput, error) {
 	out := &apiHealthOutput{Status: http.StatusOK, Body: APIHealth{Status: "ok", Time: time.Now().UTC()}}
 	sv := &out.Body.Services
-	db := h.e.Store().DB()
-	sv.Database = DatabaseHealth{Status: "ok", Dialect: db.Dialect().Name().String()}
+	st := h.e.Store()
+	sv.Database = DatabaseHealth{Status: "ok", Dialect: st.Dialect()}
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	start := time.Now()
-	err := db.PingContext(pctx)
+	err := st.Ping(pctx)
 	cancel()
 	sv.Database.LatencyMS = time.Since(start).Milliseconds()
 	if err != nil {
@@ -595,7 +498,7 @@ func (h *handlers) datasourcesHealth(ctx context.Context, _ *struct{}) (*datasou
 		return nil, problem(h.log, op, err)
 	}
 	sort.Slice(dss, func(i, j int) bool { return dss[i].Name < dss[j].Name })
-	latest, err := latestHealthChecks(ctx, h.e.Store().DB())
+	latest, err := h.e.Store().LatestHealthChecks(ctx)
 	if err != nil {
 		return nil, problem(h.log, op, err)
 	}
@@ -611,25 +514,6 @@ func (h *handlers) datasourcesHealth(ctx context.Context, _ *struct{}) (*datasou
 		}
 		out.Body.Counts[dh.Status]++
 		out.Body.Datasources = append(out.Body.Datasources, dh)
-	}
-	return out, nil
-}
-
-// latestHealthChecks returns each datasource's latest health check, by
-// datasource ID, in one query: one index lookup per datasource
-// (health_checks_datasource_id_checked_at_idx), however many checks are kept.
-func latestHealthChecks(ctx context.Context, db bun.IDB) (map[string]*engine.HealthCheck, error) {
-	var cs []engine.HealthCheck
-	err := db.NewRaw(`SELECT hc.* FROM health_checks AS hc WHERE hc.id IN (
-		SELECT (SELECT h2.id FROM health_checks AS h2 WHERE h2.datasource_id = d.id
-			ORDER BY h2.checked_at DESC, h2.id DESC LIMIT 1)
-		FROM datasources AS d)`).Scan(ctx, &cs)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]*engine.HealthCheck, len(cs))
-	for i := range cs {
-		out[cs[i].DatasourceID] = &cs[i]
 	}
 	return out, nil
 }
@@ -736,12 +620,12 @@ type overviewOutput struct{ Body Overview }
 
 func (h *handlers) dashboard(ctx context.Context, _ *struct{}) (*overviewOutput, error) {
 	const op = "get-dashboard-overview"
-	db := h.e.Store().DB()
+	st := h.e.Store()
 	now := time.Now().UTC()
 	ov := Overview{GeneratedAt: now, LastBackups: []OverviewBackup{}, NextRuns: []OverviewNextRun{},
 		Storage: OverviewStorage{Locations: []OverviewStorageLocation{}}}
 
-	dc, err := datasourceCounts(ctx, db)
+	dc, err := st.DatasourceCounts(ctx)
 	if err != nil {
 		return nil, problem(h.log, op, err)
 	}
@@ -750,7 +634,7 @@ func (h *handlers) dashboard(ctx context.Context, _ *struct{}) (*overviewOutput,
 		ov.Datasources.Total += n
 	}
 
-	ec, err := executionCounts(ctx, db, now.Add(-24*time.Hour))
+	ec, err := st.ExecutionCounts(ctx, now.Add(-24*time.Hour))
 	if err != nil {
 		return nil, problem(h.log, op, err)
 	}
@@ -785,7 +669,7 @@ func (h *handlers) dashboard(ctx context.Context, _ *struct{}) (*overviewOutput,
 		ov.NextRuns = ov.NextRuns[:20]
 	}
 
-	lbs, err := lastBackups(ctx, db)
+	lbs, err := st.LastBackups(ctx)
 	if err != nil {
 		return nil, problem(h.log, op, err)
 	}
@@ -795,7 +679,7 @@ func (h *handlers) dashboard(ctx context.Context, _ *struct{}) (*overviewOutput,
 			CompressedSizeBytes: b.CompressedSizeBytes})
 	}
 
-	used, err := usedBytes(ctx, db)
+	used, err := st.UsedBytes(ctx)
 	if err != nil {
 		return nil, problem(h.log, op, err)
 	}

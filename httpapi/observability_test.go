@@ -519,7 +519,7 @@ func TestMetricsToken(t *testing.T) {
 	srv := httptest.NewServer(New(env.e, &Options{Logger: log, Auth: TokenAuth(env.e), Metrics: MetricsToken, AuthFailureLimit: 3}))
 	defer srv.Close()
 	token := func(perms ...string) string {
-		s, _, err := env.e.CreateAPIToken(ctx, "t", perms, nil)
+		s, _, err := env.e.Store().CreateAPIToken(ctx, "t", perms, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -93,7 +93,7 @@ type createdTokenOutput struct {
 }
 
 func (h *handlers) listTokens(ctx context.Context, _ *struct{}) (*tokensOutput, error) {
-	toks, err := h.e.ListAPITokens(ctx)
+	toks, err := h.e.Store().ListAPITokens(ctx)
 	if err != nil {
 		return nil, problem(h.log, "list-api-tokens", err)
 	}
@@ -113,7 +113,7 @@ func (h *handlers) createToken(ctx context.Context, in *createTokenInput) (*crea
 	if err := mayCreate(ctx, perms, in.Body.ExpiresAt); err != nil {
 		return nil, problem(h.log, op, err)
 	}
-	secret, tok, err := h.e.CreateAPIToken(ctx, in.Body.Name, perms, in.Body.ExpiresAt)
+	secret, tok, err := h.e.Store().CreateAPIToken(ctx, in.Body.Name, perms, in.Body.ExpiresAt)
 	if err != nil {
 		return nil, problem(h.log, op, err)
 	}
@@ -169,12 +169,12 @@ func (h *handlers) currentToken(ctx context.Context, _ *struct{}) (*tokenOutput,
 
 func (h *handlers) deleteToken(ctx context.Context, in *idInput) (*struct{}, error) {
 	const op = "delete-api-token"
-	tok, err := h.e.GetAPIToken(ctx, in.ID)
+	tok, err := h.e.Store().GetAPIToken(ctx, in.ID)
 	if err != nil {
 		return nil, problem(h.log, op, err)
 	}
 	if slices.Contains(tok.Permissions, PermTokensAdmin) {
-		toks, err := h.e.ListAPITokens(ctx)
+		toks, err := h.e.Store().ListAPITokens(ctx)
 		if err != nil {
 			return nil, problem(h.log, op, err)
 		}
@@ -189,7 +189,7 @@ func (h *handlers) deleteToken(ctx context.Context, in *idInput) (*struct{}, err
 				"or mint one on the server with `dataguardian token create`", engine.ErrInUse, tok.Name, PermTokensAdmin))
 		}
 	}
-	if err := h.e.DeleteAPIToken(ctx, in.ID); err != nil {
+	if err := h.e.Store().DeleteAPIToken(ctx, in.ID); err != nil {
 		return nil, problem(h.log, op, err)
 	}
 	return nil, nil

@@ -43,7 +43,7 @@ func TestBootstrapAdminToken(t *testing.T) {
 	if again, err := httpapi.BootstrapAdminToken(ctx, e, ""); err != nil || again != "" {
 		t.Errorf("second start printed a token again: %q, %v", again, err)
 	}
-	tok, err := e.AuthenticateAPIToken(ctx, first)
+	tok, err := e.Store().AuthenticateAPIToken(ctx, first)
 	if err != nil || !slices.Equal(tok.Permissions, slices.Sorted(slices.Values(httpapi.AllPermissions))) {
 		t.Fatalf("generated admin token: %+v, %v", tok, err)
 	}
@@ -51,7 +51,7 @@ func TestBootstrapAdminToken(t *testing.T) {
 	// DG_ADMIN_TOKEN: stored once, idempotent, too short refused; one
 	// stored by an older version gains the permissions added since.
 	chosen := strings.Repeat("a1", 20)
-	if _, err := e.ImportAPIToken(ctx, "admin (DG_ADMIN_TOKEN)", chosen, []string{httpapi.PermRead}, nil); err != nil {
+	if _, err := e.Store().ImportAPIToken(ctx, "admin (DG_ADMIN_TOKEN)", chosen, []string{httpapi.PermRead}, nil); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
@@ -59,18 +59,18 @@ func TestBootstrapAdminToken(t *testing.T) {
 			t.Fatalf("DG_ADMIN_TOKEN: %q, %v", out, err)
 		}
 	}
-	if tok, err := e.AuthenticateAPIToken(ctx, chosen); err != nil ||
+	if tok, err := e.Store().AuthenticateAPIToken(ctx, chosen); err != nil ||
 		!slices.Equal(tok.Permissions, slices.Sorted(slices.Values(httpapi.AllPermissions))) {
 		t.Errorf("DG_ADMIN_TOKEN: %+v, %v; want every permission", tok, err)
 	}
-	if n, _ := e.CountAPITokens(ctx); n != 2 {
+	if n, _ := e.Store().CountAPITokens(ctx); n != 2 {
 		t.Errorf("%d tokens, want 2 (generated + DG_ADMIN_TOKEN once)", n)
 	}
 	_, err = httpapi.BootstrapAdminToken(ctx, e, "short")
 	if !errors.Is(err, engine.ErrInvalid) || !strings.Contains(err.Error(), "at least 32") || strings.Contains(err.Error(), "short") {
 		t.Errorf("short DG_ADMIN_TOKEN: %v", err)
 	}
-	if _, err := e.AuthenticateAPIToken(ctx, first+"x"); !errors.Is(err, engine.ErrInvalidToken) {
+	if _, err := e.Store().AuthenticateAPIToken(ctx, first+"x"); !errors.Is(err, engine.ErrInvalidToken) {
 		t.Errorf("wrong token: %v", err)
 	}
 }
@@ -218,15 +218,15 @@ func TestTokenExpiry(t *testing.T) {
 	t.Cleanup(srv.Close)
 	exp := time.Now().Add(time.Second)
 	const name = "short-lived-token-name"
-	secret, tok, err := e.CreateAPIToken(context.Background(), name, []string{"read"}, &exp)
+	secret, tok, err := e.Store().CreateAPIToken(context.Background(), name, []string{"read"}, &exp)
 	if err != nil {
 		t.Fatal(err)
 	}
-	revokedSecret, revoked, err := e.CreateAPIToken(context.Background(), "revoked", []string{"read"}, nil)
+	revokedSecret, revoked, err := e.Store().CreateAPIToken(context.Background(), "revoked", []string{"read"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.DeleteAPIToken(context.Background(), revoked.ID); err != nil {
+	if err := e.Store().DeleteAPIToken(context.Background(), revoked.ID); err != nil {
 		t.Fatal(err)
 	}
 	c := backupsClient{t, srv.URL, secret}

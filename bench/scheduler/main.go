@@ -83,17 +83,14 @@ func run(adminURL string, jobs int, tick, lead, idle time.Duration) error {
 	T := time.Now().UTC().Add(lead).Truncate(time.Second)
 	created := time.Now()
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	rows := make([]engine.BackupJob, 0, 1000)
-	for i := range jobs {
-		rows = append(rows, engine.BackupJob{ID: uuid.NewString(), Name: fmt.Sprintf("job %05d", i), DatasourceID: ds.ID,
+	rows := make([]engine.BackupJob, jobs)
+	for i := range rows {
+		rows[i] = engine.BackupJob{ID: uuid.NewString(), Name: fmt.Sprintf("job %05d", i), DatasourceID: ds.ID,
 			StorageLocationIDs: []string{loc.ID}, Schedule: "* * * * *", Compression: "zstd", MaxFileSizeMB: engine.DefaultMaxFileSizeMB,
-			Enabled: true, NextExecutionAt: &T, CreatedAt: now, UpdatedAt: now})
-		if len(rows) == cap(rows) || i == jobs-1 {
-			if _, err := st.DB().NewInsert().Model(&rows).Exec(ctx); err != nil {
-				return fmt.Errorf("create jobs: %w", err)
-			}
-			rows = rows[:0]
-		}
+			Enabled: true, NextExecutionAt: &T, CreatedAt: now, UpdatedAt: now}
+	}
+	if err := st.InsertBackupJobs(ctx, rows); err != nil {
+		return fmt.Errorf("create jobs: %w", err)
 	}
 	fmt.Printf("store: %s; %d jobs created in %s; all due at T=%s\n", kind, jobs, time.Since(created).Round(time.Millisecond), T.Format(time.RFC3339))
 	if time.Now().After(T) {
@@ -111,11 +108,15 @@ func run(adminURL string, jobs int, tick, lead, idle time.Duration) error {
 	deadline := T.Add(2 * time.Minute)
 	var seen time.Time
 	for {
-		n, err := st.DB().NewSelect().Model((*engine.Execution)(nil)).Count(ctx)
+		counts, err := st.ExecutionCounts(ctx, time.Time{})
 		if err != nil {
 			return err
 		}
-		if n >= int64(jobs) {
+		n := 0
+		for _, c := range counts {
+			n += c.N
+		}
+		if n >= jobs {
 			seen = time.Now()
 			break
 		}
@@ -124,13 +125,13 @@ func run(adminURL string, jobs int, tick, lead, idle time.Duration) error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	var createdAt []time.Time
-	if err := st.DB().NewSelect().Model((*engine.Execution)(nil)).Column("created_at").Scan(ctx, &createdAt); err != nil {
+	xs, err := st.ListExecutions(ctx, engine.ExecutionFilter{Limit: -1})
+	if err != nil {
 		return err
 	}
-	lags := make([]time.Duration, len(createdAt))
-	for i, c := range createdAt {
-		lags[i] = c.Sub(T)
+	lags := make([]time.Duration, len(xs))
+	for i := range xs {
+		lags[i] = xs[i].CreatedAt.Sub(T)
 	}
 	slices.Sort(lags)
 	q := func(p float64) time.Duration {
@@ -149,9 +150,16 @@ func run(adminURL string, jobs int, tick, lead, idle time.Duration) error {
 
 	// Idle: nothing due for the whole window (the next minute's runs moved
 	// out of it), only the scheduler's ticks.
-	if _, err := st.DB().NewUpdate().Model((*engine.BackupJob)(nil)).
-		Set("next_execution_at = ?", time.Now().UTC().Add(time.Hour)).Where("1 = 1").Exec(ctx); err != nil {
+	later := time.Now().UTC().Add(time.Hour)
+	all, err := st.ListBackupJobs(ctx)
+	if err != nil {
 		return err
+	}
+	for i := range all {
+		all[i].NextExecutionAt = &later
+		if err := st.UpdateBackupJob(ctx, &all[i], "next_execution_at"); err != nil {
+			return err
+		}
 	}
 	time.Sleep(time.Second)
 	u0, t0 := cpuTime(), time.Now()

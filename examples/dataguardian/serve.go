@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dataguardian/dataguardian/engine"
+	sealer "github.com/dataguardian/dataguardian/engine/secrets"
 	"github.com/dataguardian/dataguardian/httpapi"
 )
 
@@ -148,7 +149,7 @@ func registerStoreFlags(fs *envFlags) *storeFlags {
 func (c *cli) openEngine(ctx context.Context, sf *storeFlags, cfg engine.Config) (*engine.Engine, error) {
 	dir := sf.dataDir.value
 	if key := c.getenv(engine.SecretKeyEnv); key != "" { // checked before anything is written
-		k, err := engine.DecodeSecretKey(key)
+		k, err := sealer.DecodeSecretKey(key)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", engine.SecretKeyEnv, err)
 		}

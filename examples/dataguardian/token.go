@@ -97,7 +97,7 @@ func (c *cli) tokenList(ctx context.Context, args []string) error {
 		return err
 	}
 	defer e.Close()
-	toks, err := e.ListAPITokens(ctx)
+	toks, err := e.Store().ListAPITokens(ctx)
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ func (c *cli) tokenRevoke(ctx context.Context, args []string) error {
 		return err
 	}
 	defer e.Close()
-	if err := e.DeleteAPIToken(ctx, pos[0]); err != nil {
+	if err := e.Store().DeleteAPIToken(ctx, pos[0]); err != nil {
 		return fmt.Errorf("revoke token: %w", err)
 	}
 	fmt.Fprintf(c.stdout, "revoked token %s\n", pos[0])

@@ -1,4 +1,4 @@
-package engine
+package queue
 
 import (
 	"context"
@@ -11,6 +11,9 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/dataguardian/dataguardian/engine/internal/storedb"
+	"github.com/dataguardian/dataguardian/engine/store"
 
 	"github.com/google/uuid"
 	"github.com/uptrace/bun"
@@ -35,19 +38,19 @@ var (
 // lease expired.
 const LeaseExpiredReason = "lease expired: the worker process stopped"
 
-// Defaults of QueueOptions.
+// Defaults of Options.
 const (
-	DefaultQueueMaxAttempts = 3
-	DefaultQueueBackoffBase = 30 * time.Second
-	DefaultQueueBackoffMax  = 10 * time.Minute
+	DefaultMaxAttempts = 3
+	DefaultBackoffBase = 30 * time.Second
+	DefaultBackoffMax  = 10 * time.Minute
 )
 
-// QueueOptions configure a StoreQueue. The zero value (or nil) gives the
+// Options configure a StoreQueue. The zero value (or nil) gives the
 // documented defaults.
-type QueueOptions struct {
+type Options struct {
 	// MaxAttempts is how many times a task runs at most (first run
 	// included), fixed for a task when it is enqueued. Values below 1 mean
-	// DefaultQueueMaxAttempts (3).
+	// DefaultMaxAttempts (3).
 	MaxAttempts int
 	// KindMaxAttempts overrides MaxAttempts per task kind, e.g.
 	// {TaskRestore: 1} so a restore whose process died is failed instead
@@ -65,25 +68,25 @@ type QueueOptions struct {
 // DefaultBackoff is 30 s·2^(attempt-1) capped at 10 min, less a random
 // 0–20 % so tasks that failed together do not retry together.
 func DefaultBackoff(attempt int) time.Duration {
-	d := DefaultQueueBackoffMax
+	d := DefaultBackoffMax
 	if attempt < 1 {
 		attempt = 1
 	}
 	if attempt <= 10 { // 30 s·2^9 already passes the cap
-		d = min(DefaultQueueBackoffBase<<(attempt-1), DefaultQueueBackoffMax)
+		d = min(DefaultBackoffBase<<(attempt-1), DefaultBackoffMax)
 	}
 	return d - rand.N(d/5+1)
 }
 
 // withDefaults returns o with every zero field set to its default.
-func (o *QueueOptions) withDefaults() QueueOptions {
-	var c QueueOptions
+func (o *Options) withDefaults() Options {
+	var c Options
 	if o != nil {
 		c = *o
 		c.KindMaxAttempts = maps.Clone(o.KindMaxAttempts)
 	}
 	if c.MaxAttempts < 1 {
-		c.MaxAttempts = DefaultQueueMaxAttempts
+		c.MaxAttempts = DefaultMaxAttempts
 	}
 	if c.Backoff == nil {
 		c.Backoff = DefaultBackoff
@@ -96,14 +99,15 @@ func (o *QueueOptions) withDefaults() QueueOptions {
 
 // Task statuses in queue_tasks.
 const (
-	taskQueued  = "queued"  // waiting for RunAt, then for a worker
-	taskClaimed = "claimed" // a worker holds the lease
-	taskDone    = "done"    // completed
-	taskFailed  = "failed"  // used its attempts
+	StatusQueued  = "queued"  // waiting for RunAt, then for a worker
+	StatusClaimed = "claimed" // a worker holds the lease
+	StatusDone    = "done"    // completed
+	StatusFailed  = "failed"  // used its attempts
 )
 
-// queueTask is a row of queue_tasks (created by migrateQueueTasks).
-type queueTask struct {
+// TaskRow is a row of queue_tasks (the store's migrations create the
+// table), for tests and tools that read the queue's state.
+type TaskRow struct {
 	bun.BaseModel `bun:"table:queue_tasks"`
 
 	ID             string     `bun:"id,pk"`
@@ -120,7 +124,7 @@ type queueTask struct {
 	UpdatedAt      time.Time  `bun:"updated_at,notnull"`
 }
 
-func (r *queueTask) task() *Task {
+func (r *TaskRow) task() *Task {
 	t := &Task{
 		ID:          r.ID,
 		Kind:        r.Kind,
@@ -148,24 +152,46 @@ func (r *queueTask) task() *Task {
 //
 // Finished tasks stay in the table, done or failed, until Prune.
 type StoreQueue struct {
-	db   *bun.DB
-	pg   bool
-	opts QueueOptions
+	db    *bun.DB
+	store *store.Store
+	pg    bool
+	opts  Options
 }
 
 var (
-	_ Queue     = (*StoreQueue)(nil)
-	_ Recoverer = (*StoreQueue)(nil)
-	_ Adopter   = (*StoreQueue)(nil)
+	_ Queue      = (*StoreQueue)(nil)
+	_ Recoverer  = (*StoreQueue)(nil)
+	_ Adopter    = (*StoreQueue)(nil)
+	_ TxEnqueuer = (*StoreQueue)(nil)
 )
 
 // NewStoreQueue returns the queue kept in s's database; opts may be nil.
-func NewStoreQueue(s *Store, opts *QueueOptions) *StoreQueue {
+func NewStoreQueue(s *store.Store, opts *Options) *StoreQueue {
+	db := s.DB(storedb.Key{})
 	return &StoreQueue{
-		db:   s.db,
-		pg:   s.db.Dialect().Name() == dialect.PG,
-		opts: opts.withDefaults(),
+		db:    db,
+		store: s,
+		pg:    db.Dialect().Name() == dialect.PG,
+		opts:  opts.withDefaults(),
 	}
+}
+
+// InStore reports whether q keeps its tasks in s.
+func (q *StoreQueue) InStore(s *store.Store) bool { return q.store == s }
+
+// EnqueueTx stores ts as queued inside tx, a transaction of the store q
+// keeps its tasks in, in one statement, in ID order, skipping every task
+// whose ID exists: the scheduler enqueues a batch of runs inside the
+// transaction that records them.
+func (q *StoreQueue) EnqueueTx(ctx context.Context, tx *store.Tx, ts ...Task) error {
+	return q.enqueueNew(ctx, tx.DB(storedb.Key{}), ts)
+}
+
+// MakeDueTx makes the queued tasks of executionIDs due now if they were due
+// later, inside tx (see EnqueueTx): run now, or a due schedule, brings
+// forward a retry waiting for its delay.
+func (q *StoreQueue) MakeDueTx(ctx context.Context, tx *store.Tx, executionIDs ...string) error {
+	return q.makeDue(ctx, tx.DB(storedb.Key{}), executionIDs)
 }
 
 // now is the queue's clock at the store's precision.
@@ -180,27 +206,27 @@ func (q *StoreQueue) maxAttempts(kind string) int {
 
 // Enqueue stores t as queued. An empty ID gets a UUID, a zero RunAt means
 // now and an Attempt below 1 means 1; an ID that exists gives an error
-// matching ErrAlreadyExists.
+// matching store.ErrAlreadyExists.
 func (q *StoreQueue) Enqueue(ctx context.Context, t Task) error {
 	if t.Kind == "" || t.ExecutionID == "" {
 		return fmt.Errorf("enqueue task: kind and execution ID are required (got kind %q, execution %q)", t.Kind, t.ExecutionID)
 	}
 	row := q.newRow(t, q.now())
 	if _, err := q.db.NewInsert().Model(row).Exec(ctx); err != nil {
-		return fmt.Errorf("enqueue task %s: %w", row.ID, dbError(err))
+		return fmt.Errorf("enqueue task %s: %w", row.ID, store.DBError(err))
 	}
 	return nil
 }
 
 // newRow is the queued row of t (see Enqueue) stored at now.
-func (q *StoreQueue) newRow(t Task, now time.Time) *queueTask {
-	row := &queueTask{
+func (q *StoreQueue) newRow(t Task, now time.Time) *TaskRow {
+	row := &TaskRow{
 		ID:          t.ID,
 		Kind:        t.Kind,
 		ExecutionID: t.ExecutionID,
 		Attempt:     max(t.Attempt, 1),
 		RunAt:       t.RunAt.UTC().Truncate(time.Microsecond),
-		Status:      taskQueued,
+		Status:      StatusQueued,
 		CreatedAt:   now,
 		UpdatedAt:   now,
 	}
@@ -215,39 +241,36 @@ func (q *StoreQueue) newRow(t Task, now time.Time) *queueTask {
 }
 
 // enqueueNew stores ts as queued in one statement on db (the queue's
-// database, or a transaction on it), in ID order, skipping every task
-// whose ID exists: the scheduler enqueues a batch of runs inside the
-// transaction that records them.
+// database, or a transaction on it); see EnqueueTx.
 func (q *StoreQueue) enqueueNew(ctx context.Context, db bun.IDB, ts []Task) error {
 	if len(ts) == 0 {
 		return nil
 	}
 	now := q.now()
-	rows := make([]*queueTask, len(ts))
+	rows := make([]*TaskRow, len(ts))
 	for i, t := range ts {
 		if t.Kind == "" || t.ExecutionID == "" {
 			return fmt.Errorf("enqueue task: kind and execution ID are required (got kind %q, execution %q)", t.Kind, t.ExecutionID)
 		}
 		rows[i] = q.newRow(t, now)
 	}
-	slices.SortFunc(rows, func(a, b *queueTask) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(rows, func(a, b *TaskRow) int { return strings.Compare(a.ID, b.ID) })
 	if _, err := db.NewInsert().Model(&rows).On("CONFLICT (id) DO NOTHING").Exec(ctx); err != nil {
-		return fmt.Errorf("enqueue %d tasks: %w", len(rows), dbError(err))
+		return fmt.Errorf("enqueue %d tasks: %w", len(rows), store.DBError(err))
 	}
 	return nil
 }
 
 // makeDue makes the queued tasks of executionIDs due now if they were due
 // later, in one statement on db (the queue's database or a transaction on
-// it): run now, or a due schedule, brings forward a retry waiting for its
-// delay.
+// it); see MakeDueTx.
 func (q *StoreQueue) makeDue(ctx context.Context, db bun.IDB, executionIDs []string) error {
 	if len(executionIDs) == 0 {
 		return nil
 	}
 	now := q.now()
-	_, err := db.NewUpdate().Model((*queueTask)(nil)).Set("run_at = ?", now).Set("updated_at = ?", now).
-		Where("execution_id IN (?)", bun.In(executionIDs)).Where("status = ?", taskQueued).Where("run_at > ?", now).Exec(ctx)
+	_, err := db.NewUpdate().Model((*TaskRow)(nil)).Set("run_at = ?", now).Set("updated_at = ?", now).
+		Where("execution_id IN (?)", bun.In(executionIDs)).Where("status = ?", StatusQueued).Where("run_at > ?", now).Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("make %d tasks due: %w", len(executionIDs), err)
 	}
@@ -256,20 +279,20 @@ func (q *StoreQueue) makeDue(ctx context.Context, db bun.IDB, executionIDs []str
 
 // Claim takes the due queued task of one of kinds (any kind when kinds is
 // empty) with the earliest RunAt and leases it to owner until now+lease. It
-// returns ErrQueueEmpty when none is due.
+// returns ErrEmpty when none is due.
 func (q *StoreQueue) Claim(ctx context.Context, kinds []string, owner string, lease time.Duration) (*Task, error) {
 	if owner == "" || lease <= 0 {
 		return nil, fmt.Errorf("claim task: owner must not be empty and lease must be positive (got %q, %s)", owner, lease)
 	}
 	now := q.now()
 	next := q.db.NewSelect().TableExpr("queue_tasks").Column("id").
-		Where("status = ?", taskQueued).Where("run_at <= ?", now)
+		Where("status = ?", StatusQueued).Where("run_at <= ?", now)
 	if len(kinds) > 0 {
 		next = next.Where("kind IN (?)", bun.In(kinds))
 	}
 	next = next.OrderExpr("run_at, created_at, id").Limit(1)
 
-	set := []any{taskClaimed, owner, now.Add(lease), now}
+	set := []any{StatusClaimed, owner, now.Add(lease), now}
 	var query *bun.RawQuery
 	if q.pg {
 		// SKIP LOCKED: concurrent claimers pass over the row this one
@@ -282,12 +305,12 @@ FROM next WHERE t.id = next.id RETURNING t.*`, append([]any{next.For("UPDATE SKI
 		// One statement under SQLite's write lock: the subquery and the
 		// update see the same database.
 		query = q.db.NewRaw(`UPDATE queue_tasks SET status = ?, lease_owner = ?, lease_expires_at = ?, updated_at = ?
-WHERE id = (?) AND status = ? RETURNING *`, append(set, next, taskQueued)...)
+WHERE id = (?) AND status = ? RETURNING *`, append(set, next, StatusQueued)...)
 	}
-	row := new(queueTask)
+	row := new(TaskRow)
 	if err := query.Scan(ctx, row); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, ErrQueueEmpty
+			return nil, ErrEmpty
 		}
 		return nil, fmt.Errorf("claim task: %w", err)
 	}
@@ -296,7 +319,7 @@ WHERE id = (?) AND status = ? RETURNING *`, append(set, next, taskQueued)...)
 
 // held restricts u to the task taskID while owner holds a live lease on it.
 func held(u *bun.UpdateQuery, taskID, owner string, now time.Time) *bun.UpdateQuery {
-	return u.Where("id = ?", taskID).Where("status = ?", taskClaimed).
+	return u.Where("id = ?", taskID).Where("status = ?", StatusClaimed).
 		Where("lease_owner = ?", owner).Where("lease_expires_at > ?", now)
 }
 
@@ -307,7 +330,7 @@ func (q *StoreQueue) Extend(ctx context.Context, taskID, owner string, lease tim
 		return fmt.Errorf("extend task %s: lease must be positive (got %s)", taskID, lease)
 	}
 	now := q.now()
-	u := q.db.NewUpdate().Model((*queueTask)(nil)).
+	u := q.db.NewUpdate().Model((*TaskRow)(nil)).
 		Set("lease_expires_at = ?", now.Add(lease)).Set("updated_at = ?", now)
 	return q.execHeld(ctx, "extend", held(u, taskID, owner, now), taskID, owner, now)
 }
@@ -315,8 +338,8 @@ func (q *StoreQueue) Extend(ctx context.Context, taskID, owner string, lease tim
 // Complete marks taskID done while owner holds its lease.
 func (q *StoreQueue) Complete(ctx context.Context, taskID, owner string) error {
 	now := q.now()
-	u := q.db.NewUpdate().Model((*queueTask)(nil)).
-		Set("status = ?", taskDone).Set("lease_expires_at = NULL").Set("updated_at = ?", now)
+	u := q.db.NewUpdate().Model((*TaskRow)(nil)).
+		Set("status = ?", StatusDone).Set("lease_expires_at = NULL").Set("updated_at = ?", now)
 	return q.execHeld(ctx, "complete", held(u, taskID, owner, now), taskID, owner, now)
 }
 
@@ -333,17 +356,17 @@ func (q *StoreQueue) Retry(ctx context.Context, taskID, owner string, at time.Ti
 	if why := lostReason(row, owner, now); why != "" {
 		return fmt.Errorf("retry task %s: %w: %s", taskID, ErrLeaseLost, why)
 	}
-	u := q.db.NewUpdate().Model((*queueTask)(nil)).
+	u := q.db.NewUpdate().Model((*TaskRow)(nil)).
 		Set("last_error = ?", reason).Set("updated_at = ?", now).
 		Where("attempt = ?", row.Attempt) // nobody else moved it since we read it
 	exhausted := row.Attempt >= row.MaxAttempts
 	if exhausted {
-		u = u.Set("status = ?", taskFailed).Set("lease_expires_at = NULL")
+		u = u.Set("status = ?", StatusFailed).Set("lease_expires_at = NULL")
 	} else {
 		if at.IsZero() {
 			at = now.Add(q.opts.Backoff(row.Attempt))
 		}
-		u = u.Set("status = ?", taskQueued).Set("attempt = ?", row.Attempt+1).
+		u = u.Set("status = ?", StatusQueued).Set("attempt = ?", row.Attempt+1).
 			Set("run_at = ?", at.UTC().Truncate(time.Microsecond)).
 			Set("lease_owner = NULL").Set("lease_expires_at = NULL")
 	}
@@ -357,7 +380,7 @@ func (q *StoreQueue) Retry(ctx context.Context, taskID, owner string, at time.Ti
 }
 
 // execHeld runs u, an update of one task restricted by held; when it
-// changes nothing it returns why, matching ErrLeaseLost or ErrNotFound.
+// changes nothing it returns why, matching ErrLeaseLost or store.ErrNotFound.
 func (q *StoreQueue) execHeld(ctx context.Context, op string, u *bun.UpdateQuery, taskID, owner string, now time.Time) error {
 	res, err := u.Exec(ctx)
 	if err != nil {
@@ -379,9 +402,9 @@ func (q *StoreQueue) execHeld(ctx context.Context, op string, u *bun.UpdateQuery
 
 // lostReason says why owner does not hold row's lease at now, or "" when
 // it does.
-func lostReason(row *queueTask, owner string, now time.Time) string {
+func lostReason(row *TaskRow, owner string, now time.Time) string {
 	switch {
-	case row.Status != taskClaimed:
+	case row.Status != StatusClaimed:
 		return fmt.Sprintf("the task is %s (attempt %d)", row.Status, row.Attempt)
 	case row.LeaseOwner != owner:
 		return fmt.Sprintf("the task is claimed by %s", row.LeaseOwner)
@@ -393,10 +416,10 @@ func lostReason(row *queueTask, owner string, now time.Time) string {
 	return ""
 }
 
-func (q *StoreQueue) get(ctx context.Context, taskID string) (*queueTask, error) {
-	row := new(queueTask)
+func (q *StoreQueue) get(ctx context.Context, taskID string) (*TaskRow, error) {
+	row := new(TaskRow)
 	if err := q.db.NewSelect().Model(row).Where("id = ?", taskID).Scan(ctx); err != nil {
-		return nil, dbError(err)
+		return nil, store.DBError(err)
 	}
 	return row, nil
 }
@@ -412,9 +435,9 @@ func (q *StoreQueue) Recover(ctx context.Context) ([]RecoveredTask, error) {
 	now := q.now()
 	var out []RecoveredTask
 	for {
-		var rows []queueTask
+		var rows []TaskRow
 		err := q.db.NewSelect().Model(&rows).
-			Where("status = ?", taskClaimed).Where("lease_expires_at <= ?", now).
+			Where("status = ?", StatusClaimed).Where("lease_expires_at <= ?", now).
 			OrderExpr("lease_expires_at, id").Limit(recoverBatch).Scan(ctx)
 		if err != nil {
 			return out, fmt.Errorf("recover tasks: %w", err)
@@ -436,18 +459,18 @@ func (q *StoreQueue) Recover(ctx context.Context) ([]RecoveredTask, error) {
 
 // recoverOne moves row, read as expired at now, unless another process
 // moved it first.
-func (q *StoreQueue) recoverOne(ctx context.Context, row *queueTask, now time.Time) (RecoveredTask, bool, error) {
+func (q *StoreQueue) recoverOne(ctx context.Context, row *TaskRow, now time.Time) (RecoveredTask, bool, error) {
 	r := RecoveredTask{Task: *row.task(), Failed: row.Attempt >= row.MaxAttempts}
-	u := q.db.NewUpdate().Model((*queueTask)(nil)).
+	u := q.db.NewUpdate().Model((*TaskRow)(nil)).
 		Set("last_error = ?", LeaseExpiredReason).Set("updated_at = ?", now).
-		Where("id = ?", row.ID).Where("status = ?", taskClaimed).
+		Where("id = ?", row.ID).Where("status = ?", StatusClaimed).
 		Where("attempt = ?", row.Attempt).Where("lease_expires_at <= ?", now)
 	if r.Failed {
-		u = u.Set("status = ?", taskFailed)
+		u = u.Set("status = ?", StatusFailed)
 	} else {
 		r.Attempt++
 		r.RunAt = now.Add(q.opts.Backoff(row.Attempt))
-		u = u.Set("status = ?", taskQueued).Set("attempt = ?", r.Attempt).Set("run_at = ?", r.RunAt).
+		u = u.Set("status = ?", StatusQueued).Set("attempt = ?", r.Attempt).Set("run_at = ?", r.RunAt).
 			Set("lease_owner = NULL").Set("lease_expires_at = NULL")
 	}
 	res, err := u.Exec(ctx)
@@ -470,11 +493,11 @@ func (q *StoreQueue) Adopt(ctx context.Context, owner, newOwner string, lease ti
 		return nil, fmt.Errorf("adopt tasks: owners must not be empty and lease must be positive (got %q, %q, %s)", owner, newOwner, lease)
 	}
 	now := q.now()
-	var rows []queueTask
+	var rows []TaskRow
 	// SUBSTR, not LIKE: an owner may hold % or _.
 	err := q.db.NewRaw(`UPDATE queue_tasks SET lease_owner = ?, lease_expires_at = ?, updated_at = ?
 WHERE status = ? AND lease_owner <> ? AND (lease_owner = ? OR SUBSTR(lease_owner, 1, ?) = ?) RETURNING *`,
-		newOwner, now.Add(lease), now, taskClaimed, newOwner, owner, utf8.RuneCountInString(owner)+1, owner+"/").Scan(ctx, &rows)
+		newOwner, now.Add(lease), now, StatusClaimed, newOwner, owner, utf8.RuneCountInString(owner)+1, owner+"/").Scan(ctx, &rows)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("adopt tasks of %s: %w", owner, err)
 	}
@@ -487,16 +510,16 @@ WHERE status = ? AND lease_owner <> ? AND (lease_owner = ? OR SUBSTR(lease_owner
 }
 
 // Stats counts the tasks by state at the queue's now.
-func (q *StoreQueue) Stats(ctx context.Context) (QueueStats, error) {
+func (q *StoreQueue) Stats(ctx context.Context) (Stats, error) {
 	now := q.now()
-	var st QueueStats
+	var st Stats
 	err := q.db.NewSelect().TableExpr("queue_tasks").
-		ColumnExpr("COUNT(CASE WHEN status = ? AND run_at <= ? THEN 1 END)", taskQueued, now).
-		ColumnExpr("COUNT(CASE WHEN status = ? AND run_at > ? THEN 1 END)", taskQueued, now).
-		ColumnExpr("COUNT(CASE WHEN status = ? AND lease_expires_at > ? THEN 1 END)", taskClaimed, now).
-		ColumnExpr("COUNT(CASE WHEN status = ? AND lease_expires_at <= ? THEN 1 END)", taskClaimed, now).
-		ColumnExpr("COUNT(CASE WHEN status = ? THEN 1 END)", taskFailed).
-		Where("status IN (?)", bun.In([]string{taskQueued, taskClaimed, taskFailed})).
+		ColumnExpr("COUNT(CASE WHEN status = ? AND run_at <= ? THEN 1 END)", StatusQueued, now).
+		ColumnExpr("COUNT(CASE WHEN status = ? AND run_at > ? THEN 1 END)", StatusQueued, now).
+		ColumnExpr("COUNT(CASE WHEN status = ? AND lease_expires_at > ? THEN 1 END)", StatusClaimed, now).
+		ColumnExpr("COUNT(CASE WHEN status = ? AND lease_expires_at <= ? THEN 1 END)", StatusClaimed, now).
+		ColumnExpr("COUNT(CASE WHEN status = ? THEN 1 END)", StatusFailed).
+		Where("status IN (?)", bun.In([]string{StatusQueued, StatusClaimed, StatusFailed})).
 		Scan(ctx, &st.Depth, &st.Scheduled, &st.Running, &st.Expired, &st.Failed)
 	if err != nil {
 		return st, fmt.Errorf("queue stats: %w", err)
@@ -504,9 +527,9 @@ func (q *StoreQueue) Stats(ctx context.Context) (QueueStats, error) {
 	if st.Depth == 0 {
 		return st, nil
 	}
-	oldest := new(queueTask)
+	oldest := new(TaskRow)
 	err = q.db.NewSelect().Model(oldest).Column("run_at").
-		Where("status = ?", taskQueued).Where("run_at <= ?", now).
+		Where("status = ?", StatusQueued).Where("run_at <= ?", now).
 		OrderExpr("run_at").Limit(1).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) { // claimed meanwhile
 		return st, nil
@@ -521,8 +544,8 @@ func (q *StoreQueue) Stats(ctx context.Context) (QueueStats, error) {
 // Prune deletes done and failed tasks last changed before before, and
 // returns how many. The cleanup worker calls it (e.g. with now − 7 days).
 func (q *StoreQueue) Prune(ctx context.Context, before time.Time) (int, error) {
-	res, err := q.db.NewDelete().Model((*queueTask)(nil)).
-		Where("status IN (?)", bun.In([]string{taskDone, taskFailed})).
+	res, err := q.db.NewDelete().Model((*TaskRow)(nil)).
+		Where("status IN (?)", bun.In([]string{StatusDone, StatusFailed})).
 		Where("updated_at < ?", before.UTC()).Exec(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("prune queue tasks: %w", err)
@@ -530,3 +553,7 @@ func (q *StoreQueue) Prune(ctx context.Context, before time.Time) (int, error) {
 	n, err := res.RowsAffected()
 	return int(n), err
 }
+
+// Row returns the stored row of task taskID, for tests and tools; an
+// unknown ID matches store.ErrNotFound.
+func (q *StoreQueue) Row(ctx context.Context, taskID string) (*TaskRow, error) { return q.get(ctx, taskID) }

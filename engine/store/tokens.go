@@ -1,4 +1,4 @@
-package engine
+package store
 
 import (
 	"context"
@@ -47,13 +47,13 @@ func HashToken(secret string) string {
 // validates permission names: the engine stores them as given) and returns
 // its secret, which is not kept anywhere: show it once. expiresAt nil means
 // it does not expire.
-func (e *Engine) CreateAPIToken(ctx context.Context, name string, perms []string, expiresAt *time.Time) (string, *APIToken, error) {
+func (s *Store) CreateAPIToken(ctx context.Context, name string, perms []string, expiresAt *time.Time) (string, *APIToken, error) {
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", nil, fmt.Errorf("generate API token: %w", err)
 	}
 	secret := TokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
-	tok, err := e.ImportAPIToken(ctx, name, secret, perms, expiresAt)
+	tok, err := s.ImportAPIToken(ctx, name, secret, perms, expiresAt)
 	if err != nil {
 		return "", nil, err
 	}
@@ -63,7 +63,7 @@ func (e *Engine) CreateAPIToken(ctx context.Context, name string, perms []string
 // ImportAPIToken stores a token whose secret the operator chose (for
 // example DG_ADMIN_TOKEN). A secret shorter than MinTokenLength is refused
 // with ErrInvalid; a secret already stored matches ErrAlreadyExists.
-func (e *Engine) ImportAPIToken(ctx context.Context, name, secret string, perms []string, expiresAt *time.Time) (*APIToken, error) {
+func (s *Store) ImportAPIToken(ctx context.Context, name, secret string, perms []string, expiresAt *time.Time) (*APIToken, error) {
 	name = strings.TrimSpace(name)
 	if name == "" {
 		return nil, fmt.Errorf("%w: token name is empty: give the token a name that says who uses it", ErrInvalid)
@@ -72,7 +72,7 @@ func (e *Engine) ImportAPIToken(ctx context.Context, name, secret string, perms 
 		return nil, fmt.Errorf("%w: token secret has %d characters: use at least %d random characters (e.g. openssl rand -hex 32)",
 			ErrInvalid, len(secret), MinTokenLength)
 	}
-	now := e.now()
+	now := s.clock()
 	if expiresAt != nil && !expiresAt.After(now) {
 		return nil, fmt.Errorf("%w: token expires_at %s is in the past: give a future time or none", ErrInvalid, expiresAt.Format(time.RFC3339))
 	}
@@ -81,14 +81,14 @@ func (e *Engine) ImportAPIToken(ctx context.Context, name, secret string, perms 
 	if tok.Permissions == nil {
 		tok.Permissions = []string{}
 	}
-	exists, err := e.store.db.NewSelect().Model((*APIToken)(nil)).Where("token_hash = ?", tok.TokenHash).Exists(ctx)
+	exists, err := s.db.NewSelect().Model((*APIToken)(nil)).Where("token_hash = ?", tok.TokenHash).Exists(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("look up API token: %w", err)
 	}
 	if exists {
 		return nil, fmt.Errorf("%w: this token secret is already stored", ErrAlreadyExists)
 	}
-	if _, err := e.store.db.NewInsert().Model(tok).Exec(ctx); err != nil {
+	if _, err := s.db.NewInsert().Model(tok).Exec(ctx); err != nil {
 		return nil, fmt.Errorf("store API token: %w", err)
 	}
 	return tok, nil
@@ -99,27 +99,26 @@ func (e *Engine) ImportAPIToken(ctx context.Context, name, secret string, perms 
 // then names the token's ID, never its name or secret). It reads
 // through the store's read pool, so a long write does not stall every
 // request, and records the token's last use at most once a minute.
-func (e *Engine) AuthenticateAPIToken(ctx context.Context, secret string) (*APIToken, error) {
+func (s *Store) AuthenticateAPIToken(ctx context.Context, secret string) (*APIToken, error) {
 	if secret == "" {
 		return nil, fmt.Errorf("%w: no token given", ErrInvalidToken)
 	}
 	tok := new(APIToken)
-	err := e.store.read.NewSelect().Model(tok).Where("token_hash = ?", HashToken(secret)).Limit(1).Scan(ctx)
+	err := s.read.NewSelect().Model(tok).Where("token_hash = ?", HashToken(secret)).Limit(1).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%w: unknown or revoked token", ErrInvalidToken)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("look up API token: %w", err)
 	}
-	now := e.now()
+	now := s.clock()
 	if tok.ExpiresAt != nil && !now.Before(*tok.ExpiresAt) {
 		return nil, fmt.Errorf("%w: token %s expired at %s", ErrInvalidToken, tok.ID, tok.ExpiresAt.UTC().Format(time.RFC3339))
 	}
 	if tok.LastUsedAt == nil || now.Sub(*tok.LastUsedAt) >= tokenTouchInterval {
 		tok.LastUsedAt = &now
-		if _, err := e.store.db.NewUpdate().Model(tok).Column("last_used_at").WherePK().Exec(ctx); err != nil {
-			e.log.Warn("record API token use", "token_id", tok.ID, "err", err)
-		}
+		// A failed record is not a failed authentication: the next use records it.
+		_, _ = s.db.NewUpdate().Model(tok).Column("last_used_at").WherePK().Exec(ctx)
 	}
 	return tok, nil
 }
@@ -128,9 +127,9 @@ func (e *Engine) AuthenticateAPIToken(ctx context.Context, secret string) (*APIT
 // whose secret is secret (an operator's own token, such as DG_ADMIN_TOKEN,
 // kept up to date with the permissions of a newer version); an unknown
 // secret matches ErrNotFound.
-func (e *Engine) SetAPITokenPermissions(ctx context.Context, secret string, perms []string) error {
+func (s *Store) SetAPITokenPermissions(ctx context.Context, secret string, perms []string) error {
 	tok := new(APIToken)
-	err := e.store.db.NewSelect().Model(tok).Where("token_hash = ?", HashToken(secret)).Scan(ctx)
+	err := s.db.NewSelect().Model(tok).Where("token_hash = ?", HashToken(secret)).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("API token: %w", ErrNotFound)
 	}
@@ -138,25 +137,25 @@ func (e *Engine) SetAPITokenPermissions(ctx context.Context, secret string, perm
 		return fmt.Errorf("set API token permissions: %w", err)
 	}
 	tok.Permissions = slices.Compact(slices.Sorted(slices.Values(perms)))
-	if _, err := e.store.db.NewUpdate().Model(tok).Column("permissions").WherePK().Exec(ctx); err != nil {
+	if _, err := s.db.NewUpdate().Model(tok).Column("permissions").WherePK().Exec(ctx); err != nil {
 		return fmt.Errorf("set API token permissions: %w", err)
 	}
 	return nil
 }
 
 // ListAPITokens returns every token, oldest first (never a secret).
-func (e *Engine) ListAPITokens(ctx context.Context) ([]APIToken, error) {
+func (s *Store) ListAPITokens(ctx context.Context) ([]APIToken, error) {
 	var toks []APIToken
-	if err := e.store.db.NewSelect().Model(&toks).Order("created_at", "id").Scan(ctx); err != nil {
+	if err := s.db.NewSelect().Model(&toks).Order("created_at", "id").Scan(ctx); err != nil {
 		return nil, fmt.Errorf("list API tokens: %w", err)
 	}
 	return toks, nil
 }
 
 // GetAPIToken returns the token with id, or an error matching ErrNotFound.
-func (e *Engine) GetAPIToken(ctx context.Context, id string) (*APIToken, error) {
+func (s *Store) GetAPIToken(ctx context.Context, id string) (*APIToken, error) {
 	tok := new(APIToken)
-	err := e.store.db.NewSelect().Model(tok).Where("id = ?", id).Scan(ctx)
+	err := s.db.NewSelect().Model(tok).Where("id = ?", id).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("API token %s: %w", id, ErrNotFound)
 	}
@@ -168,8 +167,8 @@ func (e *Engine) GetAPIToken(ctx context.Context, id string) (*APIToken, error) 
 
 // DeleteAPIToken revokes the token with id at once: later requests with it
 // fail with ErrInvalidToken. An unknown id matches ErrNotFound.
-func (e *Engine) DeleteAPIToken(ctx context.Context, id string) error {
-	res, err := e.store.db.NewDelete().Model((*APIToken)(nil)).Where("id = ?", id).Exec(ctx)
+func (s *Store) DeleteAPIToken(ctx context.Context, id string) error {
+	res, err := s.db.NewDelete().Model((*APIToken)(nil)).Where("id = ?", id).Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("delete API token %s: %w", id, err)
 	}
@@ -180,8 +179,8 @@ func (e *Engine) DeleteAPIToken(ctx context.Context, id string) error {
 }
 
 // CountAPITokens returns how many tokens are stored.
-func (e *Engine) CountAPITokens(ctx context.Context) (int, error) {
-	n, err := e.store.db.NewSelect().Model((*APIToken)(nil)).Count(ctx)
+func (s *Store) CountAPITokens(ctx context.Context) (int, error) {
+	n, err := s.db.NewSelect().Model((*APIToken)(nil)).Count(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("count API tokens: %w", err)
 	}

@@ -1,4 +1,4 @@
-package engine
+package store
 
 import (
 	"context"
@@ -59,4 +59,25 @@ func (s *Store) DeleteNotification(ctx context.Context, id string) error {
 // GetNotificationTemplate returns the template version with id.
 func (s *Store) GetNotificationTemplate(ctx context.Context, id string) (*NotificationTemplate, error) {
 	return getRow[NotificationTemplate](ctx, s.db, "id", id)
+}
+
+// ListNotificationTemplates returns every stored template version, by
+// type, channel and version.
+func (s *Store) ListNotificationTemplates(ctx context.Context) ([]NotificationTemplate, error) {
+	return listRows[NotificationTemplate](ctx, s.db.NewSelect().Order("key", "channel", "version"))
+}
+
+// LastTemplateVersion is the highest stored version of the template for
+// notification type typ on channel, 0 when there is none.
+func (s *Store) LastTemplateVersion(ctx context.Context, typ, channel string) (int, error) {
+	var v int
+	err := s.db.NewSelect().Model((*NotificationTemplate)(nil)).ColumnExpr("COALESCE(MAX(?), 0)", bun.Ident("version")).
+		Where("? = ? AND ? = ?", bun.Ident("key"), typ, bun.Ident("channel"), channel).Scan(ctx, &v)
+	return v, dbError(err)
+}
+
+// CreateNotificationTemplate inserts a template version, assigning its ID
+// and timestamps.
+func (s *Store) CreateNotificationTemplate(ctx context.Context, t *NotificationTemplate) error {
+	return insertRow(ctx, s.db, t)
 }

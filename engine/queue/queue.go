@@ -1,13 +1,15 @@
-package engine
+package queue
 
 import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/dataguardian/dataguardian/engine/store"
 )
 
-// ErrQueueEmpty is returned by Queue.Claim when no task is due.
-var ErrQueueEmpty = errors.New("no task due")
+// ErrEmpty is returned by Queue.Claim when no task is due.
+var ErrEmpty = errors.New("no task due")
 
 // Task kinds.
 const (
@@ -28,8 +30,8 @@ type Task struct {
 	LeaseExpiresAt time.Time
 }
 
-// QueueStats make the queue observable.
-type QueueStats struct {
+// Stats make the queue observable.
+type Stats struct {
 	Depth     int           // due tasks not claimed
 	Running   int           // claimed tasks with a live lease
 	OldestAge time.Duration // age of the oldest due task: how long past its RunAt it has waited
@@ -43,7 +45,7 @@ type QueueStats struct {
 // The contract every implementation must honour:
 //   - Enqueue must persist the task before returning.
 //   - Claim must give each due task to exactly one caller, with a lease of
-//     the given length, and return ErrQueueEmpty when none is due.
+//     the given length, and return ErrEmpty when none is due.
 //   - A task whose lease expired without Extend or Complete becomes due
 //     again (or is failed by the engine's recovery), so a crashed process
 //     never leaves work claimed forever.
@@ -71,7 +73,7 @@ type Queue interface {
 	Extend(ctx context.Context, taskID, owner string, lease time.Duration) error
 	Complete(ctx context.Context, taskID, owner string) error
 	Retry(ctx context.Context, taskID, owner string, at time.Time, reason string) error
-	Stats(ctx context.Context) (QueueStats, error)
+	Stats(ctx context.Context) (Stats, error)
 }
 
 // Recoverer is an optional capability of a Queue: hand back the tasks whose
@@ -106,4 +108,23 @@ type RecoveredTask struct {
 	// again: the engine marks its execution failed with
 	// LeaseExpiredReason. Otherwise the task runs again.
 	Failed bool
+}
+
+// TxEnqueuer is a Queue that keeps its tasks in the metadata store and can
+// enqueue inside a store transaction, so that an execution and its task
+// are recorded together or not at all: the scheduler records a batch of
+// due runs and their tasks in one transaction, and run-now checks for a
+// queued backup and queues one atomically. On any other Queue these steps
+// run one after the other, and two processes may both queue a run now.
+type TxEnqueuer interface {
+	Queue
+	// InStore reports whether the queue keeps its tasks in s: only then
+	// may EnqueueTx and MakeDueTx be given a transaction of s.
+	InStore(s *store.Store) bool
+	// EnqueueTx stores ts as queued inside tx, skipping tasks whose ID
+	// exists.
+	EnqueueTx(ctx context.Context, tx *store.Tx, ts ...Task) error
+	// MakeDueTx makes the queued tasks of executionIDs due now when they
+	// were due later.
+	MakeDueTx(ctx context.Context, tx *store.Tx, executionIDs ...string) error
 }

@@ -1,8 +1,8 @@
-// Package queuetest is the conformance suite of engine.Queue. Every Queue
+// Package queuetest is the conformance suite of queue.Queue. Every Queue
 // implementation runs it in one line from its tests:
 //
 //	func TestMyQueue(t *testing.T) {
-//		queuetest.Run(t, func(t *testing.T, opts *engine.QueueOptions) engine.Queue {
+//		queuetest.Run(t, func(t *testing.T, opts *queue.Options) queue.Queue {
 //			return myqueue.New(newTestDatabase(t), opts)
 //		})
 //	}
@@ -13,7 +13,7 @@
 // implementation must read all three.
 //
 // A queue that moves expired leases with an explicit sweep implements
-// engine.Recoverer; the suite then calls Recover where a lease has
+// queue.Recoverer; the suite then calls Recover where a lease has
 // expired and checks what it returns. Otherwise it expects Claim to take
 // such a task over.
 package queuetest

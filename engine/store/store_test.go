@@ -1,4 +1,4 @@
-package engine
+package store
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dataguardian/dataguardian/engine/secrets"
 	"github.com/dataguardian/dataguardian/internal/testsvc"
 )
 
@@ -38,7 +39,7 @@ func sqliteTestURL(t *testing.T) string {
 
 func openTestStore(t *testing.T, url string) *Store {
 	t.Helper()
-	s, err := OpenStore(t.Context(), url)
+	s, err := Open(t.Context(), url)
 	if err != nil {
 		t.Fatalf("OpenStore: %v", err)
 	}
@@ -81,7 +82,7 @@ func TestMigrationsAreIdempotent(t *testing.T) {
 		errs := make([]error, 4)
 		for i := range errs {
 			wg.Go(func() {
-				s, err := OpenStore(ctx, url)
+				s, err := Open(ctx, url)
 				if err == nil {
 					err = s.Close()
 				}
@@ -93,12 +94,12 @@ func TestMigrationsAreIdempotent(t *testing.T) {
 
 		s := openTestStore(t, url)
 		mustNoErr(t, "migrate again", s.migrate(ctx))
-		n, err := s.DB().NewSelect().TableExpr(migrationsTable).Count(ctx)
+		n, err := s.db.NewSelect().TableExpr(migrationsTable).Count(ctx)
 		mustNoErr(t, "count migrations", err)
 		if want := int64(len(migrations.Sorted())); n != want {
 			t.Errorf("%s has %d rows, want %d", migrationsTable, n, want)
 		}
-		locks, err := s.DB().NewSelect().TableExpr(migrationLocksTable).Count(ctx)
+		locks, err := s.db.NewSelect().TableExpr(migrationLocksTable).Count(ctx)
 		mustNoErr(t, "count locks", err)
 		if locks != 0 {
 			t.Errorf("%s has %d rows after migrating, want 0", migrationLocksTable, locks)
@@ -114,7 +115,7 @@ func TestRoundTrip(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, s *Store) {
 		ctx := t.Context()
-		sealer, err := NewSealer(make([]byte, 32))
+		sealer, err := secrets.NewSealer(make([]byte, 32))
 		mustNoErr(t, "NewSealer", err)
 		sealed, err := sealer.Seal([]byte("s3cret"))
 		mustNoErr(t, "Seal", err)
@@ -317,7 +318,7 @@ func TestRoundTrip(t *testing.T) {
 		// Models without dedicated methods yet go through the generic helpers.
 		tpl := &NotificationTemplate{Key: "backup_failed", Channel: "email", Version: 1, Subject: "Backup falhou", Body: "{{.Job}}", Active: true}
 		roundTripRow(t, s, tpl, func(r *NotificationTemplate) { r.Active = false })
-		err = insertRow(ctx, s.DB(), &NotificationTemplate{Key: "backup_failed", Channel: "email", Version: 1, Body: "x"})
+		err = insertRow(ctx, s.db, &NotificationTemplate{Key: "backup_failed", Channel: "email", Version: 1, Body: "x"})
 		var ce *ConflictError
 		if !errors.As(err, &ce) || !slices.Equal(ce.Columns, []string{"key", "channel", "version"}) {
 			t.Errorf("duplicate template version: err = %v, want a ConflictError on key, channel, version", err)
@@ -333,7 +334,7 @@ func TestRoundTrip(t *testing.T) {
 
 		tok := &APIToken{Name: "ci", TokenHash: "sha256:feed", Permissions: []string{"backups.read", "backups.restore_verify"}, ExpiresAt: ptr(ts(50))}
 		roundTripRow(t, s, tok, func(r *APIToken) { r.LastUsedAt = ptr(ts(9)) })
-		byHash, err := getRow[APIToken](ctx, s.DB(), "token_hash", "sha256:feed")
+		byHash, err := getRow[APIToken](ctx, s.db, "token_hash", "sha256:feed")
 		mustNoErr(t, "get token by hash", err)
 		same(t, "token by hash", byHash, tok)
 		if b, _ := json.Marshal(tok); strings.Contains(string(b), "feed") {
@@ -348,14 +349,14 @@ func roundTripRow[T any](t *testing.T, s *Store, row *T, change func(*T)) {
 	t.Helper()
 	ctx := t.Context()
 	name := reflect.TypeFor[T]().Name()
-	mustNoErr(t, "insert "+name, insertRow(ctx, s.DB(), row))
+	mustNoErr(t, "insert "+name, insertRow(ctx, s.db, row))
 	id := reflect.ValueOf(row).Elem().FieldByName("ID").String()
-	got, err := getRow[T](ctx, s.DB(), "id", id)
+	got, err := getRow[T](ctx, s.db, "id", id)
 	mustNoErr(t, "get "+name, err)
 	same(t, name, got, row)
 	change(row)
-	mustNoErr(t, "update "+name, updateRow(ctx, s.DB(), row))
-	got, err = getRow[T](ctx, s.DB(), "id", id)
+	mustNoErr(t, "update "+name, updateRow(ctx, s.db, row))
+	got, err = getRow[T](ctx, s.db, "id", id)
 	mustNoErr(t, "get "+name, err)
 	same(t, "updated "+name, got, row)
 }
@@ -376,7 +377,7 @@ func TestNotFound(t *testing.T) {
 			"GetBackupJob":       second(s.GetBackupJob(ctx, missing)),
 			"GetExecution":       second(s.GetExecution(ctx, missing)),
 			"GetSetting":         second(s.GetSetting(ctx, "no.such.key")),
-			"getRow[SyncJob]":    second(getRow[SyncJob](ctx, s.DB(), "id", missing)),
+			"getRow[SyncJob]":    second(getRow[SyncJob](ctx, s.db, "id", missing)),
 			"UpdateDatasource":   s.UpdateDatasource(ctx, &Datasource{ID: missing, Name: "x", Type: "x"}),
 			"UpdateExecution":    s.UpdateExecution(ctx, &Execution{ID: missing}, "status"),
 			"UpdateBackupJob":    s.UpdateBackupJob(ctx, &BackupJob{ID: missing}, "enabled"),
@@ -618,14 +619,14 @@ func TestOpenStoreErrors(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	// Nothing listens on port 1.
-	_, err := OpenStore(ctx, "postgres://dg:hunter2@127.0.0.1:1/dg?sslmode=disable")
+	_, err := Open(ctx, "postgres://dg:hunter2@127.0.0.1:1/dg?sslmode=disable")
 	if err == nil {
 		t.Fatal("OpenStore of a closed port succeeded")
 	}
 	if msg := err.Error(); strings.Contains(msg, "hunter2") || !strings.Contains(msg, "127.0.0.1:1") || !strings.Contains(msg, "check that PostgreSQL runs") {
 		t.Errorf("error should name the address, say what to check and hide the password: %v", err)
 	}
-	_, err = OpenStore(ctx, "postgres://dg:hunter2@127.0.0.1:1/dg?sslmode=bogus")
+	_, err = Open(ctx, "postgres://dg:hunter2@127.0.0.1:1/dg?sslmode=bogus")
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("OpenStore with a bad sslmode: %v", err)
 	}
@@ -655,7 +656,7 @@ func TestTimeOrdering(t *testing.T) {
 			}
 		}
 		// A time argument compares correctly with stored times.
-		n, err := s.DB().NewSelect().Model((*HealthCheck)(nil)).Where("checked_at > ?", base.Add(450*time.Millisecond)).Count(ctx)
+		n, err := s.db.NewSelect().Model((*HealthCheck)(nil)).Where("checked_at > ?", base.Add(450*time.Millisecond)).Count(ctx)
 		mustNoErr(t, "count", err)
 		if n != 2 {
 			t.Errorf("%d checks after +450ms, want 2", n)

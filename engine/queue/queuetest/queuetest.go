@@ -9,12 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dataguardian/dataguardian/engine"
+	"github.com/dataguardian/dataguardian/engine/queue"
+	"github.com/dataguardian/dataguardian/engine/store"
 )
 
 // NewQueue returns an empty queue for one subtest, configured with opts
 // (clock, attempts, backoff). It registers its own cleanup on t.
-type NewQueue func(t *testing.T, opts *engine.QueueOptions) engine.Queue
+type NewQueue func(t *testing.T, opts *queue.Options) queue.Queue
 
 // Suite parameters: what opts asks of the queue.
 const (
@@ -76,14 +77,14 @@ func Run(t *testing.T, newQueue NewQueue) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			clock := &Clock{now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
-			q := newQueue(t, &engine.QueueOptions{MaxAttempts: maxAttempts, Backoff: backoff, Now: clock.Now})
+			q := newQueue(t, &queue.Options{MaxAttempts: maxAttempts, Backoff: backoff, Now: clock.Now})
 			tc.fn(t, &harness{q: q, clock: clock, ctx: t.Context()})
 		})
 	}
 }
 
 type harness struct {
-	q     engine.Queue
+	q     queue.Queue
 	clock *Clock
 	ctx   context.Context
 }
@@ -92,12 +93,12 @@ func (h *harness) now() time.Time { return h.clock.Now() }
 
 func (h *harness) enqueue(t *testing.T, id, kind string, runAt time.Time) {
 	t.Helper()
-	if err := h.q.Enqueue(h.ctx, engine.Task{ID: id, Kind: kind, ExecutionID: "exec-" + id, Attempt: 1, RunAt: runAt}); err != nil {
+	if err := h.q.Enqueue(h.ctx, queue.Task{ID: id, Kind: kind, ExecutionID: "exec-" + id, Attempt: 1, RunAt: runAt}); err != nil {
 		t.Fatalf("Enqueue(%s): %v", id, err)
 	}
 }
 
-func (h *harness) claim(t *testing.T, owner string, kinds ...string) *engine.Task {
+func (h *harness) claim(t *testing.T, owner string, kinds ...string) *queue.Task {
 	t.Helper()
 	task, err := h.q.Claim(h.ctx, kinds, owner, lease)
 	if err != nil {
@@ -109,12 +110,12 @@ func (h *harness) claim(t *testing.T, owner string, kinds ...string) *engine.Tas
 func (h *harness) claimNone(t *testing.T, why string, kinds ...string) {
 	t.Helper()
 	task, err := h.q.Claim(h.ctx, kinds, "nobody", lease)
-	if !errors.Is(err, engine.ErrQueueEmpty) {
-		t.Fatalf("Claim(%v) %s = %+v, %v; want ErrQueueEmpty", kinds, why, task, err)
+	if !errors.Is(err, queue.ErrEmpty) {
+		t.Fatalf("Claim(%v) %s = %+v, %v; want ErrEmpty", kinds, why, task, err)
 	}
 }
 
-func (h *harness) stats(t *testing.T) engine.QueueStats {
+func (h *harness) stats(t *testing.T) queue.Stats {
 	t.Helper()
 	st, err := h.q.Stats(h.ctx)
 	if err != nil {
@@ -125,10 +126,10 @@ func (h *harness) stats(t *testing.T) engine.QueueStats {
 
 // expire moves the clock past a claim's lease and, for a Recoverer,
 // runs Recover; it returns what Recover returned (nil otherwise).
-func (h *harness) expire(t *testing.T) []engine.RecoveredTask {
+func (h *harness) expire(t *testing.T) []queue.RecoveredTask {
 	t.Helper()
 	h.clock.Advance(lease)
-	r, ok := h.q.(engine.Recoverer)
+	r, ok := h.q.(queue.Recoverer)
 	if !ok {
 		return nil
 	}
@@ -141,26 +142,26 @@ func (h *harness) expire(t *testing.T) []engine.RecoveredTask {
 
 func wantLeaseLost(t *testing.T, what string, err error) {
 	t.Helper()
-	if !errors.Is(err, engine.ErrLeaseLost) {
+	if !errors.Is(err, queue.ErrLeaseLost) {
 		t.Errorf("%s = %v, want an error matching ErrLeaseLost", what, err)
 	}
 }
 
 func testEmptyQueue(t *testing.T, h *harness) {
 	h.claimNone(t, "on an empty queue")
-	h.claimNone(t, "on an empty queue", engine.TaskBackup)
-	if st := h.stats(t); st != (engine.QueueStats{}) {
+	h.claimNone(t, "on an empty queue", queue.TaskBackup)
+	if st := h.stats(t); st != (queue.Stats{}) {
 		t.Errorf("Stats of an empty queue = %+v, want zero", st)
 	}
 }
 
 func testEnqueueClaimComplete(t *testing.T, h *harness) {
 	now := h.now()
-	if err := h.q.Enqueue(h.ctx, engine.Task{ID: "t1", Kind: engine.TaskBackup, ExecutionID: "e1", Attempt: 1, RunAt: now}); err != nil {
+	if err := h.q.Enqueue(h.ctx, queue.Task{ID: "t1", Kind: queue.TaskBackup, ExecutionID: "e1", Attempt: 1, RunAt: now}); err != nil {
 		t.Fatalf("Enqueue: %v", err)
 	}
 	got := h.claim(t, "worker-a")
-	want := engine.Task{ID: "t1", Kind: engine.TaskBackup, ExecutionID: "e1", Attempt: 1, RunAt: now,
+	want := queue.Task{ID: "t1", Kind: queue.TaskBackup, ExecutionID: "e1", Attempt: 1, RunAt: now,
 		LeaseOwner: "worker-a", LeaseExpiresAt: now.Add(lease)}
 	if !got.RunAt.Equal(want.RunAt) || !got.LeaseExpiresAt.Equal(want.LeaseExpiresAt) {
 		t.Errorf("claimed RunAt %v, LeaseExpiresAt %v; want %v, %v", got.RunAt, got.LeaseExpiresAt, want.RunAt, want.LeaseExpiresAt)
@@ -181,17 +182,17 @@ func testEnqueueClaimComplete(t *testing.T, h *harness) {
 
 func testEnqueueDefaults(t *testing.T, h *harness) {
 	// Empty ID, zero RunAt, zero Attempt: a fresh ID, now, attempt 1.
-	if err := h.q.Enqueue(h.ctx, engine.Task{Kind: engine.TaskSync, ExecutionID: "e1"}); err != nil {
+	if err := h.q.Enqueue(h.ctx, queue.Task{Kind: queue.TaskSync, ExecutionID: "e1"}); err != nil {
 		t.Fatalf("Enqueue: %v", err)
 	}
-	if err := h.q.Enqueue(h.ctx, engine.Task{Kind: engine.TaskSync, ExecutionID: "e2"}); err != nil {
+	if err := h.q.Enqueue(h.ctx, queue.Task{Kind: queue.TaskSync, ExecutionID: "e2"}); err != nil {
 		t.Fatalf("Enqueue: %v", err)
 	}
 	a, b := h.claim(t, "w"), h.claim(t, "w")
 	if a.ID == "" || b.ID == "" || a.ID == b.ID {
 		t.Errorf("IDs given to tasks enqueued without one: %q, %q; want two distinct", a.ID, b.ID)
 	}
-	for _, task := range []*engine.Task{a, b} {
+	for _, task := range []*queue.Task{a, b} {
 		if task.Attempt != 1 || !task.RunAt.Equal(h.now()) {
 			t.Errorf("task enqueued with zero Attempt and RunAt claimed as attempt %d at %v; want 1 at %v", task.Attempt, task.RunAt, h.now())
 		}
@@ -199,9 +200,9 @@ func testEnqueueDefaults(t *testing.T, h *harness) {
 }
 
 func testDuplicateID(t *testing.T, h *harness) {
-	h.enqueue(t, "same", engine.TaskBackup, h.now())
-	err := h.q.Enqueue(h.ctx, engine.Task{ID: "same", Kind: engine.TaskBackup, ExecutionID: "other", Attempt: 1, RunAt: h.now()})
-	if !errors.Is(err, engine.ErrAlreadyExists) {
+	h.enqueue(t, "same", queue.TaskBackup, h.now())
+	err := h.q.Enqueue(h.ctx, queue.Task{ID: "same", Kind: queue.TaskBackup, ExecutionID: "other", Attempt: 1, RunAt: h.now()})
+	if !errors.Is(err, store.ErrAlreadyExists) {
 		t.Fatalf("second Enqueue of one ID = %v, want an error matching ErrAlreadyExists", err)
 	}
 	if task := h.claim(t, "w"); task.ExecutionID != "exec-same" {
@@ -214,7 +215,7 @@ func testFIFOByRunAt(t *testing.T, h *harness) {
 	base := h.now()
 	offsets := []int{3, -5, 0, -1, 7, -9, 2}
 	for _, m := range offsets {
-		h.enqueue(t, fmt.Sprintf("at%+d", m), engine.TaskBackup, base.Add(time.Duration(m)*time.Minute-10*time.Minute))
+		h.enqueue(t, fmt.Sprintf("at%+d", m), queue.TaskBackup, base.Add(time.Duration(m)*time.Minute-10*time.Minute))
 	}
 	slices.Sort(offsets)
 	for _, m := range offsets {
@@ -226,7 +227,7 @@ func testFIFOByRunAt(t *testing.T, h *harness) {
 }
 
 func testNotBeforeRunAt(t *testing.T, h *harness) {
-	h.enqueue(t, "later", engine.TaskBackup, h.now().Add(time.Minute))
+	h.enqueue(t, "later", queue.TaskBackup, h.now().Add(time.Minute))
 	h.claimNone(t, "a minute before RunAt")
 	h.clock.Advance(time.Minute - time.Millisecond)
 	h.claimNone(t, "a millisecond before RunAt")
@@ -238,18 +239,18 @@ func testNotBeforeRunAt(t *testing.T, h *harness) {
 
 func testKindsFilter(t *testing.T, h *harness) {
 	now := h.now()
-	h.enqueue(t, "b", engine.TaskBackup, now.Add(-2*time.Second))
-	h.enqueue(t, "r", engine.TaskRestore, now.Add(-time.Second))
-	h.enqueue(t, "v", engine.TaskVerify, now)
-	h.claimNone(t, "for a kind with no task", engine.TaskSync)
-	if got := h.claim(t, "w", engine.TaskRestore, engine.TaskSync); got.ID != "r" {
+	h.enqueue(t, "b", queue.TaskBackup, now.Add(-2*time.Second))
+	h.enqueue(t, "r", queue.TaskRestore, now.Add(-time.Second))
+	h.enqueue(t, "v", queue.TaskVerify, now)
+	h.claimNone(t, "for a kind with no task", queue.TaskSync)
+	if got := h.claim(t, "w", queue.TaskRestore, queue.TaskSync); got.ID != "r" {
 		t.Errorf("Claim(restore, sync) = %s, want r", got.ID)
 	}
 	if got := h.claim(t, "w"); got.ID != "b" {
 		t.Errorf("Claim(any kind) = %s, want b (earliest)", got.ID)
 	}
-	h.claimNone(t, "for kinds whose tasks are claimed", engine.TaskBackup, engine.TaskRestore)
-	if got := h.claim(t, "w", engine.TaskVerify); got.ID != "v" {
+	h.claimNone(t, "for kinds whose tasks are claimed", queue.TaskBackup, queue.TaskRestore)
+	if got := h.claim(t, "w", queue.TaskVerify); got.ID != "v" {
 		t.Errorf("Claim(verify) = %s, want v", got.ID)
 	}
 }
@@ -259,7 +260,7 @@ func testKindsFilter(t *testing.T, h *harness) {
 func testOneClaimPerTask(t *testing.T, h *harness) {
 	const tasks, workers = 200, 8
 	for i := range tasks {
-		h.enqueue(t, fmt.Sprintf("t%03d", i), engine.TaskBackup, h.now().Add(-time.Duration(tasks-i)*time.Millisecond))
+		h.enqueue(t, fmt.Sprintf("t%03d", i), queue.TaskBackup, h.now().Add(-time.Duration(tasks-i)*time.Millisecond))
 	}
 	claims := make([][]string, workers)
 	errs := make([]error, workers)
@@ -269,7 +270,7 @@ func testOneClaimPerTask(t *testing.T, h *harness) {
 			owner := fmt.Sprintf("worker-%d", w)
 			for {
 				task, err := h.q.Claim(h.ctx, nil, owner, lease)
-				if errors.Is(err, engine.ErrQueueEmpty) {
+				if errors.Is(err, queue.ErrEmpty) {
 					return
 				}
 				if err == nil {
@@ -304,7 +305,7 @@ func testOneClaimPerTask(t *testing.T, h *harness) {
 }
 
 func testWrongOwner(t *testing.T, h *harness) {
-	h.enqueue(t, "t", engine.TaskBackup, h.now())
+	h.enqueue(t, "t", queue.TaskBackup, h.now())
 	h.claim(t, "worker-a")
 	wantLeaseLost(t, "Extend by another owner", h.q.Extend(h.ctx, "t", "worker-b", lease))
 	wantLeaseLost(t, "Complete by another owner", h.q.Complete(h.ctx, "t", "worker-b"))
@@ -318,7 +319,7 @@ func testWrongOwner(t *testing.T, h *harness) {
 }
 
 func testExtendKeepsLease(t *testing.T, h *harness) {
-	h.enqueue(t, "t", engine.TaskBackup, h.now())
+	h.enqueue(t, "t", queue.TaskBackup, h.now())
 	h.claim(t, "worker-a")
 	// Heartbeats every half lease keep it for ten leases.
 	for range 20 {
@@ -326,7 +327,7 @@ func testExtendKeepsLease(t *testing.T, h *harness) {
 		if err := h.q.Extend(h.ctx, "t", "worker-a", lease); err != nil {
 			t.Fatalf("Extend within the lease: %v", err)
 		}
-		if r, ok := h.q.(engine.Recoverer); ok {
+		if r, ok := h.q.(queue.Recoverer); ok {
 			if got, err := r.Recover(h.ctx); err != nil || len(got) != 0 {
 				t.Fatalf("Recover while the lease is extended = %v, %v; want nothing", got, err)
 			}
@@ -342,7 +343,7 @@ func testExtendKeepsLease(t *testing.T, h *harness) {
 }
 
 func testLeaseLostAfterExpiry(t *testing.T, h *harness) {
-	h.enqueue(t, "t", engine.TaskBackup, h.now())
+	h.enqueue(t, "t", queue.TaskBackup, h.now())
 	h.claim(t, "worker-a")
 	h.clock.Advance(lease) // the lease ends at its expiry time
 	wantLeaseLost(t, "Extend after the lease expired", h.q.Extend(h.ctx, "t", "worker-a", lease))
@@ -354,7 +355,7 @@ func testLeaseLostAfterExpiry(t *testing.T, h *harness) {
 }
 
 func testCompleteTwice(t *testing.T, h *harness) {
-	h.enqueue(t, "t", engine.TaskBackup, h.now())
+	h.enqueue(t, "t", queue.TaskBackup, h.now())
 	h.claim(t, "worker-a")
 	if err := h.q.Complete(h.ctx, "t", "worker-a"); err != nil {
 		t.Fatalf("Complete: %v", err)
@@ -366,10 +367,10 @@ func testCompleteTwice(t *testing.T, h *harness) {
 // testExpiredLeaseRunsAgain: a claimed task whose owner stopped runs again
 // as its next attempt, once, and the old owner can no longer finish it.
 func testExpiredLeaseRunsAgain(t *testing.T, h *harness) {
-	h.enqueue(t, "t", engine.TaskBackup, h.now())
+	h.enqueue(t, "t", queue.TaskBackup, h.now())
 	claimed := h.claim(t, "worker-a")
 	got := h.expire(t)
-	if _, ok := h.q.(engine.Recoverer); ok {
+	if _, ok := h.q.(queue.Recoverer); ok {
 		if len(got) != 1 || got[0].ID != "t" || got[0].Attempt != 2 ||
 			got[0].LeaseOwner != "worker-a" || !got[0].LeaseExpiresAt.Equal(claimed.LeaseExpiresAt) {
 			t.Fatalf("Recover = %+v; want task t queued again as attempt 2, naming worker-a's lease ending %v", got, claimed.LeaseExpiresAt)
@@ -377,7 +378,7 @@ func testExpiredLeaseRunsAgain(t *testing.T, h *harness) {
 		if want := h.now().Add(backoff(1)); !got[0].RunAt.Equal(want) {
 			t.Errorf("recovered RunAt = %v, want now+backoff(1) = %v", got[0].RunAt, want)
 		}
-		if again, err := h.q.(engine.Recoverer).Recover(h.ctx); err != nil || len(again) != 0 {
+		if again, err := h.q.(queue.Recoverer).Recover(h.ctx); err != nil || len(again) != 0 {
 			t.Errorf("second Recover = %+v, %v; want nothing", again, err)
 		}
 		h.claimNone(t, "before the backoff passed")
@@ -394,11 +395,11 @@ func testExpiredLeaseRunsAgain(t *testing.T, h *harness) {
 }
 
 func testExpiredLeaseFailsWhenExhausted(t *testing.T, h *harness) {
-	r, ok := h.q.(engine.Recoverer)
+	r, ok := h.q.(queue.Recoverer)
 	if !ok {
 		t.Skip("the queue has no Recover: what an exhausted expired task becomes is the engine's business")
 	}
-	h.enqueue(t, "t", engine.TaskBackup, h.now())
+	h.enqueue(t, "t", queue.TaskBackup, h.now())
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
 		h.clock.Advance(time.Hour) // past any backoff
 		task := h.claim(t, fmt.Sprintf("worker-%d", attempt))
@@ -428,17 +429,17 @@ func testExpiredLeaseFailsWhenExhausted(t *testing.T, h *harness) {
 
 // testConcurrentRecover: several sweeps at once return each task once.
 func testConcurrentRecover(t *testing.T, h *harness) {
-	r, ok := h.q.(engine.Recoverer)
+	r, ok := h.q.(queue.Recoverer)
 	if !ok {
 		t.Skip("the queue has no Recover")
 	}
 	const tasks = 40
 	for i := range tasks {
-		h.enqueue(t, fmt.Sprintf("t%02d", i), engine.TaskBackup, h.now())
+		h.enqueue(t, fmt.Sprintf("t%02d", i), queue.TaskBackup, h.now())
 		h.claim(t, "dead")
 	}
 	h.clock.Advance(lease)
-	results := make([][]engine.RecoveredTask, 4)
+	results := make([][]queue.RecoveredTask, 4)
 	errs := make([]error, len(results))
 	var wg sync.WaitGroup
 	for i := range results {
@@ -462,7 +463,7 @@ func testConcurrentRecover(t *testing.T, h *harness) {
 }
 
 func testRetryWithBackoff(t *testing.T, h *harness) {
-	h.enqueue(t, "t", engine.TaskBackup, h.now())
+	h.enqueue(t, "t", queue.TaskBackup, h.now())
 	h.claim(t, "worker-a")
 	at := h.now().Add(5 * time.Minute)
 	if err := h.q.Retry(h.ctx, "t", "worker-a", at, "dump: connection reset"); err != nil {
@@ -489,7 +490,7 @@ func testRetryWithBackoff(t *testing.T, h *harness) {
 }
 
 func testRetryExhausted(t *testing.T, h *harness) {
-	h.enqueue(t, "t", engine.TaskBackup, h.now())
+	h.enqueue(t, "t", queue.TaskBackup, h.now())
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
 		task := h.claim(t, "w")
 		if task.Attempt != attempt {
@@ -499,7 +500,7 @@ func testRetryExhausted(t *testing.T, h *harness) {
 		if attempt < maxAttempts && err != nil {
 			t.Fatalf("Retry of attempt %d of %d: %v", attempt, maxAttempts, err)
 		}
-		if attempt == maxAttempts && !errors.Is(err, engine.ErrAttemptsExhausted) {
+		if attempt == maxAttempts && !errors.Is(err, queue.ErrAttemptsExhausted) {
 			t.Fatalf("Retry of the last attempt = %v, want an error matching ErrAttemptsExhausted", err)
 		}
 	}
@@ -513,24 +514,24 @@ func testRetryExhausted(t *testing.T, h *harness) {
 
 func testStats(t *testing.T, h *harness) {
 	now := h.now()
-	h.enqueue(t, "due-10", engine.TaskBackup, now.Add(-10*time.Minute))
-	h.enqueue(t, "due-5", engine.TaskBackup, now.Add(-5*time.Minute))
-	h.enqueue(t, "due-0", engine.TaskRestore, now)
-	h.enqueue(t, "later-1", engine.TaskBackup, now.Add(time.Hour))
-	h.enqueue(t, "later-2", engine.TaskBackup, now.Add(2*time.Hour))
-	want := engine.QueueStats{Depth: 5 - 2, Scheduled: 2, OldestAge: 10 * time.Minute}
+	h.enqueue(t, "due-10", queue.TaskBackup, now.Add(-10*time.Minute))
+	h.enqueue(t, "due-5", queue.TaskBackup, now.Add(-5*time.Minute))
+	h.enqueue(t, "due-0", queue.TaskRestore, now)
+	h.enqueue(t, "later-1", queue.TaskBackup, now.Add(time.Hour))
+	h.enqueue(t, "later-2", queue.TaskBackup, now.Add(2*time.Hour))
+	want := queue.Stats{Depth: 5 - 2, Scheduled: 2, OldestAge: 10 * time.Minute}
 	if st := h.stats(t); st != want {
 		t.Errorf("Stats after enqueue = %+v, want %+v", st, want)
 	}
 	h.claim(t, "w") // due-10
-	want = engine.QueueStats{Depth: 2, Scheduled: 2, Running: 1, OldestAge: 5 * time.Minute}
+	want = queue.Stats{Depth: 2, Scheduled: 2, Running: 1, OldestAge: 5 * time.Minute}
 	if st := h.stats(t); st != want {
 		t.Errorf("Stats after one claim = %+v, want %+v", st, want)
 	}
 	h.clock.Advance(2 * time.Minute) // the lease has expired
-	want = engine.QueueStats{Depth: 2, Scheduled: 2, Expired: 1, OldestAge: 7 * time.Minute}
-	if _, ok := h.q.(engine.Recoverer); !ok {
-		want = engine.QueueStats{Depth: 3, Scheduled: 2, OldestAge: 12 * time.Minute}
+	want = queue.Stats{Depth: 2, Scheduled: 2, Expired: 1, OldestAge: 7 * time.Minute}
+	if _, ok := h.q.(queue.Recoverer); !ok {
+		want = queue.Stats{Depth: 3, Scheduled: 2, OldestAge: 12 * time.Minute}
 	}
 	if st := h.stats(t); st != want {
 		t.Errorf("Stats after the lease expired = %+v, want %+v", st, want)

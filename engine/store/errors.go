@@ -1,4 +1,4 @@
-package engine
+package store
 
 import (
 	"errors"
@@ -6,9 +6,13 @@ import (
 	"strings"
 )
 
-// Sentinel errors of the engine. Errors returned by the Store and the
-// workers wrap them, so callers test with errors.Is.
+// Sentinel errors of the metadata store, re-exported by package engine and
+// the root package. Errors returned by the Store, the queue and the engine
+// wrap them, so callers test with errors.Is.
 var (
+	// ErrInvalid reports input that cannot be used; the message names the
+	// field and what to set.
+	ErrInvalid = errors.New("invalid input")
 	// ErrNotFound reports a row (datasource, job, execution, setting, …) that
 	// does not exist.
 	ErrNotFound = errors.New("not found")
@@ -16,9 +20,6 @@ var (
 	// such as a second datasource with the same name. The error is a
 	// *ConflictError naming the columns.
 	ErrAlreadyExists = errors.New("already exists")
-	// ErrDecrypt reports sealed data that cannot be opened: the secret key is
-	// not the one it was sealed with, or the data was altered.
-	ErrDecrypt = errors.New("decrypt secret: wrong secret key or altered data")
 )
 
 // ConflictError reports a unique constraint violation. It matches
@@ -64,8 +65,8 @@ func (e *FieldError) Is(target error) bool { return target == ErrInvalid }
 // Unwrap returns the cause.
 func (e *FieldError) Unwrap() error { return e.Err }
 
-// invalidField returns a *FieldError about field whose message is
+// InvalidField returns a *FieldError about field whose message is
 // "invalid input: " and the formatted text, like other ErrInvalid errors.
-func invalidField(field, format string, args ...any) error {
+func InvalidField(field, format string, args ...any) error {
 	return &FieldError{Field: field, Err: fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))}
 }

@@ -1,4 +1,4 @@
-package engine
+package store
 
 import (
 	"context"
@@ -195,7 +195,7 @@ func TestListQueryPlans(t *testing.T) {
 	mustNoErr(t, "CreateBackupJob", s.CreateBackupJob(ctx, job))
 	// The old index is gone: the new one has its columns first.
 	var n int
-	mustNoErr(t, "count indexes", s.DB().NewRaw("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?",
+	mustNoErr(t, "count indexes", s.db.NewRaw("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?",
 		"backup_executions_job_id_created_at_idx").Scan(ctx, &n))
 	if n != 0 {
 		t.Errorf("index backup_executions_job_id_created_at_idx still exists")
@@ -230,7 +230,7 @@ func TestListQueryPlans(t *testing.T) {
 		mustNoErr(t, tc.name, tc.run())
 		query := hook.get()
 		var plan []string
-		rows, err := s.DB().QueryContext(ctx, "EXPLAIN QUERY PLAN "+query)
+		rows, err := s.db.QueryContext(ctx, "EXPLAIN QUERY PLAN "+query)
 		mustNoErr(t, "explain "+tc.name, err)
 		for rows.Next() {
 			var id, parent, unused int
@@ -280,7 +280,7 @@ func TestReadsDoNotWaitForTheWriter(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	mustNoErr(t, "CreateDatasource", s.CreateDatasource(ctx, &Datasource{Name: "one", Type: "sqlite"}))
-	tx, err := s.DB().BeginTx(ctx, nil)
+	tx, err := s.db.BeginTx(ctx, nil)
 	mustNoErr(t, "begin", err)
 	defer tx.Rollback()
 	_, err = tx.NewInsert().Model(&Datasource{ID: "uncommitted", Name: "two", Type: "sqlite", Status: DatasourceUnknown,

@@ -1,4 +1,4 @@
-package engine
+package store
 
 import (
 	"encoding/json"
@@ -343,3 +343,22 @@ var allModels = []any{
 	(*Setting)(nil),
 	(*APIToken)(nil),
 }
+
+// Retry settings of backup jobs (BackupJob.RetryAttempts and
+// RetryDelaySeconds).
+const (
+	// DefaultRetryAttempts is how many times a failed backup is retried
+	// when an API request leaves it out, and for the jobs that existed
+	// before retries (the migration's default). The engine's zero value
+	// is 0: never retry.
+	DefaultRetryAttempts = 2
+	// MaxRetryAttempts bounds BackupJob.RetryAttempts.
+	MaxRetryAttempts = 10
+	// DefaultRetryDelaySeconds is the wait before the first retry when
+	// BackupJob.RetryDelaySeconds is 0 at creation.
+	DefaultRetryDelaySeconds = 300
+	// MinRetryDelaySeconds and MaxRetryDelaySeconds bound
+	// BackupJob.RetryDelaySeconds.
+	MinRetryDelaySeconds = 10
+	MaxRetryDelaySeconds = 86400
+)

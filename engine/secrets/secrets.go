@@ -1,6 +1,7 @@
-package engine
+package secrets
 
 import (
+	"errors"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -9,12 +10,16 @@ import (
 	"strings"
 )
 
+// ErrDecrypt reports sealed data that cannot be opened: the secret key is
+// not the one it was sealed with, or the data was altered.
+var ErrDecrypt = errors.New("decrypt secret: wrong secret key or altered data")
+
 // SecretKeyEnv is the environment variable the reference binary reads the
 // secret key from (base64 of 32 random bytes).
 const SecretKeyEnv = "DG_SECRET_KEY"
 
-// secretKeyHelp tells an operator how to make a key.
-const secretKeyHelp = "generate one with `openssl rand -base64 32` and set it in " + SecretKeyEnv
+// SecretKeyHelp tells an operator how to make a key.
+const SecretKeyHelp = "generate one with `openssl rand -base64 32` and set it in " + SecretKeyEnv
 
 // Sealer encrypts secrets at rest (datasource passwords, SMTP passwords)
 // with AES-256-GCM. Sealed data is nonce (12 random bytes) || ciphertext ||
@@ -27,7 +32,7 @@ type Sealer struct {
 // NewSealer returns a Sealer for key, which must be 32 bytes.
 func NewSealer(key []byte) (*Sealer, error) {
 	if len(key) != 32 {
-		return nil, fmt.Errorf("secret key must be 32 bytes, got %d: %s", len(key), secretKeyHelp)
+		return nil, fmt.Errorf("secret key must be 32 bytes, got %d: %s", len(key), SecretKeyHelp)
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
@@ -45,17 +50,17 @@ func NewSealer(key []byte) (*Sealer, error) {
 func DecodeSecretKey(s string) ([]byte, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return nil, fmt.Errorf("secret key is empty: %s", secretKeyHelp)
+		return nil, fmt.Errorf("secret key is empty: %s", SecretKeyHelp)
 	}
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
 		if key, err := enc.DecodeString(s); err == nil {
 			if len(key) != 32 {
-				return nil, fmt.Errorf("secret key must decode to 32 bytes, got %d: %s", len(key), secretKeyHelp)
+				return nil, fmt.Errorf("secret key must decode to 32 bytes, got %d: %s", len(key), SecretKeyHelp)
 			}
 			return key, nil
 		}
 	}
-	return nil, fmt.Errorf("secret key is not base64: %s", secretKeyHelp)
+	return nil, fmt.Errorf("secret key is not base64: %s", SecretKeyHelp)
 }
 
 // Seal encrypts plaintext.

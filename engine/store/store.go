@@ -1,4 +1,4 @@
-package engine
+package store
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/dataguardian/dataguardian/engine/internal/storedb"
 
 	"github.com/google/uuid"
 	"github.com/uptrace/bun"
@@ -65,13 +67,26 @@ type Store struct {
 	read        *bun.DB
 	url         string // redacted, for messages
 	maxLogLines int
+	clockFn     func() time.Time // nil: time.Now
 }
 
-// OpenStore opens the metadata database named by rawURL (see StoreConfig),
+// SetClock sets the clock of the Store's time checks (token expiry); nil
+// means time.Now. Call it before the Store is used.
+func (s *Store) SetClock(now func() time.Time) { s.clockFn = now }
+
+// clock is the Store's current time, in UTC.
+func (s *Store) clock() time.Time {
+	if s.clockFn != nil {
+		return s.clockFn().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Open opens the metadata database named by rawURL (see StoreConfig),
 // checks that it answers and brings its schema up to date. Running it again
 // on the same database is a no-op apart from the check; several processes
 // may run it at once.
-func OpenStore(ctx context.Context, rawURL string) (*Store, error) {
+func Open(ctx context.Context, rawURL string) (*Store, error) {
 	target, err := parseStoreURL(rawURL)
 	if err != nil {
 		return nil, err
@@ -105,13 +120,20 @@ func (s *Store) Close() error {
 	return err
 }
 
-// DB returns the bun handle, for queries the Store has no method for.
+// DB returns the bun handle, for the packages under engine that keep
+// their own tables in the metadata database (the queue) and for white-box
+// tests; only they can name storedb.Key. Everything else goes through the
+// Store's methods.
 //
 // On SQLite the pool has one connection (see storeTarget.open): code that
 // holds a transaction must run every query of that goroutine on the
-// transaction, or it waits for itself. (The Store's own List, Find and Get
-// methods read through a separate pool, see Store.read.)
-func (s *Store) DB() *bun.DB { return s.db }
+// transaction, or it waits for itself.
+func (s *Store) DB(storedb.Key) *bun.DB { return s.db }
+
+// DBError maps a database error to the store's sentinels: sql.ErrNoRows to
+// ErrNotFound, a unique violation to a *ConflictError. Packages that keep
+// their own tables in the store (the queue) return errors the same way.
+func DBError(err error) error { return dbError(err) }
 
 // String returns the store's URL without its password.
 func (s *Store) String() string { return s.url }
@@ -345,7 +367,7 @@ func checkText(db bun.IDB, row any) error {
 				}
 			}
 			if found {
-				return invalidField(f.Name, "%s holds a NUL byte or text that is not UTF-8: remove it", f.Name)
+				return InvalidField(f.Name, "%s holds a NUL byte or text that is not UTF-8: remove it", f.Name)
 			}
 			continue
 		}
@@ -354,7 +376,7 @@ func checkText(db bun.IDB, row any) error {
 		case repair:
 			fv.SetString(strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "\uFFFD"))
 		default:
-			return invalidField(f.Name, "%s holds a NUL byte or text that is not UTF-8: remove it", f.Name)
+			return InvalidField(f.Name, "%s holds a NUL byte or text that is not UTF-8: remove it", f.Name)
 		}
 	}
 	return nil
@@ -827,4 +849,72 @@ func (s *Store) GetSetting(ctx context.Context, key string) (*Setting, error) {
 // PutSetting creates or replaces the setting st.Key.
 func (s *Store) PutSetting(ctx context.Context, st *Setting) error {
 	return upsertRow(ctx, s.db, st, "key")
+}
+
+// RecordJobRun sets the last_execution_at of backup job jobID to at, when
+// one of its runs started, unless a later run set it already.
+func (s *Store) RecordJobRun(ctx context.Context, jobID string, at time.Time) error {
+	_, err := s.db.NewUpdate().Model((*BackupJob)(nil)).Set("last_execution_at = ?", at).
+		Where("id = ?", jobID).WhereGroup(" AND ", func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		return q.Where("last_execution_at IS NULL").WhereOr("last_execution_at < ?", at)
+	}).Exec(ctx)
+	return dbError(err)
+}
+
+// DeleteExecution deletes execution id (with its logs and per-storage
+// statuses, by cascade).
+func (s *Store) DeleteExecution(ctx context.Context, id string) error {
+	_, err := s.db.NewDelete().Model((*Execution)(nil)).Where("id = ?", id).Exec(ctx)
+	return dbError(err)
+}
+
+// DeleteBackupJob deletes backup job id. Its executions stay, their
+// job_id set to NULL.
+func (s *Store) DeleteBackupJob(ctx context.Context, id string) error {
+	_, err := s.db.NewDelete().Model((*BackupJob)(nil)).Where("id = ?", id).Exec(ctx)
+	return dbError(err)
+}
+
+// DeleteStorageLocation deletes storage location id.
+func (s *Store) DeleteStorageLocation(ctx context.Context, id string) error {
+	_, err := s.db.NewDelete().Model((*StorageLocation)(nil)).Where("id = ?", id).Exec(ctx)
+	return dbError(err)
+}
+
+// File is the SQLite database file of the metadata store at rawURL (see
+// StoreConfig), or "" for PostgreSQL or a URL that does not parse.
+func File(rawURL string) string {
+	t, err := parseStoreURL(rawURL)
+	if err != nil {
+		return ""
+	}
+	return t.file
+}
+
+// RequeueExecution sets execution id, while queued or running, back to
+// queued with its attempt counted one more, and returns the new attempt
+// and its operation; ok is false when the execution is in neither state.
+func (s *Store) RequeueExecution(ctx context.Context, id string) (attempt int, op Operation, ok bool, err error) {
+	err = s.db.NewUpdate().Model((*Execution)(nil)).
+		Set("status = ?", ExecutionQueued).Set("attempt = attempt + 1").Set("updated_at = ?", now()).
+		Where("id = ?", id).Where("status IN (?)", bun.In([]ExecutionStatus{ExecutionQueued, ExecutionRunning})).
+		Returning("attempt, operation").Scan(ctx, &attempt, &op)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, "", false, nil
+	}
+	return attempt, op, err == nil, dbError(err)
+}
+
+// InsertBackupJobs inserts jobs as given (IDs and timestamps assigned
+// where empty), 1,000 per statement: for seeding tests and benchmarks.
+func (s *Store) InsertBackupJobs(ctx context.Context, jobs []BackupJob) error {
+	for i := range jobs {
+		stamp(s.db, &jobs[i], true)
+	}
+	for chunk := range slices.Chunk(jobs, 1000) {
+		if _, err := s.db.NewInsert().Model(&chunk).Exec(ctx); err != nil {
+			return fmt.Errorf("insert %d backup jobs: %w", len(chunk), dbError(err))
+		}
+	}
+	return nil
 }

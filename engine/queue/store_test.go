@@ -1,4 +1,4 @@
-package engine_test
+package queue_test
 
 import (
 	"bufio"
@@ -14,8 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dataguardian/dataguardian/engine"
-	"github.com/dataguardian/dataguardian/engine/queuetest"
+	"github.com/dataguardian/dataguardian/engine/internal/storedb"
+	"github.com/dataguardian/dataguardian/engine/internal/storetest"
+	"github.com/dataguardian/dataguardian/engine/queue"
+	"github.com/dataguardian/dataguardian/engine/queue/queuetest"
+	"github.com/dataguardian/dataguardian/engine/store"
 	"github.com/dataguardian/dataguardian/internal/testsvc"
 )
 
@@ -24,7 +27,7 @@ import (
 // DG_REQUIRE_SERVICES=1), passing the store URL: for tests that open the
 // store in several processes.
 func storeURLs(t *testing.T, fn func(t *testing.T, url string)) {
-	t.Run("sqlite", func(t *testing.T) { t.Parallel(); fn(t, engine.SQLiteTestURL(t)) })
+	t.Run("sqlite", func(t *testing.T) { t.Parallel(); fn(t, storetest.SQLiteURL(t)) })
 	t.Run("postgres", func(t *testing.T) { t.Parallel(); fn(t, testsvc.NewPostgresDatabase(t)) })
 }
 
@@ -32,12 +35,12 @@ func TestStoreQueueConformance(t *testing.T) {
 	t.Parallel()
 	storeURLs(t, func(t *testing.T, _ string) {
 		pg := strings.HasSuffix(t.Name(), "postgres")
-		queuetest.Run(t, func(t *testing.T, opts *engine.QueueOptions) engine.Queue {
-			url := engine.SQLiteTestURL(t)
+		queuetest.Run(t, func(t *testing.T, opts *queue.Options) queue.Queue {
+			url := storetest.SQLiteURL(t)
 			if pg {
 				url = testsvc.NewPostgresDatabase(t)
 			}
-			return engine.NewStoreQueue(engine.OpenTestStore(t, url), opts)
+			return queue.NewStoreQueue(storetest.Open(t, url), opts)
 		})
 	})
 }
@@ -49,7 +52,7 @@ func TestDefaultBackoff(t *testing.T) {
 		5: 8 * time.Minute, 6: 10 * time.Minute, 60: 10 * time.Minute,
 	} {
 		for range 50 {
-			if got := engine.DefaultBackoff(attempt); got > want || got < want*4/5 {
+			if got := queue.DefaultBackoff(attempt); got > want || got < want*4/5 {
 				t.Fatalf("DefaultBackoff(%d) = %s, want within [%s, %s]", attempt, got, want*4/5, want)
 			}
 		}
@@ -62,36 +65,36 @@ func TestStoreQueueOptions(t *testing.T) {
 	t.Parallel()
 	storeURLs(t, func(t *testing.T, url string) {
 		ctx := t.Context()
-		s := engine.OpenTestStore(t, url)
+		s := storetest.Open(t, url)
 		clock := time.Now()
-		q := engine.NewStoreQueue(s, &engine.QueueOptions{
-			KindMaxAttempts: map[string]int{engine.TaskRestore: 1},
+		q := queue.NewStoreQueue(s, &queue.Options{
+			KindMaxAttempts: map[string]int{queue.TaskRestore: 1},
 			Now:             func() time.Time { return clock },
 		})
 
 		// A restore has one attempt; a backup the default three.
-		if err := q.Enqueue(ctx, engine.Task{ID: "r", Kind: engine.TaskRestore, ExecutionID: "e"}); err != nil {
+		if err := q.Enqueue(ctx, queue.Task{ID: "r", Kind: queue.TaskRestore, ExecutionID: "e"}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := q.Claim(ctx, nil, "w", time.Minute); err != nil {
 			t.Fatal(err)
 		}
-		if err := q.Retry(ctx, "r", "w", time.Time{}, "boom"); !errors.Is(err, engine.ErrAttemptsExhausted) {
+		if err := q.Retry(ctx, "r", "w", time.Time{}, "boom"); !errors.Is(err, queue.ErrAttemptsExhausted) {
 			t.Errorf("Retry of a restore with KindMaxAttempts 1 = %v, want ErrAttemptsExhausted", err)
 		}
-		if err := q.Enqueue(ctx, engine.Task{ID: "b", Kind: engine.TaskBackup, ExecutionID: "e"}); err != nil {
+		if err := q.Enqueue(ctx, queue.Task{ID: "b", Kind: queue.TaskBackup, ExecutionID: "e"}); err != nil {
 			t.Fatal(err)
 		}
-		for attempt := 1; attempt <= engine.DefaultQueueMaxAttempts; attempt++ {
+		for attempt := 1; attempt <= queue.DefaultMaxAttempts; attempt++ {
 			if _, err := q.Claim(ctx, nil, "w", time.Minute); err != nil {
 				t.Fatalf("claim attempt %d: %v", attempt, err)
 			}
 			err := q.Retry(ctx, "b", "w", clock, "boom")
-			if exhausted := errors.Is(err, engine.ErrAttemptsExhausted); exhausted != (attempt == engine.DefaultQueueMaxAttempts) {
+			if exhausted := errors.Is(err, queue.ErrAttemptsExhausted); exhausted != (attempt == queue.DefaultMaxAttempts) {
 				t.Fatalf("Retry of attempt %d = %v", attempt, err)
 			}
 		}
-		if err := q.Enqueue(ctx, engine.Task{Kind: "", ExecutionID: "e"}); err == nil {
+		if err := q.Enqueue(ctx, queue.Task{Kind: "", ExecutionID: "e"}); err == nil {
 			t.Errorf("Enqueue without a kind = nil, want an error")
 		}
 		if _, err := q.Claim(ctx, nil, "w", 0); err == nil {
@@ -99,14 +102,14 @@ func TestStoreQueueOptions(t *testing.T) {
 		}
 
 		// Prune deletes finished tasks only.
-		if err := q.Enqueue(ctx, engine.Task{ID: "d", Kind: engine.TaskBackup, ExecutionID: "e"}); err != nil {
+		if err := q.Enqueue(ctx, queue.Task{ID: "d", Kind: queue.TaskBackup, ExecutionID: "e"}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := q.Claim(ctx, nil, "w", time.Minute); err != nil {
 			t.Fatal(err)
 		}
 		mustNoErr(t, "Complete", q.Complete(ctx, "d", "w"))
-		mustNoErr(t, "Enqueue", q.Enqueue(ctx, engine.Task{ID: "waiting", Kind: engine.TaskBackup, ExecutionID: "e", RunAt: time.Now().Add(time.Hour)}))
+		mustNoErr(t, "Enqueue", q.Enqueue(ctx, queue.Task{ID: "waiting", Kind: queue.TaskBackup, ExecutionID: "e", RunAt: time.Now().Add(time.Hour)}))
 		n, err := q.Prune(ctx, clock.Add(time.Second))
 		if err != nil || n != 3 { // r, b (failed), d (done)
 			t.Errorf("Prune = %d, %v; want 3 finished tasks", n, err)
@@ -116,8 +119,8 @@ func TestStoreQueueOptions(t *testing.T) {
 		}
 
 		// RecoverTasks tells the failed from the queued again.
-		mustNoErr(t, "Enqueue", q.Enqueue(ctx, engine.Task{ID: "r2", Kind: engine.TaskRestore, ExecutionID: "e", RunAt: clock.Add(-2 * time.Second)}))
-		mustNoErr(t, "Enqueue", q.Enqueue(ctx, engine.Task{ID: "b2", Kind: engine.TaskBackup, ExecutionID: "e", RunAt: clock.Add(-time.Second)}))
+		mustNoErr(t, "Enqueue", q.Enqueue(ctx, queue.Task{ID: "r2", Kind: queue.TaskRestore, ExecutionID: "e", RunAt: clock.Add(-2 * time.Second)}))
+		mustNoErr(t, "Enqueue", q.Enqueue(ctx, queue.Task{ID: "b2", Kind: queue.TaskBackup, ExecutionID: "e", RunAt: clock.Add(-time.Second)}))
 		for range 2 {
 			if _, err := q.Claim(ctx, nil, "w", time.Minute); err != nil {
 				t.Fatal(err)
@@ -169,23 +172,23 @@ func TestQueueHelperProcess(t *testing.T) {
 		return
 	}
 	ctx := context.Background()
-	s, err := engine.OpenStore(ctx, os.Getenv(envURL))
+	s, err := store.Open(ctx, os.Getenv(envURL))
 	mustNoErr(t, "OpenStore", err)
 	defer s.Close()
-	q := engine.NewStoreQueue(s, nil)
+	q := queue.NewStoreQueue(s, nil)
 	owner := os.Getenv(envOwner)
 	if ns, err := strconv.ParseInt(os.Getenv(envStart), 10, 64); err == nil {
 		time.Sleep(time.Until(time.Unix(0, ns)))
 	}
 	record := func(id string) {
-		_, err := s.DB().NewRaw("INSERT INTO queue_claims (task_id, owner) VALUES (?, ?)", id, owner).Exec(ctx)
+		_, err := s.DB(storedb.Key{}).NewRaw("INSERT INTO queue_claims (task_id, owner) VALUES (?, ?)", id, owner).Exec(ctx)
 		mustNoErr(t, "record claim", err)
 	}
 	switch mode {
 	case "drain":
 		for {
 			task, err := q.Claim(ctx, nil, owner, 30*time.Second)
-			if errors.Is(err, engine.ErrQueueEmpty) {
+			if errors.Is(err, queue.ErrEmpty) {
 				return
 			}
 			mustNoErr(t, "Claim", err)
@@ -214,8 +217,8 @@ func helper(t *testing.T, mode, url, owner string, start time.Time) *exec.Cmd {
 	return cmd
 }
 
-func createClaimsTable(t *testing.T, s *engine.Store) {
-	_, err := s.DB().NewRaw("CREATE TABLE queue_claims (task_id VARCHAR NOT NULL, owner VARCHAR NOT NULL)").Exec(t.Context())
+func createClaimsTable(t *testing.T, s *store.Store) {
+	_, err := s.DB(storedb.Key{}).NewRaw("CREATE TABLE queue_claims (task_id VARCHAR NOT NULL, owner VARCHAR NOT NULL)").Exec(t.Context())
 	mustNoErr(t, "create queue_claims", err)
 }
 
@@ -228,10 +231,10 @@ func TestStoreQueueProcesses(t *testing.T) {
 	t.Parallel()
 	const tasks, procs = 300, 3
 	url := testsvc.NewPostgresDatabase(t)
-	s := engine.OpenTestStore(t, url)
+	s := storetest.Open(t, url)
 	ctx := t.Context()
 	createClaimsTable(t, s)
-	mustNoErr(t, "EnqueueBulk", engine.EnqueueBulk(ctx, s, tasks, engine.TaskBackup, time.Now().Add(-time.Minute)))
+	mustNoErr(t, "EnqueueBulk", queue.EnqueueBulk(ctx, s, tasks, queue.TaskBackup, time.Now().Add(-time.Minute)))
 
 	start := time.Now().Add(time.Second) // all children claim from the same moment
 	var wg sync.WaitGroup
@@ -252,7 +255,7 @@ func TestStoreQueueProcesses(t *testing.T) {
 		TaskID string `bun:"task_id"`
 		N      int    `bun:"n"`
 	}
-	err := s.DB().NewRaw("SELECT task_id, COUNT(*) AS n FROM queue_claims GROUP BY task_id").Scan(ctx, &perTask)
+	err := s.DB(storedb.Key{}).NewRaw("SELECT task_id, COUNT(*) AS n FROM queue_claims GROUP BY task_id").Scan(ctx, &perTask)
 	mustNoErr(t, "count claims", err)
 	for _, c := range perTask {
 		if c.N != 1 {
@@ -266,15 +269,15 @@ func TestStoreQueueProcesses(t *testing.T) {
 		Owner string `bun:"owner"`
 		N     int    `bun:"n"`
 	}
-	err = s.DB().NewRaw("SELECT owner, COUNT(*) AS n FROM queue_claims GROUP BY owner ORDER BY owner").Scan(ctx, &perOwner)
+	err = s.DB(storedb.Key{}).NewRaw("SELECT owner, COUNT(*) AS n FROM queue_claims GROUP BY owner ORDER BY owner").Scan(ctx, &perOwner)
 	mustNoErr(t, "count claims per process", err)
 	t.Logf("claims per process: %+v", perOwner)
 	if len(perOwner) < 2 {
 		t.Errorf("only %d process claimed tasks: the test did not run them concurrently", len(perOwner))
 	}
-	st, err := engine.NewStoreQueue(s, nil).Stats(ctx)
+	st, err := queue.NewStoreQueue(s, nil).Stats(ctx)
 	mustNoErr(t, "Stats", err)
-	if st != (engine.QueueStats{}) {
+	if st != (queue.Stats{}) {
 		t.Errorf("Stats after draining = %+v, want zero", st)
 	}
 }
@@ -283,17 +286,17 @@ func ExampleStoreQueue() {
 	ctx := context.Background()
 	dir, _ := os.MkdirTemp("", "dg-example")
 	defer os.RemoveAll(dir)
-	store, err := engine.OpenStore(ctx, "sqlite://"+dir+"/meta.db")
+	store, err := store.Open(ctx, "sqlite://"+dir+"/meta.db")
 	if err != nil {
 		panic(err)
 	}
 	defer store.Close()
-	q := engine.NewStoreQueue(store, nil)
+	q := queue.NewStoreQueue(store, nil)
 
 	// The scheduler (or "run now") enqueues; a worker claims, heartbeats with
 	// Extend while it works, and completes.
-	_ = q.Enqueue(ctx, engine.Task{Kind: engine.TaskBackup, ExecutionID: "exec-1"})
-	task, err := q.Claim(ctx, []string{engine.TaskBackup}, "host-1:4242", 30*time.Second)
+	_ = q.Enqueue(ctx, queue.Task{Kind: queue.TaskBackup, ExecutionID: "exec-1"})
+	task, err := q.Claim(ctx, []string{queue.TaskBackup}, "host-1:4242", 30*time.Second)
 	if err != nil {
 		panic(err)
 	}
@@ -303,7 +306,7 @@ func ExampleStoreQueue() {
 		panic(err)
 	}
 	_, err = q.Claim(ctx, nil, "host-1:4242", 30*time.Second)
-	fmt.Println(errors.Is(err, engine.ErrQueueEmpty))
+	fmt.Println(errors.Is(err, queue.ErrEmpty))
 	// Output:
 	// claimed exec-1 attempt 1
 	// true
@@ -322,12 +325,12 @@ func TestStoreQueueSIGKILL(t *testing.T) {
 	t.Parallel()
 	storeURLs(t, func(t *testing.T, url string) {
 		ctx := t.Context()
-		s := engine.OpenTestStore(t, url)
+		s := storetest.Open(t, url)
 		createClaimsTable(t, s)
 		var skew atomic.Int64 // added to this queue's clock
-		q := engine.NewStoreQueue(s, &engine.QueueOptions{Backoff: func(int) time.Duration { return 0 },
+		q := queue.NewStoreQueue(s, &queue.Options{Backoff: func(int) time.Duration { return 0 },
 			Now: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }})
-		mustNoErr(t, "Enqueue", q.Enqueue(ctx, engine.Task{ID: "victim", Kind: engine.TaskBackup, ExecutionID: "e"}))
+		mustNoErr(t, "Enqueue", q.Enqueue(ctx, queue.Task{ID: "victim", Kind: queue.TaskBackup, ExecutionID: "e"}))
 
 		cmd := helper(t, "hang", url, "doomed", time.Now())
 		stdout, err := cmd.StdoutPipe()
@@ -352,7 +355,7 @@ func TestStoreQueueSIGKILL(t *testing.T) {
 		leaseEnd := func() time.Time {
 			t.Helper()
 			var at time.Time
-			mustNoErr(t, "read lease", s.DB().NewRaw("SELECT lease_expires_at FROM queue_tasks WHERE id = ?", "victim").Scan(ctx, &at))
+			mustNoErr(t, "read lease", s.DB(storedb.Key{}).NewRaw("SELECT lease_expires_at FROM queue_tasks WHERE id = ?", "victim").Scan(ctx, &at))
 			return at
 		}
 
@@ -370,7 +373,7 @@ func TestStoreQueueSIGKILL(t *testing.T) {
 			if got, err := q.Recover(ctx); err != nil || len(got) != 0 {
 				t.Fatalf("Recover while the owner heartbeats = %+v, %v; want nothing", got, err)
 			}
-			if task, err := q.Claim(ctx, nil, "thief", time.Minute); !errors.Is(err, engine.ErrQueueEmpty) {
+			if task, err := q.Claim(ctx, nil, "thief", time.Minute); !errors.Is(err, queue.ErrEmpty) {
 				t.Fatalf("Claim while the owner heartbeats = %+v, %v; want ErrQueueEmpty", task, err)
 			}
 		}
@@ -392,7 +395,7 @@ func TestStoreQueueSIGKILL(t *testing.T) {
 			t.Fatalf("claimed %+v after recovery, want victim attempt 2", task)
 		}
 		mustNoErr(t, "Complete", q.Complete(ctx, task.ID, "survivor"))
-		n, err := s.DB().NewSelect().TableExpr("queue_claims").Count(ctx)
+		n, err := s.DB(storedb.Key{}).NewSelect().TableExpr("queue_claims").Count(ctx)
 		mustNoErr(t, "count claims", err)
 		if n != 1 {
 			t.Errorf("%d claims recorded by helpers, want 1", n)
@@ -407,13 +410,13 @@ func TestStoreQueueAdopt(t *testing.T) {
 	t.Parallel()
 	storeURLs(t, func(t *testing.T, url string) {
 		ctx := t.Context()
-		q := engine.NewStoreQueue(engine.OpenTestStore(t, url), &engine.QueueOptions{MaxAttempts: 2})
+		q := queue.NewStoreQueue(storetest.Open(t, url), &queue.Options{MaxAttempts: 2})
 		owners := map[string]string{ // task → owner
 			"mine-1": "dg_1/host:1:a", "mine-2": "dg_1", "like-1": "dgx1/host:2:b", "like-2": "dg_10/host:3:c",
 			"like-3": "dg_", "other": "other/host:4:d",
 		}
 		for _, id := range []string{"like-1", "like-2", "like-3", "mine-1", "mine-2", "other"} {
-			mustNoErr(t, "Enqueue", q.Enqueue(ctx, engine.Task{ID: id, Kind: engine.TaskBackup, ExecutionID: id, RunAt: time.Now().Add(-time.Hour)}))
+			mustNoErr(t, "Enqueue", q.Enqueue(ctx, queue.Task{ID: id, Kind: queue.TaskBackup, ExecutionID: id, RunAt: time.Now().Add(-time.Hour)}))
 			task, err := q.Claim(ctx, nil, owners[id], time.Hour)
 			mustNoErr(t, "Claim", err)
 			if task.ID != id {
@@ -459,15 +462,15 @@ func BenchmarkStoreQueueClaim(b *testing.B) {
 				} else {
 					url = "sqlite://" + b.TempDir() + "/meta.db"
 				}
-				s, err := engine.OpenStore(b.Context(), url)
+				s, err := store.Open(b.Context(), url)
 				if err != nil {
 					b.Fatal(err)
 				}
 				defer s.Close()
-				if err := engine.EnqueueBulk(b.Context(), s, b.N, engine.TaskBackup, time.Now().Add(-time.Minute)); err != nil {
+				if err := queue.EnqueueBulk(b.Context(), s, b.N, queue.TaskBackup, time.Now().Add(-time.Minute)); err != nil {
 					b.Fatal(err)
 				}
-				q := engine.NewStoreQueue(s, nil)
+				q := queue.NewStoreQueue(s, nil)
 				var next sync.Mutex
 				left := b.N
 				take := func() bool {

@@ -1,0 +1,41 @@
+package engine
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/dataguardian/dataguardian/engine/internal/storetest"
+)
+
+// Stores for the engine's white-box tests (see storetest).
+var (
+	sqliteTestURL = storetest.SQLiteURL
+	openTestStore = storetest.Open
+	forEachStore  = storetest.ForEach
+)
+
+// ts is a fixed UTC time with microsecond precision, as the store keeps it.
+func ts(minute int) time.Time {
+	return time.Date(2025, 2, 13, 6, minute, 1, 123456000, time.UTC)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func mustNoErr(t *testing.T, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// same fails t unless got equals want field by field.
+func same[T any](t *testing.T, what string, got, want *T) {
+	t.Helper()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s round trip differs:\n got %+v\nwant %+v", what, got, want)
+	}
+}
+
+// second is the error of a call returning a value and an error.
+func second[T any](_ T, err error) error { return err }
