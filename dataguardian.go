@@ -8,12 +8,15 @@
 // key under ./dataguardian-data); Config selects PostgreSQL metadata, other
 // drivers and storages. The plug-in interfaces live in the packages of their
 // kind and are re-exported here: Storage (package storage), Driver (package
-// drivers), Queue (package engine) and Notifier (package notify).
+// drivers), Queue (package engine/queue) and Notifier (package notify).
+// The built-in drivers and the local storage (package defaults) fill a
+// Config that leaves them out. ARCHITECTURE.md maps the packages.
 package dataguardian
 
 import (
 	"context"
 
+	"github.com/dataguardian/dataguardian/defaults"
 	"github.com/dataguardian/dataguardian/drivers"
 	"github.com/dataguardian/dataguardian/engine"
 	"github.com/dataguardian/dataguardian/manifest"
@@ -56,9 +59,50 @@ type (
 	Notification    = notify.Notification
 )
 
+// Statuses and operations of executions, per-storage copy statuses and
+// datasource health statuses, as the API and the metadata store spell them.
+type (
+	ExecutionStatus  = engine.ExecutionStatus
+	Operation        = engine.Operation
+	StorageStatus    = engine.StorageStatus
+	DatasourceStatus = engine.DatasourceStatus
+)
+
+// Values of ExecutionStatus, Operation, StorageStatus and DatasourceStatus.
+const (
+	ExecutionQueued    = engine.ExecutionQueued
+	ExecutionRunning   = engine.ExecutionRunning
+	ExecutionCompleted = engine.ExecutionCompleted
+	ExecutionFailed    = engine.ExecutionFailed
+	ExecutionCancelled = engine.ExecutionCancelled
+
+	OperationBackup  = engine.OperationBackup
+	OperationRestore = engine.OperationRestore
+	OperationVerify  = engine.OperationVerify
+
+	StorageAvailable   = engine.StorageAvailable
+	StorageMissing     = engine.StorageMissing
+	StorageCorrupt     = engine.StorageCorrupt
+	StorageUnreachable = engine.StorageUnreachable
+	StorageUnknown     = engine.StorageUnknown
+
+	DatasourceHealthy  = engine.DatasourceHealthy
+	DatasourceWarning  = engine.DatasourceWarning
+	DatasourceCritical = engine.DatasourceCritical
+	DatasourceUnknown  = engine.DatasourceUnknown
+)
+
+// Confirmation phrases an operator types to start a restore
+// (RestoreRequest.ConfirmationPhrase).
+const (
+	ConfirmRestore = engine.ConfirmRestore
+	ConfirmVerify  = engine.ConfirmVerify
+)
+
 // Sentinel errors, for errors.Is.
 var (
 	ErrNotFound         = engine.ErrNotFound
+	ErrAlreadyExists    = engine.ErrAlreadyExists
 	ErrInvalid          = engine.ErrInvalid
 	ErrNotRestorable    = engine.ErrNotRestorable
 	ErrConfirmation     = engine.ErrConfirmation
@@ -67,6 +111,10 @@ var (
 	ErrSizeMismatch     = manifest.ErrSizeMismatch
 	ErrNoManifest       = manifest.ErrNoManifest
 )
+
+func init() {
+	engine.Builtins = func(c *engine.Config) { defaults.Fill(&c.Drivers, &c.StorageOpeners) }
+}
 
 // New opens the metadata store named by cfg (migrating it) and returns a
 // ready Engine. The zero Config runs on embedded defaults.

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/dataguardian/dataguardian/engine/queue"
+	"github.com/dataguardian/dataguardian/engine/scheduler"
 	"github.com/dataguardian/dataguardian/engine/secrets"
 	"github.com/dataguardian/dataguardian/engine/store"
 )
@@ -143,6 +144,12 @@ var (
 
 // NewStoreQueue returns the durable queue kept in s; see queue.NewStoreQueue.
 func NewStoreQueue(s *Store, opts *QueueOptions) *StoreQueue { return queue.NewStoreQueue(s, opts) }
+
+// Scheduler of due runs (package scheduler).
+type (
+	Scheduler        = scheduler.Scheduler
+	SchedulerOptions = scheduler.Options
+)
 
 // Secret sealer (package secrets).
 type Sealer = secrets.Sealer

@@ -15,18 +15,14 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dataguardian/dataguardian/drivers"
-	"github.com/dataguardian/dataguardian/drivers/files"
-	"github.com/dataguardian/dataguardian/drivers/mysql"
-	"github.com/dataguardian/dataguardian/drivers/postgres"
-	"github.com/dataguardian/dataguardian/drivers/sqlite"
 	"github.com/dataguardian/dataguardian/engine/queue"
+	"github.com/dataguardian/dataguardian/engine/scheduler"
 	"github.com/dataguardian/dataguardian/engine/secrets"
 	"github.com/dataguardian/dataguardian/engine/store"
 	"github.com/dataguardian/dataguardian/internal/confine"
 	"github.com/dataguardian/dataguardian/manifest"
 	"github.com/dataguardian/dataguardian/notify"
 	"github.com/dataguardian/dataguardian/storage"
-	"github.com/dataguardian/dataguardian/storage/local"
 )
 
 // Defaults applied by Config.WithDefaults.
@@ -45,7 +41,13 @@ var (
 )
 
 // StorageOpener opens the Storage of a storage location of one type.
-type StorageOpener func(ctx context.Context, loc *StorageLocation) (storage.Storage, error)
+type StorageOpener = store.StorageOpener
+
+// Builtins fills in the built-in drivers and storage openers where a
+// Config leaves them nil (WithDefaults). The root package sets it from
+// package defaults, so that engine itself imports no concrete driver or
+// storage; without it such a Config has none.
+var Builtins func(*Config)
 
 // Config configures an Engine. The zero value is usable: SQLite metadata
 // and a secret key under DataDir, every built-in driver, local storage,
@@ -75,11 +77,12 @@ type Config struct {
 	// SecretKey (32 bytes) seals datasource passwords at rest. nil means the
 	// key in DataDir/secret.key, created (mode 0600) on first use.
 	SecretKey []byte
-	// Drivers maps datasource types to drivers; nil means postgres, mysql,
-	// mariadb, sqlite and files.
+	// Drivers maps datasource types to drivers; nil means the built-ins
+	// (postgres, mysql, mariadb, sqlite, files: see Builtins and package
+	// defaults).
 	Drivers *drivers.Registry
-	// StorageOpeners maps storage location types to openers; nil means
-	// {"local": a directory given by config "path"}.
+	// StorageOpeners maps storage location types to openers; nil means the
+	// built-ins ({"local": a directory given by config "path"}).
 	StorageOpeners map[string]StorageOpener
 	// Notifier receives every notification on the caller's path (it must
 	// return promptly), besides the in-app records and the channels stored
@@ -114,16 +117,14 @@ func (c Config) WithDefaults() Config {
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = "sqlite://" + filepath.Join(c.DataDir, "dataguardian.db")
 	}
+	if (c.Drivers == nil || c.StorageOpeners == nil) && Builtins != nil {
+		Builtins(&c)
+	}
 	if c.Drivers == nil {
 		c.Drivers = &drivers.Registry{}
-		c.Drivers.Register(postgres.New())
-		c.Drivers.Register(mysql.New())
-		c.Drivers.Register(mysql.NewMariaDB())
-		c.Drivers.Register(sqlite.New())
-		c.Drivers.Register(files.New())
 	}
 	if c.StorageOpeners == nil {
-		c.StorageOpeners = map[string]StorageOpener{"local": openLocal}
+		c.StorageOpeners = map[string]StorageOpener{}
 	}
 	if c.Notifier == nil {
 		c.Notifier = notify.Log{Logger: c.Logger}
@@ -148,18 +149,6 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: SecretKey has %d bytes: %s", ErrInvalid, len(c.SecretKey), secrets.SecretKeyHelp)
 	}
 	return nil
-}
-
-func openLocal(_ context.Context, loc *StorageLocation) (storage.Storage, error) {
-	path := loc.Config["path"]
-	if path == "" {
-		return nil, store.InvalidField("config.path", "storage location %q: config \"path\" is empty: set it to the backup directory", loc.Name)
-	}
-	st, err := local.New(path)
-	if err != nil {
-		return nil, store.InvalidField("config.path", "storage location %q: %v: choose a directory this server can create and write", loc.Name, err)
-	}
-	return st, nil
 }
 
 // Engine runs backups and restores and keeps their records. It is safe for
@@ -367,8 +356,7 @@ func (e *Engine) CreateBackupJob(ctx context.Context, job *BackupJob) error {
 	}
 	job.Enabled = true
 	if job.Schedule != "" {
-		s, loc, _ := parseSchedule(job.Schedule, job.Timezone)
-		next := nextRun(s, loc, e.now())
+		next, _ := scheduler.NextAfter(job.Schedule, job.Timezone, e.now())
 		job.NextExecutionAt = &next
 	}
 	return e.store.CreateBackupJob(ctx, job)
@@ -430,7 +418,7 @@ func (e *Engine) validateJob(ctx context.Context, job *BackupJob) error {
 			MinRetryDelaySeconds, MaxRetryDelaySeconds, DefaultRetryDelaySeconds)
 	}
 	if job.Schedule != "" {
-		if _, _, err := parseSchedule(job.Schedule, job.Timezone); err != nil {
+		if _, _, err := scheduler.Parse(job.Schedule, job.Timezone); err != nil {
 			field := "schedule"
 			if strings.HasPrefix(err.Error(), "timezone") {
 				field = "timezone"

@@ -5,8 +5,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dataguardian/dataguardian/defaults"
 	"github.com/dataguardian/dataguardian/engine/internal/storetest"
 )
+
+func init() {
+	Builtins = func(c *Config) { defaults.Fill(&c.Drivers, &c.StorageOpeners) }
+}
 
 // Stores for the engine's white-box tests (see storetest).
 var (

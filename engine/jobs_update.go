@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/dataguardian/dataguardian/engine/scheduler"
 )
 
 // ErrInUse reports a row that cannot be deleted because others refer to
@@ -55,8 +57,7 @@ func (e *Engine) rescheduled(schedule, tz string, next *time.Time, newSchedule, 
 	case newSchedule == schedule && newTZ == tz && next != nil:
 		return next
 	default:
-		s, loc, _ := parseSchedule(newSchedule, newTZ)
-		n := nextRun(s, loc, e.now())
+		n, _ := scheduler.NextAfter(newSchedule, newTZ, e.now())
 		return &n
 	}
 }

@@ -1,15 +1,12 @@
 package engine
 
 import (
-	"context"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/dataguardian/dataguardian/engine/internal/storedb"
-	"github.com/dataguardian/dataguardian/engine/queue"
-	"github.com/dataguardian/dataguardian/engine/store"
 	"github.com/dataguardian/dataguardian/internal/testsvc"
 )
 
@@ -115,68 +112,4 @@ func TestEnqueueDueBatchesAcrossProcesses(t *testing.T) {
 		t.Fatalf("the calls report %d runs enqueued; want %d", total, jobs)
 	}
 	checkOncePerJob(t, engines[1], ids, due)
-}
-
-// A batch read before another process enqueued its jobs (or before their
-// next_execution_at was moved) records nothing: the compare-and-set on the
-// due time fails, so no run is enqueued twice and no stale due time runs.
-func TestEnqueueBatchSkipsJobsMovedSinceRead(t *testing.T) {
-	forEachStoreURL(t, func(t *testing.T, url string) {
-		ctx := t.Context()
-		e, err := New(ctx, Config{DataDir: t.TempDir(), DatabaseURL: url, SecretKey: testKey, Logger: discardLogger})
-		mustNoErr(t, "new", err)
-		defer e.Close()
-		f := newFixture(t, e, BackupJob{})
-		due := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
-		ids := addDueJobs(t, e, f.ds.ID, f.job.StorageLocationIDs, 20, due)
-		now := e.now()
-		stale, err := store.DueJobs[BackupJob](ctx, e.store, now, 100, false)
-		mustNoErr(t, "read due jobs", err)
-		if len(stale) != 20 {
-			t.Fatalf("%d due jobs; want 20", len(stale))
-		}
-
-		// Meanwhile: another process enqueues the first 10, and the
-		// schedule of the other 10 is moved (edited) without a run.
-		n, err := e.EnqueueDueBackups(ctx, e.Queue(), 10)
-		mustNoErr(t, "enqueue", err)
-		if n != 10 {
-			t.Fatalf("enqueued %d; want 10", n)
-		}
-		later := now.Add(time.Hour).Truncate(time.Second)
-		_, err = e.Store().DB(storedb.Key{}).NewUpdate().Model((*BackupJob)(nil)).Set("next_execution_at = ?", later).
-			Where("next_execution_at = ?", due).Exec(ctx)
-		mustNoErr(t, "move schedules", err)
-
-		var runs []store.Run
-		err = e.store.InTx(ctx, func(ctx context.Context, tx *store.Tx) error {
-			runs, err = enqueueBatch[BackupJob](ctx, e, tx, e.Queue().(queue.TxEnqueuer), stale, now, TaskBackup, "[BACKUP]")
-			return err
-		})
-		mustNoErr(t, "stale batch", err)
-		if len(runs) != 0 {
-			t.Fatalf("the stale batch enqueued %d runs; want 0", len(runs))
-		}
-		xs, err := e.Store().ListExecutions(ctx, ExecutionFilter{Limit: -1})
-		mustNoErr(t, "list", err)
-		if len(xs) != 10 {
-			t.Fatalf("%d executions; want the 10 enqueued once", len(xs))
-		}
-		st, err := e.Queue().Stats(ctx)
-		mustNoErr(t, "stats", err)
-		if st.Depth != 10 {
-			t.Fatalf("queue depth %d; want 10", st.Depth)
-		}
-		moved := 0
-		for _, j := range ids {
-			job, err := e.Store().GetBackupJob(ctx, j)
-			mustNoErr(t, "get job", err)
-			if job.NextExecutionAt.Equal(later) {
-				moved++
-			}
-		}
-		if moved != 10 {
-			t.Fatalf("%d jobs keep the edited next_execution_at; want 10", moved)
-		}
-	})
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dataguardian/dataguardian/drivers"
+	"github.com/dataguardian/dataguardian/engine/scheduler"
 	"github.com/dataguardian/dataguardian/engine/store"
 	"github.com/dataguardian/dataguardian/notify"
 )
@@ -41,8 +42,7 @@ func (e *Engine) CreateSyncJob(ctx context.Context, job *SyncJob) error {
 	job.Enabled = true
 	job.NextExecutionAt = nil
 	if job.Schedule != "" {
-		s, loc, _ := parseSchedule(job.Schedule, job.Timezone)
-		next := nextRun(s, loc, e.now())
+		next, _ := scheduler.NextAfter(job.Schedule, job.Timezone, e.now())
 		job.NextExecutionAt = &next
 	}
 	return e.store.CreateSyncJob(ctx, job)
@@ -127,7 +127,7 @@ func (e *Engine) validateSyncJob(ctx context.Context, job *SyncJob) error {
 		return bad("storage_location_id %q: %v", job.StorageLocationID, err)
 	}
 	if job.Schedule != "" {
-		if _, _, err := parseSchedule(job.Schedule, job.Timezone); err != nil {
+		if _, _, err := scheduler.Parse(job.Schedule, job.Timezone); err != nil {
 			return bad("%v", err)
 		}
 	} else if job.Timezone != "" {
@@ -190,10 +190,7 @@ func (e *Engine) RunSyncNow(ctx context.Context, q Queue, syncJobID string) (*Sy
 // job due several times during downtime once. It returns how many runs
 // this call enqueued.
 func (e *Engine) EnqueueDueSyncs(ctx context.Context, q Queue, limit int) (int, error) {
-	return enqueueDueJobs(ctx, e, q, limit, TaskSync, "[SYNC]", func(ctx context.Context, job *SyncJob, id string) error {
-		_, err := e.newSyncExecution(ctx, job, id)
-		return err
-	})
+	return e.scheduler(q, SchedulerOptions{}).EnqueueDueSyncs(ctx, limit)
 }
 
 // newSyncExecution records a queued sync execution of job. A non-empty id

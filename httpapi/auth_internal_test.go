@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/dataguardian/dataguardian"
+
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/humatest"
 
@@ -16,7 +18,7 @@ import (
 // names a registered operation, so renaming an operation cannot silently
 // drop its permission to the method's default.
 func TestOperationPermissionsNameOperations(t *testing.T) {
-	e, err := engine.New(context.Background(), engine.Config{DataDir: t.TempDir(),
+	e, err := dataguardian.New(context.Background(), engine.Config{DataDir: t.TempDir(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/dataguardian/dataguardian"
+
 	"github.com/dataguardian/dataguardian/engine"
 	"github.com/dataguardian/dataguardian/httpapi"
 	"github.com/dataguardian/dataguardian/storage"
@@ -371,7 +373,7 @@ func TestListFilters(t *testing.T) {
 // calls serve the last result, until a check with refresh=true.
 func TestAPIHealthDoesNotProbeStorage(t *testing.T) {
 	var opens atomic.Int64
-	e, err := engine.New(context.Background(), engine.Config{DataDir: t.TempDir(), Logger: quiet(),
+	e, err := dataguardian.New(context.Background(), engine.Config{DataDir: t.TempDir(), Logger: quiet(),
 		StorageOpeners: map[string]engine.StorageOpener{"local": func(_ context.Context, loc *engine.StorageLocation) (storage.Storage, error) {
 			opens.Add(1)
 			return local.New(loc.Config["path"])

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dataguardian/dataguardian"
+
 	"github.com/danielgtaylor/huma/v2/humatest"
 
 	"github.com/dataguardian/dataguardian/engine"
@@ -38,7 +40,7 @@ func newEngine(t *testing.T) (*engine.Engine, string) {
 		t.Fatal(err)
 	}
 	db.Close()
-	e, err := engine.New(context.Background(), engine.Config{DataDir: filepath.Join(dir, "meta"), Logger: quiet()})
+	e, err := dataguardian.New(context.Background(), engine.Config{DataDir: filepath.Join(dir, "meta"), Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dataguardian/dataguardian"
+
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
@@ -51,7 +53,7 @@ func newObsEnv(t *testing.T) *obsEnv {
 	}
 	db.Close()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	e, err := engine.New(ctx, engine.Config{DataDir: filepath.Join(dir, "meta"), Logger: log})
+	e, err := dataguardian.New(ctx, engine.Config{DataDir: filepath.Join(dir, "meta"), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

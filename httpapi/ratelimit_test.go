@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dataguardian/dataguardian"
+
 	"github.com/dataguardian/dataguardian/engine"
 )
 
@@ -157,7 +159,7 @@ func TestClientAddr(t *testing.T) {
 // even with a valid token, while /health and /metrics stay open; a
 // forbidden request does not count.
 func TestNewLimitsFailedAuth(t *testing.T) {
-	e, err := engine.New(context.Background(), engine.Config{DataDir: t.TempDir(),
+	e, err := dataguardian.New(context.Background(), engine.Config{DataDir: t.TempDir(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

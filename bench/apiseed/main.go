@@ -34,6 +34,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/dataguardian/dataguardian"
+
 	"github.com/dataguardian/dataguardian/engine"
 )
 
@@ -99,7 +101,7 @@ func run(ctx context.Context, dir string, want counts) error {
 	}
 
 	start := time.Now()
-	e, err := engine.New(ctx, engine.Config{DataDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	e, err := dataguardian.New(ctx, engine.Config{DataDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dataguardian/dataguardian"
+
 	"github.com/dataguardian/dataguardian/engine"
 	"github.com/dataguardian/dataguardian/httpapi"
 )
@@ -26,7 +28,7 @@ func TestSeed(t *testing.T) {
 	if err := run(ctx, dir, want); err != nil {
 		t.Fatal(err)
 	}
-	e, err := engine.New(ctx, engine.Config{DataDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	e, err := dataguardian.New(ctx, engine.Config{DataDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +127,7 @@ func BenchmarkAPI(b *testing.B) {
 		}
 	}
 	job := hotJob(b, dir)
-	e, err := engine.New(ctx, engine.Config{DataDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	e, err := dataguardian.New(ctx, engine.Config{DataDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -25,6 +25,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dataguardian/dataguardian"
+
 	"github.com/google/uuid"
 	"github.com/uptrace/bun/driver/pgdriver"
 
@@ -62,7 +64,7 @@ func run(adminURL string, jobs int, tick, lead, idle time.Duration) error {
 	}
 	key := make([]byte, 32)
 	rand.Read(key)
-	e, err := engine.New(ctx, engine.Config{DataDir: dir, DatabaseURL: dbURL, SecretKey: key,
+	e, err := dataguardian.New(ctx, engine.Config{DataDir: dir, DatabaseURL: dbURL, SecretKey: key,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return err

@@ -1,10 +1,12 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"time"
 
 	"github.com/dataguardian/dataguardian/retention"
+	"github.com/dataguardian/dataguardian/storage"
 	"github.com/uptrace/bun"
 )
 
@@ -362,3 +364,6 @@ const (
 	MinRetryDelaySeconds = 10
 	MaxRetryDelaySeconds = 86400
 )
+
+// StorageOpener opens the Storage of a storage location of one type.
+type StorageOpener func(ctx context.Context, loc *StorageLocation) (storage.Storage, error)

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dataguardian/dataguardian"
+
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dataguardian/dataguardian/engine"
@@ -164,7 +166,7 @@ func (c *cli) openEngine(ctx context.Context, sf *storeFlags, cfg engine.Config)
 		c.secrets.add(pw)
 	}
 	cfg.DataDir, cfg.DatabaseURL = dir, sf.databaseURL.value
-	e, err := engine.New(ctx, cfg)
+	e, err := dataguardian.New(ctx, cfg)
 	if err != nil {
 		fix := "check " + sf.dataDir.where()
 		if sf.databaseURL.value != "" {

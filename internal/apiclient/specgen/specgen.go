@@ -14,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/dataguardian/dataguardian"
+
 	"github.com/dataguardian/dataguardian/engine"
 	"github.com/dataguardian/dataguardian/httpapi"
 )
@@ -38,7 +40,7 @@ func Document(ctx context.Context) (doc []byte, err error) {
 		}
 	}()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	e, err := engine.New(ctx, engine.Config{DataDir: filepath.Join(dir, "data"), Logger: quiet})
+	e, err := dataguardian.New(ctx, engine.Config{DataDir: filepath.Join(dir, "data"), Logger: quiet})
 	if err != nil {
 		return nil, fmt.Errorf("open engine: %w", err)
 	}
