@@ -61,17 +61,25 @@ func listRestoreExecutions(t *testing.T, e *Engine) []Execution {
 	return out
 }
 
+// findNotification returns the notification of type typ about entityID.
+// The engine records a run's notification after its final status, so a
+// test that saw the status may look before it is there: it waits up to 10 s.
 func findNotification(t *testing.T, e *Engine, typ, entityID string) *Notification {
 	t.Helper()
-	notes, err := e.Store().ListNotifications(t.Context(), NotificationFilter{Type: typ, Limit: -1})
-	mustNoErr(t, "notifications", err)
-	for i := range notes {
-		if notes[i].EntityID == entityID {
-			return &notes[i]
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		notes, err := e.Store().ListNotifications(t.Context(), NotificationFilter{Type: typ, Limit: -1})
+		mustNoErr(t, "notifications", err)
+		for i := range notes {
+			if notes[i].EntityID == entityID {
+				return &notes[i]
+			}
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s notification for %s among %+v", typ, entityID, notes)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("no %s notification for %s among %+v", typ, entityID, notes)
-	return nil
 }
 
 // A request without the right phrase, or with unusable options, is refused
