@@ -19,6 +19,7 @@ import (
 	"github.com/dataguardian/dataguardian/drivers/mysql"
 	"github.com/dataguardian/dataguardian/drivers/postgres"
 	"github.com/dataguardian/dataguardian/drivers/sqlite"
+	"github.com/dataguardian/dataguardian/engine/health"
 	"github.com/dataguardian/dataguardian/engine/queue"
 	"github.com/dataguardian/dataguardian/engine/secrets"
 	"github.com/dataguardian/dataguardian/engine/store"
@@ -138,7 +139,7 @@ func (c Config) WithDefaults() Config {
 }
 
 func (c Config) validate() error {
-	if err := c.Health.WithDefaults().validate(); err != nil {
+	if err := c.Health.WithDefaults().Validate(); err != nil {
 		return err
 	}
 	if c.Concurrency < 0 {
@@ -172,6 +173,7 @@ type Engine struct {
 	log    *slog.Logger
 	events Bus
 	notifs *notifications
+	health *health.Service
 }
 
 // Events returns the bus on which the engine publishes status changes
@@ -213,6 +215,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 			KindMaxAttempts: map[string]int{TaskRestore: 1, TaskVerify: 1, TaskSync: 1}})
 	}
 	e := &Engine{cfg: cfg, store: st, sealer: sealer, paths: paths, log: cfg.Logger}
+	e.health = e.newHealth()
 	e.initNotifications(ctx)
 	return e, nil
 }
