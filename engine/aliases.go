@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 
+	"github.com/dataguardian/dataguardian/engine/health"
 	"github.com/dataguardian/dataguardian/engine/queue"
 	"github.com/dataguardian/dataguardian/engine/scheduler"
 	"github.com/dataguardian/dataguardian/engine/secrets"
@@ -159,3 +160,21 @@ const SecretKeyEnv = secrets.SecretKeyEnv
 
 // ErrDecrypt reports sealed data that cannot be opened with the key.
 var ErrDecrypt = secrets.ErrDecrypt
+
+// Health checks (package health).
+type (
+	HealthOptions     = health.Options
+	HealthCycleReport = health.CycleReport
+	StorageHealth     = health.StorageHealth
+	HealthWorker      = health.Worker
+)
+
+// Defaults applied by HealthOptions.WithDefaults.
+const (
+	DefaultHealthInterval       = health.DefaultInterval
+	DefaultHealthTimeout        = health.DefaultTimeout
+	DefaultHealthConcurrency    = health.DefaultConcurrency
+	DefaultHealthSlowThreshold  = health.DefaultSlowThreshold
+	DefaultFailuresForCritical  = health.DefaultFailuresForCritical
+	DefaultHealthCheckRetention = health.DefaultRetention
+)

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dataguardian/dataguardian/drivers"
+	"github.com/dataguardian/dataguardian/engine/health"
 	"github.com/dataguardian/dataguardian/engine/queue"
 	"github.com/dataguardian/dataguardian/engine/scheduler"
 	"github.com/dataguardian/dataguardian/engine/secrets"
@@ -139,7 +140,7 @@ func (c Config) WithDefaults() Config {
 }
 
 func (c Config) validate() error {
-	if err := c.Health.WithDefaults().validate(); err != nil {
+	if err := c.Health.WithDefaults().Validate(); err != nil {
 		return err
 	}
 	if c.Concurrency < 0 {
@@ -161,6 +162,7 @@ type Engine struct {
 	log    *slog.Logger
 	events Bus
 	notifs *notifications
+	health *health.Service
 }
 
 // Events returns the bus on which the engine publishes status changes
@@ -202,6 +204,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 			KindMaxAttempts: map[string]int{TaskRestore: 1, TaskVerify: 1, TaskSync: 1}})
 	}
 	e := &Engine{cfg: cfg, store: st, sealer: sealer, paths: paths, log: cfg.Logger}
+	e.health = e.newHealth()
 	e.initNotifications(ctx)
 	return e, nil
 }

@@ -4,19 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/dataguardian/dataguardian/drivers"
 	"github.com/dataguardian/dataguardian/internal/testsvc"
 	"github.com/dataguardian/dataguardian/notify"
 )
@@ -61,47 +57,9 @@ func newHealthEngine(t testing.TB, url string) (*Engine, *recNotifier) {
 	return e, rec
 }
 
-// silentListener accepts TCP connections on 127.0.0.1 and never answers,
-// like a server that hangs; it drops each connection once the client
-// closes it. It returns the port.
-func silentListener(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	conns := map[net.Conn]struct{}{}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns[c] = struct{}{}
-			mu.Unlock()
-			wg.Go(func() {
-				io.Copy(io.Discard, c) // until the client gives up
-				c.Close()
-				mu.Lock()
-				delete(conns, c)
-				mu.Unlock()
-			})
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return ln.Addr().(*net.TCPAddr).Port
-}
+// silentListener is a server that accepts and never answers (see
+// testsvc.SilentListener); it returns the port.
+var silentListener = testsvc.SilentListener
 
 func createDS(t testing.TB, e *Engine, ds *Datasource, password string) *Datasource {
 	t.Helper()
@@ -111,67 +69,17 @@ func createDS(t testing.TB, e *Engine, ds *Datasource, password string) *Datasou
 	return ds
 }
 
-func TestHealthOptions(t *testing.T) {
-	d := HealthOptions{}.WithDefaults()
-	want := HealthOptions{Interval: 5 * time.Minute, Timeout: 5 * time.Second, Concurrency: 32,
-		SlowThreshold: time.Second, FailuresForCritical: 3, Retention: 7 * 24 * time.Hour}
-	if d != want {
-		t.Errorf("WithDefaults() = %+v, want %+v", d, want)
-	}
-	if err := d.validate(); err != nil {
-		t.Errorf("validate(defaults) = %v", err)
-	}
-	for _, bad := range []struct {
-		o     HealthOptions
-		field string
-	}{
-		{HealthOptions{Interval: -1}, "Interval"},
-		{HealthOptions{Timeout: -1}, "Timeout"},
-		{HealthOptions{Concurrency: -1}, "Concurrency"},
-		{HealthOptions{SlowThreshold: -1}, "SlowThreshold"},
-		{HealthOptions{FailuresForCritical: -2}, "FailuresForCritical"},
-	} {
-		err := bad.o.WithDefaults().validate()
-		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), bad.field) {
-			t.Errorf("validate(%+v) = %v, want ErrInvalid naming %s", bad.o, err, bad.field)
-		}
-	}
-	if err := (HealthOptions{Retention: -1}).WithDefaults().validate(); err != nil {
-		t.Errorf("negative Retention (keep forever) refused: %v", err)
-	}
+// TestHealthWiring: the engine validates Config.Health and NewHealthWorker
+// reports invalid options (the options themselves are tested in package
+// health).
+func TestHealthWiring(t *testing.T) {
 	if err := NewHealthWorker(nil, HealthOptions{Timeout: -1}).Run(t.Context()); !errors.Is(err, ErrInvalid) {
 		t.Errorf("Run with bad options = %v, want ErrInvalid", err)
 	}
-}
-
-func TestNextHealth(t *testing.T) {
-	const n = 3
-	for _, c := range []struct {
-		prev     DatasourceStatus
-		failures int
-		st       HealthStatus
-		slow     bool
-		want     healthTransition
-	}{
-		{DatasourceUnknown, 0, HealthOK, false, healthTransition{prev: DatasourceUnknown, next: DatasourceHealthy}},
-		{DatasourceUnknown, 0, HealthOK, true, healthTransition{prev: DatasourceUnknown, next: DatasourceWarning}},
-		{DatasourceHealthy, 0, HealthTimeout, false, healthTransition{prev: DatasourceHealthy, next: DatasourceWarning, failures: 1}},
-		{DatasourceWarning, 1, HealthUnreachable, false, healthTransition{prev: DatasourceWarning, next: DatasourceWarning, failures: 2}},
-		{DatasourceWarning, 2, HealthAuthFailed, false, healthTransition{prev: DatasourceWarning, next: DatasourceCritical, failures: 3, lost: true}},
-		{DatasourceCritical, 3, HealthError, false, healthTransition{prev: DatasourceCritical, next: DatasourceCritical, failures: 4}},
-		{DatasourceCritical, 4, HealthOK, false, healthTransition{prev: DatasourceCritical, next: DatasourceHealthy, restored: true}},
-		{DatasourceCritical, 4, HealthOK, true, healthTransition{prev: DatasourceCritical, next: DatasourceWarning, restored: true}},
-		{DatasourceWarning, 2, HealthOK, false, healthTransition{prev: DatasourceWarning, next: DatasourceHealthy}},
-		// A threshold raised while critical does not send connection_lost again.
-		{DatasourceCritical, 4, HealthTimeout, false, healthTransition{prev: DatasourceCritical, next: DatasourceCritical, failures: 5}},
-		// One check that fails a never-checked datasource with n = 1.
-	} {
-		if got := nextHealth(c.prev, c.failures, c.st, c.slow, n); got != c.want {
-			t.Errorf("nextHealth(%s, %d, %s, slow=%v) = %+v, want %+v", c.prev, c.failures, c.st, c.slow, got, c.want)
-		}
-	}
-	if got := nextHealth(DatasourceUnknown, 0, HealthTimeout, false, 1); got.next != DatasourceCritical || !got.lost {
-		t.Errorf("n=1: first failure = %+v, want critical and lost", got)
+	_, err := New(t.Context(), Config{DataDir: t.TempDir(), DatabaseURL: sqliteTestURL(t), Logger: discardLogger,
+		Health: HealthOptions{Concurrency: -1}})
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "HealthOptions.Concurrency") {
+		t.Errorf("New with bad Health = %v, want ErrInvalid naming HealthOptions.Concurrency", err)
 	}
 }
 
@@ -297,113 +205,6 @@ func testHealthTransitions(t *testing.T, url string) {
 	if _, err := e.CheckDatasource(ctx, "no-such-id"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("CheckDatasource(unknown) = %v, want ErrNotFound", err)
 	}
-}
-
-// TestHealthStatuses checks the outcome of each failure kind against real
-// servers, and that the password never reaches a stored message.
-func TestHealthStatuses(t *testing.T) {
-	ctx := t.Context()
-	e, _ := newHealthEngine(t, sqliteTestURL(t))
-	const secret = "s3cr3t-Pässw0rd"
-	o := HealthOptions{Timeout: 500 * time.Millisecond}.WithDefaults()
-
-	type tc struct {
-		name    string
-		ds      func(t *testing.T) *Datasource
-		want    HealthStatus
-		maxTook time.Duration
-	}
-	cases := []tc{
-		{"postgres ok", func(t *testing.T) *Datasource {
-			src, err := drivers.ParseDSN("postgres", testsvc.PostgresDSN(t))
-			mustNoErr(t, "parse dsn", err)
-			return &Datasource{Type: "postgres", Host: src.Host, Port: src.Port, Database: src.Database, Username: src.Username}
-		}, HealthOK, 0},
-		{"mariadb ok", func(t *testing.T) *Datasource {
-			cfg := testsvc.MySQLConfig(t)
-			host, port, _ := strings.Cut(cfg.Addr, ":")
-			p, _ := strconv.Atoi(port)
-			return &Datasource{Type: "mariadb", Host: host, Port: p, Username: cfg.User, Database: "mysql"}
-		}, HealthOK, 0},
-		{"mariadb wrong user", func(t *testing.T) *Datasource {
-			cfg := testsvc.MySQLConfig(t)
-			host, port, _ := strings.Cut(cfg.Addr, ":")
-			p, _ := strconv.Atoi(port)
-			return &Datasource{Type: "mariadb", Host: host, Port: p, Username: "dg_no_such_user", Database: "mysql"}
-		}, HealthAuthFailed, 0},
-		{"postgres closed port", func(t *testing.T) *Datasource {
-			return &Datasource{Type: "postgres", Host: "127.0.0.1", Port: 1, Database: "app", Username: "app"}
-		}, HealthUnreachable, 0},
-		{"mysql closed port", func(t *testing.T) *Datasource {
-			return &Datasource{Type: "mysql", Host: "127.0.0.1", Port: 1, Database: "app", Username: "app"}
-		}, HealthUnreachable, 0},
-		{"postgres silent server", func(t *testing.T) *Datasource {
-			return &Datasource{Type: "postgres", Host: "127.0.0.1", Port: silentListener(t), Database: "app", Username: "app"}
-		}, HealthTimeout, o.Timeout + 300*time.Millisecond},
-		{"mariadb silent server", func(t *testing.T) *Datasource {
-			return &Datasource{Type: "mariadb", Host: "127.0.0.1", Port: silentListener(t), Database: "app", Username: "app"}
-		}, HealthTimeout, o.Timeout + 300*time.Millisecond},
-		{"sqlite missing file", func(t *testing.T) *Datasource {
-			return &Datasource{Type: "sqlite", Path: filepath.Join(t.TempDir(), "x.db")}
-		}, HealthUnreachable, 0},
-	}
-	for i, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			ds := c.ds(t)
-			ds.Name = fmt.Sprintf("ds%d", i)
-			pw := secret
-			if c.want == HealthOK {
-				pw = "" // trust / no password on the test servers
-			}
-			createDS(t, e, ds, pw)
-			start := time.Now()
-			hc, err := e.checkDatasource(ctx, ds, o)
-			took := time.Since(start)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if hc.Status != c.want {
-				t.Fatalf("status %s (%q), want %s", hc.Status, hc.ErrorMessage, c.want)
-			}
-			if c.maxTook > 0 && took > c.maxTook {
-				t.Errorf("check took %s, want at most %s", took, c.maxTook)
-			}
-			stored, err := e.store.ListHealthChecks(ctx, ds.ID, 1)
-			mustNoErr(t, "list", err)
-			if len(stored) != 1 {
-				t.Fatalf("stored %d checks, want 1", len(stored))
-			}
-			s := stored[0]
-			if strings.Contains(s.ErrorMessage, secret) || strings.Contains(fmt.Sprint(s.Metadata), secret) {
-				t.Errorf("stored check reveals the password: %q", s.ErrorMessage)
-			}
-			if c.want == HealthOK {
-				if s.LatencyMS == nil || s.ErrorMessage != "" || s.Metadata["database_version"] == nil {
-					t.Errorf("ok check stored as %+v", s)
-				}
-				return
-			}
-			if s.LatencyMS != nil || s.ErrorMessage == "" {
-				t.Errorf("failed check stored with latency %v and error %q", s.LatencyMS, s.ErrorMessage)
-			}
-			if ds.Status != DatasourceWarning || ds.ConsecutiveFailures != 1 {
-				t.Errorf("datasource %s with %d failures after one failure, want warning and 1", ds.Status, ds.ConsecutiveFailures)
-			}
-		})
-	}
-
-	t.Run("slow", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "slow.db")
-		makeSQLite(t, path, 1)
-		ds := createDS(t, e, &Datasource{Name: "slow", Type: "sqlite", Path: path}, "")
-		slow := o
-		slow.SlowThreshold = time.Nanosecond
-		hc, err := e.checkDatasource(ctx, ds, slow)
-		mustNoErr(t, "check", err)
-		if hc.Status != HealthOK || ds.Status != DatasourceWarning || ds.ConsecutiveFailures != 0 || hc.Metadata["slow"] != true {
-			t.Errorf("slow answer: check %s, datasource %s, %d failures, metadata %v; want ok, warning, 0, slow", hc.Status, ds.Status, ds.ConsecutiveFailures, hc.Metadata)
-		}
-	})
 }
 
 // TestHealthCycle checks 300 datasources, most of them down, in one cycle
@@ -551,6 +352,9 @@ func TestHealthWorker(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- w.Run(ctx) }()
 		time.Sleep(300 * time.Millisecond) // the check is waiting for the silent server
+		if healthGoroutines() == 0 {
+			t.Error("no health goroutine found while a check hangs: healthGoroutines misses them")
+		}
 		start := time.Now()
 		cancel()
 		select {
@@ -582,15 +386,15 @@ func TestHealthWorker(t *testing.T) {
 	})
 }
 
-// healthGoroutines counts the goroutines running the engine's health code
-// or a pond pool (not the test's fixtures).
+// healthGoroutines counts the goroutines running the health code (package
+// health, or the engine's) or a pond pool (not the test's fixtures).
 func healthGoroutines() int {
 	buf := make([]byte, 1<<20)
 	buf = buf[:runtime.Stack(buf, true)]
 	n := 0
 	for g := range strings.SplitSeq(string(buf), "\n\n") {
-		if strings.Contains(g, "engine.pingWithin") || strings.Contains(g, "engine.(*Engine).") ||
-			strings.Contains(g, "engine.(*HealthWorker)") || strings.Contains(g, "alitto/pond") {
+		if strings.Contains(g, "dataguardian/engine/health.") || strings.Contains(g, "engine.(*Engine).") ||
+			strings.Contains(g, "alitto/pond") {
 			n++
 		}
 	}
@@ -637,28 +441,5 @@ func TestCheckStorages(t *testing.T) {
 	}
 	for _, f := range left {
 		t.Errorf("probe left behind: _system/%s", f.Name())
-	}
-}
-
-// TestHealthCycleLock: on a shared PostgreSQL metadata database only one
-// process runs a cycle at a time.
-func TestHealthCycleLock(t *testing.T) {
-	ctx := t.Context()
-	e, _ := newHealthEngine(t, testsvc.NewPostgresDatabase(t))
-	path := filepath.Join(t.TempDir(), "app.db")
-	makeSQLite(t, path, 1)
-	createDS(t, e, &Datasource{Name: "app", Type: "sqlite", Path: path}, "")
-	unlock, ok, err := e.lockHealth(ctx)
-	if err != nil || !ok {
-		t.Fatalf("lockHealth = %v, %v", ok, err)
-	}
-	rep, err := e.RunHealthCycle(ctx, HealthOptions{})
-	if err != nil || !rep.Skipped || rep.Checked != 0 {
-		t.Errorf("cycle while another holds the lock: %+v, %v; want skipped", rep, err)
-	}
-	unlock()
-	rep, err = e.RunHealthCycle(ctx, HealthOptions{})
-	if err != nil || rep.Skipped || rep.Checked != 1 {
-		t.Errorf("cycle after unlock: %+v, %v; want one check", rep, err)
 	}
 }
