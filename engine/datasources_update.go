@@ -69,7 +69,7 @@ func (e *Engine) UpdateDatasource(ctx context.Context, ds *Datasource, password 
 	case len(cur.PasswordEncrypted) > 0:
 		effective = "stored" // only its presence matters to the checks
 	}
-	if err := e.checkNewSource(ctx, ds, effective); err != nil {
+	if err := e.paths.CheckNewSource(ctx, ds, effective); err != nil {
 		return err
 	}
 	ds.PasswordEncrypted = cur.PasswordEncrypted

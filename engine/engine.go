@@ -16,11 +16,11 @@ import (
 
 	"github.com/dataguardian/dataguardian/drivers"
 	"github.com/dataguardian/dataguardian/engine/health"
+	"github.com/dataguardian/dataguardian/engine/pathpolicy"
 	"github.com/dataguardian/dataguardian/engine/queue"
 	"github.com/dataguardian/dataguardian/engine/scheduler"
 	"github.com/dataguardian/dataguardian/engine/secrets"
 	"github.com/dataguardian/dataguardian/engine/store"
-	"github.com/dataguardian/dataguardian/internal/confine"
 	"github.com/dataguardian/dataguardian/manifest"
 	"github.com/dataguardian/dataguardian/notify"
 	"github.com/dataguardian/dataguardian/storage"
@@ -158,7 +158,7 @@ type Engine struct {
 	cfg    Config
 	store  *Store
 	sealer *Sealer
-	paths  *confine.Policy
+	paths  *pathpolicy.Policy
 	log    *slog.Logger
 	events Bus
 	notifs *notifications
@@ -189,7 +189,8 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	paths, err := newPathPolicy(cfg)
+	paths, err := pathpolicy.New(pathpolicy.Options{AllowedPaths: cfg.AllowedPaths, DataDir: cfg.DataDir,
+		DatabaseURL: cfg.DatabaseURL, Flag: cfg.AllowedPathsFlag}, cfg.Drivers)
 	if err != nil {
 		return nil, err
 	}
@@ -198,6 +199,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	st.SetClock(cfg.Now)
+	paths.SetStore(st)
 	if cfg.Queue == nil {
 		cfg.Queue = queue.NewStoreQueue(st, &queue.Options{Now: cfg.Now,
 			// A restore half done is failed, never run again over the target.
@@ -278,7 +280,7 @@ func (e *Engine) CreateDatasource(ctx context.Context, ds *Datasource, password 
 	if err := e.validateDatasource(ds); err != nil {
 		return err
 	}
-	if err := e.checkNewSource(ctx, ds, password); err != nil {
+	if err := e.paths.CheckNewSource(ctx, ds, password); err != nil {
 		return err
 	}
 	if password != "" {
@@ -301,7 +303,7 @@ func (e *Engine) CreateDatasource(ctx context.Context, ds *Datasource, password 
 func (e *Engine) Source(ds *Datasource) (drivers.Source, error) {
 	src := drivers.Source{Type: ds.Type, Host: ds.Host, Port: ds.Port, Database: ds.Database,
 		Username: ds.Username, Path: ds.Path, Options: ds.Options}
-	if err := e.checkSourcePaths(src); err != nil {
+	if err := e.paths.CheckSource(src); err != nil {
 		return drivers.Source{}, err
 	}
 	if len(ds.PasswordEncrypted) > 0 {
@@ -321,7 +323,7 @@ func (e *Engine) CreateStorageLocation(ctx context.Context, loc *StorageLocation
 	if loc.Name == "" {
 		return fmt.Errorf("%w: storage location name is empty: give it a name", ErrInvalid)
 	}
-	if err := e.checkStoragePath(ctx, loc); err != nil {
+	if err := e.paths.CheckStoragePath(ctx, loc); err != nil {
 		return err
 	}
 	if _, err := e.openStorage(ctx, loc); err != nil {
@@ -338,10 +340,8 @@ func (e *Engine) openStorage(ctx context.Context, loc *StorageLocation) (storage
 	if !ok {
 		return nil, store.InvalidField("type", "storage location %q: type %q is not supported: use \"local\"", loc.Name, loc.Type)
 	}
-	if path, ok := localStoragePath(loc); ok && path != "" {
-		if _, err := e.paths.Storage(path); err != nil {
-			return nil, store.InvalidField("config.path", "storage location %q: config.path %v", loc.Name, err)
-		}
+	if err := e.paths.CheckStorage(loc); err != nil {
+		return nil, err
 	}
 	return open(ctx, loc)
 }
@@ -436,3 +436,8 @@ func (e *Engine) validateJob(ctx context.Context, job *BackupJob) error {
 func (e *Engine) ExecutionLogs(ctx context.Context, executionID string) ([]ExecutionLog, error) {
 	return e.store.ExecutionLogs(ctx, executionID)
 }
+
+// AllowedPaths returns the resolved directories datasources and local
+// storage locations may use; nil means any absolute path (the data
+// directory excepted).
+func (e *Engine) AllowedPaths() []string { return e.paths.Roots() }

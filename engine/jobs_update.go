@@ -87,7 +87,7 @@ func (e *Engine) UpdateStorageLocation(ctx context.Context, loc *StorageLocation
 	if strings.TrimSpace(loc.Name) == "" {
 		return fmt.Errorf("%w: storage location name is empty: give it a name", ErrInvalid)
 	}
-	if err := e.checkStoragePath(ctx, loc); err != nil {
+	if err := e.paths.CheckStoragePath(ctx, loc); err != nil {
 		return err
 	}
 	if _, err := e.openStorage(ctx, loc); err != nil {

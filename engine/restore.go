@@ -121,11 +121,11 @@ func (e *Engine) checkRestore(ctx context.Context, p *restorePlan, req *RestoreR
 		return bad("target type %q differs from the backup's datasource type %q", req.Target.Type, p.ds.Type)
 	}
 	if req.Target != nil {
-		dirs, err := e.localStorageDirs(ctx, "")
+		dirs, err := e.paths.LocalStorageDirs(ctx, "")
 		if err != nil {
 			return err
 		}
-		if err := e.checkSourcePaths(*req.Target, dirs...); err != nil {
+		if err := e.paths.CheckSource(*req.Target, dirs...); err != nil {
 			return fmt.Errorf("restore %s: target: %w", p.backup.ID, err)
 		}
 	}
@@ -186,7 +186,7 @@ func (e *Engine) checkRestore(ctx context.Context, p *restorePlan, req *RestoreR
 func (e *Engine) restoreTarget(ctx context.Context, ds *Datasource, req *RestoreRequest) (drivers.Source, error) {
 	switch {
 	case req.Target != nil:
-		return *req.Target, e.checkSourcePaths(*req.Target)
+		return *req.Target, e.paths.CheckSource(*req.Target)
 	case req.TargetDatasourceID != "":
 		tds, err := e.store.GetDatasource(ctx, req.TargetDatasourceID)
 		if err != nil {
