@@ -556,4 +556,6 @@ func (q *StoreQueue) Prune(ctx context.Context, before time.Time) (int, error) {
 
 // Row returns the stored row of task taskID, for tests and tools; an
 // unknown ID matches store.ErrNotFound.
-func (q *StoreQueue) Row(ctx context.Context, taskID string) (*TaskRow, error) { return q.get(ctx, taskID) }
+func (q *StoreQueue) Row(ctx context.Context, taskID string) (*TaskRow, error) {
+	return q.get(ctx, taskID)
+}

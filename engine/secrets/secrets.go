@@ -1,11 +1,11 @@
 package secrets
 
 import (
-	"errors"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
 )
