@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 
+	"github.com/dataguardian/dataguardian/engine/cleanup"
 	"github.com/dataguardian/dataguardian/engine/queue"
 	"github.com/dataguardian/dataguardian/engine/secrets"
 	"github.com/dataguardian/dataguardian/engine/store"
@@ -152,3 +153,14 @@ const SecretKeyEnv = secrets.SecretKeyEnv
 
 // ErrDecrypt reports sealed data that cannot be opened with the key.
 var ErrDecrypt = secrets.ErrDecrypt
+
+// Cleanup: retention enforcement and the sweep of abandoned run folders
+// (package cleanup).
+type (
+	CleanupOptions = cleanup.Options
+	CleanupReport  = cleanup.Report
+	CleanupWorker  = cleanup.Worker
+)
+
+// CleanupLogKey is where retention deletions are logged in every storage.
+const CleanupLogKey = cleanup.LogKey

@@ -19,6 +19,7 @@ import (
 	"github.com/dataguardian/dataguardian/drivers/mysql"
 	"github.com/dataguardian/dataguardian/drivers/postgres"
 	"github.com/dataguardian/dataguardian/drivers/sqlite"
+	"github.com/dataguardian/dataguardian/engine/cleanup"
 	"github.com/dataguardian/dataguardian/engine/queue"
 	"github.com/dataguardian/dataguardian/engine/secrets"
 	"github.com/dataguardian/dataguardian/engine/store"
@@ -172,6 +173,8 @@ type Engine struct {
 	log    *slog.Logger
 	events Bus
 	notifs *notifications
+	// cleaner applies retention and sweeps abandoned run folders.
+	cleaner *cleanup.Cleaner
 }
 
 // Events returns the bus on which the engine publishes status changes
@@ -213,6 +216,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 			KindMaxAttempts: map[string]int{TaskRestore: 1, TaskVerify: 1, TaskSync: 1}})
 	}
 	e := &Engine{cfg: cfg, store: st, sealer: sealer, paths: paths, log: cfg.Logger}
+	e.cleaner = e.newCleaner()
 	e.initNotifications(ctx)
 	return e, nil
 }
