@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 
+	"github.com/dataguardian/dataguardian/engine/cleanup"
 	"github.com/dataguardian/dataguardian/engine/health"
 	"github.com/dataguardian/dataguardian/engine/queue"
 	"github.com/dataguardian/dataguardian/engine/scheduler"
@@ -178,3 +179,14 @@ const (
 	DefaultFailuresForCritical  = health.DefaultFailuresForCritical
 	DefaultHealthCheckRetention = health.DefaultRetention
 )
+
+// Cleanup: retention enforcement and the sweep of abandoned run folders
+// (package cleanup).
+type (
+	CleanupOptions = cleanup.Options
+	CleanupReport  = cleanup.Report
+	CleanupWorker  = cleanup.Worker
+)
+
+// CleanupLogKey is where retention deletions are logged in every storage.
+const CleanupLogKey = cleanup.LogKey

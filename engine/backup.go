@@ -12,11 +12,11 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dataguardian/dataguardian/drivers"
+	"github.com/dataguardian/dataguardian/engine/internal/jobstorage"
 	"github.com/dataguardian/dataguardian/engine/queue"
 	"github.com/dataguardian/dataguardian/engine/store"
 	"github.com/dataguardian/dataguardian/manifest"
 	"github.com/dataguardian/dataguardian/notify"
-	"github.com/dataguardian/dataguardian/storage"
 )
 
 // execLog writes an execution's log lines to the engine's logger and to the
@@ -44,26 +44,11 @@ func (l execLog) errorf(ctx context.Context, format string, args ...any) {
 }
 
 // jobStorage is one destination of a job, opened or not.
-type jobStorage struct {
-	loc *StorageLocation
-	st  storage.Storage
-	err error // why it could not be opened
-}
+type jobStorage = jobstorage.Storage
 
 // openJobStorages opens every storage location of job, in order.
 func (e *Engine) openJobStorages(ctx context.Context, job *BackupJob) []jobStorage {
-	out := make([]jobStorage, 0, len(job.StorageLocationIDs))
-	for _, id := range job.StorageLocationIDs {
-		js := jobStorage{}
-		js.loc, js.err = e.store.GetStorageLocation(ctx, id)
-		if js.err == nil {
-			js.st, js.err = e.openStorage(ctx, js.loc)
-		} else {
-			js.loc = &StorageLocation{ID: id, Name: id}
-		}
-		out = append(out, js)
-	}
-	return out
+	return jobstorage.Open(ctx, e.store, e.openStorage, job.StorageLocationIDs)
 }
 
 // RunBackup backs up the datasource of job now, synchronously, to every
@@ -161,12 +146,12 @@ func (e *Engine) runBackup(ctx context.Context, exec *Execution, job *BackupJob,
 	var dests []manifest.Destination
 	var used []jobStorage
 	for _, js := range storages {
-		if js.err != nil {
-			l.errorf(ctx, "storage %s unusable: %v", js.loc.Name, js.err)
-			e.setStorageStatus(ctx, exec.ID, js.loc.ID, StorageUnreachable, js.err)
+		if js.Err != nil {
+			l.errorf(ctx, "storage %s unusable: %v", js.Loc.Name, js.Err)
+			e.setStorageStatus(ctx, exec.ID, js.Loc.ID, StorageUnreachable, js.Err)
 			continue
 		}
-		dests = append(dests, manifest.Destination{Name: js.loc.Name, Storage: js.st})
+		dests = append(dests, manifest.Destination{Name: js.Loc.Name, Storage: js.St})
 		used = append(used, js)
 	}
 	if len(dests) == 0 {
@@ -190,7 +175,7 @@ func (e *Engine) runBackup(ctx context.Context, exec *Execution, job *BackupJob,
 				l.errorf(ctx, "storage %s failed: %v", r.Name, r.Err)
 			}
 		}
-		e.setStorageStatus(ctx, exec.ID, used[i].loc.ID, status, r.Err)
+		e.setStorageStatus(ctx, exec.ID, used[i].Loc.ID, status, r.Err)
 	}
 	if err != nil {
 		return err
@@ -223,12 +208,12 @@ func (e *Engine) adoptCommitted(ctx context.Context, exec *Execution, job *Backu
 	dir := ""
 	var m *manifest.Manifest
 	for _, js := range storages {
-		if js.err != nil || dir != "" {
+		if js.Err != nil || dir != "" {
 			continue
 		}
-		backups, err := manifest.List(ctx, js.st)
+		backups, err := manifest.List(ctx, js.St)
 		if err != nil {
-			return false, fmt.Errorf("look for an earlier attempt's backup on storage %s: %w", js.loc.Name, err)
+			return false, fmt.Errorf("look for an earlier attempt's backup on storage %s: %w", js.Loc.Name, err)
 		}
 		for _, b := range backups {
 			if b.JobID == job.ID && b.Manifest != nil && b.Manifest.ExecutionID == exec.ID {
@@ -249,10 +234,10 @@ func (e *Engine) adoptCommitted(ctx context.Context, exec *Execution, job *Backu
 		switch {
 		case err == nil:
 			status, found = StorageAvailable, true
-		case js.err == nil:
+		case js.Err == nil:
 			status = StorageMissing
 		}
-		e.setStorageStatus(ctx, exec.ID, js.loc.ID, status, err)
+		e.setStorageStatus(ctx, exec.ID, js.Loc.ID, status, err)
 	}
 	if !found { // nothing verifies: back up again
 		l.errorf(ctx, "no copy of %s verifies: backing up again", dir)

@@ -47,12 +47,12 @@ func (e *Engine) OpenBackupCopy(ctx context.Context, executionID string) (*Backu
 			err = sameBackup(m, exec)
 		}
 		if err == nil {
-			return &BackupCopy{Execution: exec, Location: js.loc, Storage: js.st, Dir: exec.BackupPath, Manifest: m}, nil
+			return &BackupCopy{Execution: exec, Location: js.Loc, Storage: js.St, Dir: exec.BackupPath, Manifest: m}, nil
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		errs = append(errs, fmt.Errorf("storage %s: %w", js.loc.Name, err))
+		errs = append(errs, fmt.Errorf("storage %s: %w", js.Loc.Name, err))
 	}
 	return nil, fmt.Errorf("open backup %s: %w: no storage holds a verified copy of %s (run POST /api/executions/%s/retry-upload or choose another backup): %w",
 		executionID, ErrNotRestorable, exec.BackupPath, executionID, errors.Join(errs...))

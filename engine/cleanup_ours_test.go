@@ -13,6 +13,10 @@ import (
 	"github.com/dataguardian/dataguardian/manifest"
 )
 
+// reservationKey is the marker manifest.Writer keeps in a run folder while
+// its backup is written.
+const reservationKey = manifest.ReservationName
+
 // TestCleanupRemovesOnlyFoldersItMade: of the day-old run folders without
 // manifest.json, cleanup removes those holding our reservation marker of a
 // job the store knows (or knew: a deleted job whose backups it recorded)

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dataguardian/dataguardian/drivers"
+	"github.com/dataguardian/dataguardian/engine/cleanup"
 	"github.com/dataguardian/dataguardian/engine/health"
 	"github.com/dataguardian/dataguardian/engine/pathpolicy"
 	"github.com/dataguardian/dataguardian/engine/queue"
@@ -163,6 +164,8 @@ type Engine struct {
 	events Bus
 	notifs *notifications
 	health *health.Service
+	// cleaner applies retention and sweeps abandoned run folders.
+	cleaner *cleanup.Cleaner
 }
 
 // Events returns the bus on which the engine publishes status changes
@@ -207,6 +210,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	e := &Engine{cfg: cfg, store: st, sealer: sealer, paths: paths, log: cfg.Logger}
 	e.health = e.newHealth()
+	e.cleaner = e.newCleaner()
 	e.initNotifications(ctx)
 	return e, nil
 }

@@ -231,7 +231,7 @@ func (e *Engine) runRestore(ctx context.Context, exec *Execution, job *BackupJob
 	}
 	l.info(ctx, "restoring %s (%d bytes) into %s", exec.BackupPath, m.TotalSizeBytes, target)
 	exec.SizeBytes, exec.CompressedSizeBytes, exec.Checksum = m.TotalSizeBytes, m.CompressedSizeBytes, m.Checksum
-	err = manifest.Stream(ctx, js.st, exec.BackupPath, m, func(ctx context.Context, r io.Reader) error {
+	err = manifest.Stream(ctx, js.St, exec.BackupPath, m, func(ctx context.Context, r io.Reader) error {
 		return driver.Restore(ctx, target, r, &drivers.RestoreOptions{Recreate: opts.Recreate,
 			Logf: func(format string, args ...any) { l.info(ctx, format, args...) }})
 	})
@@ -302,7 +302,7 @@ func (e *Engine) runVerify(ctx context.Context, exec *Execution, job *BackupJob,
 	l.info(ctx, "verification restore of %s (%d bytes) into temporary database %s on %s", exec.BackupPath, m.TotalSizeBytes, name, target)
 	exec.SizeBytes, exec.CompressedSizeBytes, exec.Checksum = m.TotalSizeBytes, m.CompressedSizeBytes, m.Checksum
 	var rep *drivers.VerifyReport
-	err = manifest.Stream(ctx, js.st, exec.BackupPath, m, func(ctx context.Context, r io.Reader) error {
+	err = manifest.Stream(ctx, js.St, exec.BackupPath, m, func(ctx context.Context, r io.Reader) error {
 		var verr error
 		rep, verr = verifier.Verify(ctx, target, r, m.Metadata, &drivers.VerifyOptions{Database: name, Keep: keep,
 			Logf: func(format string, args ...any) { l.info(ctx, format, args...) }})
@@ -346,20 +346,20 @@ func (e *Engine) pickCopy(ctx context.Context, l execLog, exec *Execution, job *
 	}
 	var errs []error
 	for _, js := range candidates {
-		l.info(ctx, "verifying the copy on storage %s", js.loc.Name)
+		l.info(ctx, "verifying the copy on storage %s", js.Loc.Name)
 		m, err := verifyCopy(ctx, js, exec.BackupPath)
 		if ctx.Err() != nil {
 			return jobStorage{}, nil, ctx.Err()
 		}
-		if slices.Contains(job.StorageLocationIDs, js.loc.ID) {
-			e.setStorageStatus(ctx, exec.SourceExecutionID, js.loc.ID, copyStatus(js, err), err)
+		if slices.Contains(job.StorageLocationIDs, js.Loc.ID) {
+			e.setStorageStatus(ctx, exec.SourceExecutionID, js.Loc.ID, copyStatus(js, err), err)
 		}
 		if err == nil {
-			l.info(ctx, "storage %s: every checksum matches", js.loc.Name)
+			l.info(ctx, "storage %s: every checksum matches", js.Loc.Name)
 			return js, m, nil
 		}
-		l.errorf(ctx, "storage %s: %v", js.loc.Name, err)
-		errs = append(errs, fmt.Errorf("storage %s: %w", js.loc.Name, err))
+		l.errorf(ctx, "storage %s: %v", js.Loc.Name, err)
+		errs = append(errs, fmt.Errorf("storage %s: %w", js.Loc.Name, err))
 	}
 	return jobStorage{}, nil, fmt.Errorf("no storage holds a verified copy of %s, target untouched: %w", exec.BackupPath, errors.Join(errs...))
 }
@@ -368,11 +368,11 @@ func (e *Engine) pickCopy(ctx context.Context, l execLog, exec *Execution, job *
 // for a restore or verification (pass 2) found it damaged after pass 1
 // verified it; any other outcome leaves its status alone.
 func (e *Engine) recordDamage(ctx context.Context, exec *Execution, job *BackupJob, js jobStorage, err error) {
-	if err == nil || ctx.Err() != nil || !slices.Contains(job.StorageLocationIDs, js.loc.ID) {
+	if err == nil || ctx.Err() != nil || !slices.Contains(job.StorageLocationIDs, js.Loc.ID) {
 		return
 	}
 	if st := copyStatus(js, err); st == StorageCorrupt || errors.Is(err, manifest.ErrMissingPart) {
-		e.setStorageStatus(ctx, exec.SourceExecutionID, js.loc.ID, st, err)
+		e.setStorageStatus(ctx, exec.SourceExecutionID, js.Loc.ID, st, err)
 	}
 }
 
@@ -385,7 +385,7 @@ func copyStatus(js jobStorage, err error) StorageStatus {
 	switch {
 	case err == nil:
 		return StorageAvailable
-	case js.err != nil:
+	case js.Err != nil:
 		return StorageUnreachable
 	case errors.Is(err, manifest.ErrChecksumMismatch), errors.Is(err, manifest.ErrSizeMismatch),
 		errors.Is(err, manifest.ErrInvalidManifest):
@@ -419,9 +419,9 @@ func (e *Engine) VerifyBackup(ctx context.Context, executionID string) error {
 			return fmt.Errorf("verify %s: %w", backup.BackupPath, ctx.Err())
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("storage %s: %w", js.loc.Name, err))
+			errs = append(errs, fmt.Errorf("storage %s: %w", js.Loc.Name, err))
 		}
-		e.setStorageStatus(ctx, backup.ID, js.loc.ID, copyStatus(js, err), err)
+		e.setStorageStatus(ctx, backup.ID, js.Loc.ID, copyStatus(js, err), err)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("verify %s: %w", backup.BackupPath, errors.Join(errs...))
@@ -434,14 +434,14 @@ func (e *Engine) VerifyBackup(ctx context.Context, executionID string) error {
 // copy unusable: the parts verified against manifest.json, the authority
 // (the CLI's verify reports the mismatch).
 func verifyCopy(ctx context.Context, js jobStorage, dir string) (*manifest.Manifest, error) {
-	if js.err != nil {
-		return nil, js.err
+	if js.Err != nil {
+		return nil, js.Err
 	}
-	m, err := manifest.Load(ctx, js.st, dir)
+	m, err := manifest.Load(ctx, js.St, dir)
 	if err != nil {
 		return nil, err
 	}
-	if err := manifest.Verify(ctx, js.st, dir, m); err != nil && !errors.Is(err, manifest.ErrSumsMismatch) {
+	if err := manifest.Verify(ctx, js.St, dir, m); err != nil && !errors.Is(err, manifest.ErrSumsMismatch) {
 		return m, err
 	}
 	return m, nil

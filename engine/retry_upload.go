@@ -75,14 +75,14 @@ func (e *Engine) RetryUpload(ctx context.Context, executionID string) (*Executio
 			return exec, fmt.Errorf("retry upload %s: %w", executionID, ctx.Err())
 		}
 		if err != nil {
-			l.info(ctx, "retry-upload: storage %s needs a copy: %v", js.loc.Name, err)
-			e.setStorageStatus(ctx, exec.ID, js.loc.ID, copyStatus(js, err), err) // until repaired
+			l.info(ctx, "retry-upload: storage %s needs a copy: %v", js.Loc.Name, err)
+			e.setStorageStatus(ctx, exec.ID, js.Loc.ID, copyStatus(js, err), err) // until repaired
 			targets = append(targets, js)
-			problems = append(problems, fmt.Errorf("storage %s: %w", js.loc.Name, err))
+			problems = append(problems, fmt.Errorf("storage %s: %w", js.Loc.Name, err))
 			continue
 		}
-		l.info(ctx, "retry-upload: storage %s: copy verified", js.loc.Name)
-		e.setStorageStatus(ctx, exec.ID, js.loc.ID, StorageAvailable, nil)
+		l.info(ctx, "retry-upload: storage %s: copy verified", js.Loc.Name)
+		e.setStorageStatus(ctx, exec.ID, js.Loc.ID, StorageAvailable, nil)
 		if src == nil {
 			src, m = &storages[i], cm
 		}
@@ -100,20 +100,20 @@ func (e *Engine) RetryUpload(ctx context.Context, executionID string) (*Executio
 	}
 	var errs []error
 	for _, js := range targets {
-		err := js.err
+		err := js.Err
 		if err == nil {
 			l.info(ctx, "retry-upload: copying %s (%d part(s), %d bytes) from storage %s to storage %s",
-				dir, len(m.Chunks), m.CompressedSizeBytes, src.loc.Name, js.loc.Name)
-			err = copyBackup(ctx, src.st, js.st, dir, m)
+				dir, len(m.Chunks), m.CompressedSizeBytes, src.Loc.Name, js.Loc.Name)
+			err = copyBackup(ctx, src.St, js.St, dir, m)
 		}
 		if err != nil {
-			l.errorf(ctx, "retry-upload: storage %s failed: %v", js.loc.Name, err)
-			e.setStorageStatus(ctx, exec.ID, js.loc.ID, StorageUnreachable, err)
-			errs = append(errs, fmt.Errorf("storage %s: %w", js.loc.Name, err))
+			l.errorf(ctx, "retry-upload: storage %s failed: %v", js.Loc.Name, err)
+			e.setStorageStatus(ctx, exec.ID, js.Loc.ID, StorageUnreachable, err)
+			errs = append(errs, fmt.Errorf("storage %s: %w", js.Loc.Name, err))
 			continue
 		}
-		l.info(ctx, "retry-upload: storage %s: copy complete and verified", js.loc.Name)
-		e.setStorageStatus(ctx, exec.ID, js.loc.ID, StorageAvailable, nil)
+		l.info(ctx, "retry-upload: storage %s: copy complete and verified", js.Loc.Name)
+		e.setStorageStatus(ctx, exec.ID, js.Loc.ID, StorageAvailable, nil)
 	}
 	if len(errs) > 0 {
 		return exec, fmt.Errorf("retry upload %s: %w: %w", executionID, ErrUploadIncomplete, errors.Join(errs...))

@@ -12,10 +12,6 @@ import (
 
 	"github.com/alitto/pond/v2"
 	"github.com/google/uuid"
-
-	"github.com/dataguardian/dataguardian/manifest"
-	"github.com/dataguardian/dataguardian/retention"
-	"github.com/dataguardian/dataguardian/storage"
 )
 
 // WorkerOptions configure a Worker. Zero values are the documented defaults.
@@ -371,32 +367,7 @@ func (e *Engine) removeAbandonedRun(ctx context.Context, executionID string) {
 	if err != nil {
 		return
 	}
-	l := execLog{e: e, id: x.ID, prefix: "[BACKUP]"}
-	for _, js := range e.openJobStorages(ctx, job) {
-		if js.err != nil {
-			continue
-		}
-		folders, err := listRunFolders(ctx, js.st)
-		if err != nil {
-			e.log.Warn("list run folders of a stopped backup", "storage", js.loc.Name, "execution_id", x.ID, "err", err)
-			continue
-		}
-		for _, f := range folders {
-			if f.job != job.ID || f.hasManifest || !f.reserved || readReservation(ctx, js.st, f.dir) != x.ID {
-				continue
-			}
-			if err := removeRunFolder(ctx, js.st, f.dir); err != nil {
-				l.errorf(ctx, "remove %s on storage %s, left by the attempt that stopped: %v", f.dir, js.loc.Name, err)
-				continue
-			}
-			entry := retention.LogEntry{At: e.now(), JobID: job.ID, Path: f.dir, ExecutionID: x.ID,
-				Reason: "incomplete: its attempt stopped with its process, no " + manifest.FileName}
-			if err := storage.Append(ctx, js.st, CleanupLogKey, []byte(retention.FormatCleanupLine(entry)+"\n")); err != nil {
-				e.log.Warn("append cleanup log", "storage", js.loc.Name, "err", err)
-			}
-			l.info(ctx, "removed %s on storage %s: the attempt that stopped left it incomplete", f.dir, js.loc.Name)
-		}
-	}
+	e.cleaner.RemoveAttempt(ctx, job, x.ID, execLog{e: e, id: x.ID, prefix: "[BACKUP]"}.log)
 }
 
 // fail records the execution of a task that will not run again as failed.

@@ -17,9 +17,11 @@ import (
 // ErrInvalidOptions reports WriteOptions that cannot produce a backup.
 var ErrInvalidOptions = errors.New("invalid backup options")
 
-// reservationName marks a run folder as taken while its backup is written.
-// It is removed once manifest.json is in place.
-const reservationName = ".dataguardian-run"
+// ReservationName is the file that marks a run folder as taken while its
+// backup is written; it holds the execution ID (WriteOptions.ExecutionID)
+// and is removed once manifest.json is in place. Cleanup removes only the
+// abandoned run folders that hold it.
+const ReservationName = ".dataguardian-run"
 
 // Destination is one storage a backup is written to.
 type Destination struct {
@@ -149,7 +151,7 @@ func (w *Writer) reserve(ctx context.Context) error {
 				taken = true
 				break
 			}
-			err = d.Storage.Put(ctx, dir+"/"+reservationName, strings.NewReader(w.opts.ExecutionID+"\n"), &storage.PutOptions{IfNotExist: true})
+			err = d.Storage.Put(ctx, dir+"/"+ReservationName, strings.NewReader(w.opts.ExecutionID+"\n"), &storage.PutOptions{IfNotExist: true})
 			if errors.Is(err, storage.ErrExist) {
 				taken = true
 				break
@@ -190,7 +192,7 @@ func (w *Writer) reserve(ctx context.Context) error {
 func (w *Writer) release(ctx context.Context) {
 	for _, d := range w.dests {
 		if d.reserved {
-			_ = d.Storage.Delete(ctx, w.dir+"/"+reservationName)
+			_ = d.Storage.Delete(ctx, w.dir+"/"+ReservationName)
 			d.reserved = false
 		}
 	}
