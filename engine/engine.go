@@ -263,7 +263,7 @@ func loadOrCreateKey(path string) ([]byte, error) {
 // Close waits briefly for pending notification deliveries and closes the
 // metadata store.
 func (e *Engine) Close() error {
-	e.notifs.close()
+	e.notifs.async.Close()
 	return e.store.Close()
 }
 

@@ -21,18 +21,8 @@ import (
 // channels' settings (notify.ChannelSettings as JSON, sealed).
 const NotificationSettingsKey = "notifications.channels"
 
-const (
-	// deliveryTimeout bounds one background delivery to the channels.
-	deliveryTimeout = 2 * time.Minute
-	// maxPendingDeliveries bounds the deliveries in flight; beyond it a
-	// notification is dropped (it is still recorded in-app) with a warning.
-	maxPendingDeliveries = 64
-	// closeWait is how long Close waits for pending deliveries before it
-	// cancels them, and again for them to stop.
-	closeWait = 5 * time.Second
-	// enrichTimeout bounds the lookups that fill a notification's Data.
-	enrichTimeout = 5 * time.Second
-)
+// enrichTimeout bounds the lookups that fill a notification's Data.
+const enrichTimeout = 5 * time.Second
 
 // notifications is the engine's notification fan-out, installed as
 // Config.Notifier by New: every notification gets its template data
@@ -50,13 +40,7 @@ type notifications struct {
 	// (guarded by setMu): refreshNotifications rebuilds live when the
 	// stored row is newer, i.e. another process changed it.
 	settingsAt time.Time
-
-	mu     sync.Mutex // guards closed and wg.Add
-	closed bool
-	wg     sync.WaitGroup
-	slots  chan struct{}
-	base   context.Context
-	cancel context.CancelFunc
+	async      *notify.Async // background delivery to the live channels
 }
 
 var _ notify.Notifier = (*notifications)(nil)
@@ -66,8 +50,7 @@ var _ notify.Notifier = (*notifications)(nil)
 // logged and leave only the in-process Notifier; they never stop New.
 func (e *Engine) initNotifications(ctx context.Context) {
 	n := &notifications{e: e, extra: e.cfg.Notifier, templates: notify.NewTemplates(),
-		slots: make(chan struct{}, maxPendingDeliveries)}
-	n.base, n.cancel = context.WithCancel(context.Background())
+		async: notify.NewAsync(notify.AsyncOptions{Logger: e.log})}
 	e.notifs = n
 	e.cfg.Notifier = n
 	if err := e.loadTemplates(ctx); err != nil {
@@ -151,59 +134,11 @@ func (n *notifications) Notify(ctx context.Context, x notify.Notification) error
 	return err
 }
 
-// deliver sends x to the live channels on a goroutine of its own.
+// deliver sends x to the live channels in the background.
 func (n *notifications) deliver(x notify.Notification) {
-	m := n.live.Load()
-	if m == nil || len(*m) == 0 {
-		return
+	if m := n.live.Load(); m != nil && len(*m) > 0 {
+		n.async.Deliver(m, x)
 	}
-	n.mu.Lock()
-	if n.closed {
-		n.mu.Unlock()
-		n.e.log.Warn("notification not delivered: engine closed", "type", x.Type)
-		return
-	}
-	select {
-	case n.slots <- struct{}{}:
-	default:
-		n.mu.Unlock()
-		n.e.log.Warn("notification not delivered: too many deliveries pending", "type", x.Type, "pending", maxPendingDeliveries)
-		return
-	}
-	n.wg.Add(1)
-	n.mu.Unlock()
-	go func() {
-		defer func() { <-n.slots; n.wg.Done() }()
-		ctx, cancel := context.WithTimeout(n.base, deliveryTimeout)
-		defer cancel()
-		if err := m.Notify(ctx, x); err != nil {
-			n.e.log.Warn("deliver notification", "type", x.Type, "err", err)
-		}
-	}()
-}
-
-// close stops new deliveries, waits up to closeWait for pending ones, then
-// cancels them and waits up to closeWait again.
-func (n *notifications) close() {
-	n.mu.Lock()
-	n.closed = true
-	n.mu.Unlock()
-	done := make(chan struct{})
-	go func() { n.wg.Wait(); close(done) }()
-	t := time.NewTimer(closeWait)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-		n.cancel()
-		t.Reset(closeWait)
-		select {
-		case <-done:
-		case <-t.C:
-			n.e.log.Warn("notification deliveries still running at close")
-		}
-	}
-	n.cancel()
 }
 
 // enrichNotification fills the template data of a notification about an
