@@ -9,6 +9,7 @@ import (
 	"github.com/dataguardian/dataguardian/engine/scheduler"
 	"github.com/dataguardian/dataguardian/engine/secrets"
 	"github.com/dataguardian/dataguardian/engine/store"
+	"github.com/dataguardian/dataguardian/engine/worker"
 )
 
 // The engine's names for the types of its sub-packages, so that callers
@@ -152,6 +153,16 @@ type (
 	Scheduler        = scheduler.Scheduler
 	SchedulerOptions = scheduler.Options
 )
+
+// Task worker (package worker).
+type (
+	Worker        = worker.Worker
+	WorkerOptions = worker.Options
+)
+
+// OwnerStoppedReason is why a worker hands back a task that its previous
+// process held when it stopped.
+const OwnerStoppedReason = worker.OwnerStoppedReason
 
 // Secret sealer (package secrets).
 type Sealer = secrets.Sealer

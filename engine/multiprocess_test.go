@@ -636,8 +636,11 @@ func TestMultiProcessSIGKILL(t *testing.T) {
 	s.checkQueueDrained(t)
 
 	tk := s.tasks(t)[slowRun.ID]
-	if tk.Attempt != 2 || tk.Status != "done" || (tk.LeaseOwner != "proc-B" && tk.LeaseOwner != "proc-C") {
-		t.Errorf("slow task after recovery: %+v; want done at attempt 2 by proc-B or proc-C", tk)
+	// Attempt 2 normally; a later one when the machine is so loaded that a
+	// survivor missed its 2 s lease too (its attempt then stopped unrecorded,
+	// as the lease test checks): the run still completed once, by a survivor.
+	if tk.Attempt < 2 || tk.Status != "done" || (tk.LeaseOwner != "proc-B" && tk.LeaseOwner != "proc-C") {
+		t.Errorf("slow task after recovery: %+v; want done at attempt 2 or later by proc-B or proc-C", tk)
 	}
 	if !slowRun.StartedAt.After(killAt) {
 		t.Errorf("the completed run started at %s, before the kill at %s", slowRun.StartedAt, killAt.UTC())
@@ -654,8 +657,8 @@ func TestMultiProcessSIGKILL(t *testing.T) {
 			starts = append(starts, l.At)
 		}
 	}
-	if len(starts) != 2 || !starts[0].Before(killAt) || !starts[1].After(killAt) {
-		t.Errorf("want two \"backing up\" lines, one before the kill (%s) and one after; log:\n%s", killAt.UTC().Format("15:04:05.000"), text.String())
+	if len(starts) < 2 || len(starts) > tk.Attempt || !starts[0].Before(killAt) || slices.ContainsFunc(starts[1:], func(at time.Time) bool { return !at.After(killAt) }) {
+		t.Errorf("want 2 to %d \"backing up\" lines, one before the kill (%s) and the others after; log:\n%s", tk.Attempt, killAt.UTC().Format("15:04:05.000"), text.String())
 	}
 	// The killed attempt left its run folder without a manifest (or it was
 	// cleaned up); the only manifest is the completed run's.

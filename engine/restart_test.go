@@ -9,36 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dataguardian/dataguardian/engine/internal/workerslot"
 	"github.com/dataguardian/dataguardian/engine/queue"
+	"github.com/dataguardian/dataguardian/engine/worker"
 )
 
-// A worker's identity belongs to its data directory: a process holds it
-// while it runs (a second one at the same time gets another), and the
-// next process on the directory gets it back.
-func TestWorkerSlots(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), workerSlotDir)
-	a, err := takeWorkerSlot(dir)
-	if errors.Is(err, errors.ErrUnsupported) {
-		t.Skip("no file locks here: workers run without a stable identity")
-	}
-	mustNoErr(t, "take a slot", err)
-	b, err := takeWorkerSlot(dir)
-	mustNoErr(t, "take a second slot", err)
-	if a.id == b.id {
-		t.Fatalf("two live workers got one identity %s", a.id)
-	}
-	a.release() // the process of a stopped
-	c, err := takeWorkerSlot(dir)
-	mustNoErr(t, "take a slot again", err)
-	if c.id != a.id {
-		t.Fatalf("the next worker got identity %s; want the stopped one's, %s", c.id, a.id)
-	}
-	b.release()
-	c.release()
-	if fi, err := os.Stat(filepath.Join(dir, workerSlotName+"0")); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("slot file: %v, %v; want mode 0600", fi, err)
-	}
-}
+// errShutdown is the cause with which a worker hands back the task it runs
+// (shutdown deadline): the engine's tests cancel runs with it.
+var errShutdown = worker.ErrShutdown
 
 // A process that dies mid-backup (SIGKILL, a crash) leaves its task
 // claimed, its execution running and its run folder half written. The
@@ -66,13 +44,13 @@ func TestRestartTakesBackThePredecessorsTasks(t *testing.T) {
 
 		// The previous process on this data directory: its identity, free
 		// again since the process died.
-		slot, err := takeWorkerSlot(filepath.Join(dataDir, workerSlotDir))
+		slot, err := workerslot.Take(filepath.Join(dataDir, workerslot.Dir))
 		if errors.Is(err, errors.ErrUnsupported) {
 			t.Skip("no file locks here: workers run without a stable identity")
 		}
 		mustNoErr(t, "take the slot", err)
-		dead := slot.id + "/host:1:dead"
-		slot.release()
+		dead := slot.ID + "/host:1:dead"
+		slot.Release()
 
 		x, _, err := e.RunNow(ctx, f.job.ID)
 		mustNoErr(t, "run now", err)

@@ -64,7 +64,7 @@ type Stats struct {
 //     attempts, mark it failed and return an error matching
 //     ErrAttemptsExhausted.
 //   - A queue that moves expired leases with an explicit sweep implements
-//     Recoverer (worker.go); the engine must then call Recover periodically.
+//     Recoverer (package worker); the engine must then call Recover periodically.
 //   - All methods must be safe for concurrent use by several processes
 //     sharing the same metadata database.
 type Queue interface {
@@ -89,7 +89,7 @@ type Recoverer interface {
 // waiting for their leases to expire, the tasks a dead process held. Adopt
 // moves to newOwner, with a lease of the given length, every claimed task
 // leased to owner or to an owner named owner+"/…" (the form a Worker
-// gives its leases, see WorkerOptions.Owner), and returns them. A worker
+// gives its leases, see worker.Options.Owner), and returns them. A worker
 // calls it when it starts, for the identity its previous incarnation had,
 // cleans up after each task and hands it back with Retry (or fails it):
 // so its tasks run again at once instead of a lease later. The caller must

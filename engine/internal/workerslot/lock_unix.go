@@ -1,6 +1,6 @@
 //go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
 
-package engine
+package workerslot
 
 import (
 	"errors"
@@ -8,7 +8,7 @@ import (
 	"syscall"
 )
 
-// lockFile takes an exclusive flock on f without waiting: errSlotTaken when
+// lockFile takes an exclusive flock on f without waiting: errTaken when
 // another open file holds it. The lock ends when f is closed or the
 // process dies.
 func lockFile(f *os.File) error {
@@ -18,7 +18,7 @@ func lockFile(f *os.File) error {
 		case errors.Is(err, syscall.EINTR):
 			continue
 		case errors.Is(err, syscall.EWOULDBLOCK):
-			return errSlotTaken
+			return errTaken
 		}
 		return err
 	}
