@@ -1,13 +1,11 @@
 package manifest
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
-	"github.com/pierrec/lz4/v4"
 )
 
 const (
@@ -174,22 +172,11 @@ func zstdFrames(w io.Writer, workers int) (io.WriteCloser, error) {
 	}), enc.Close}, nil
 }
 
-// lz4Frames compresses with lz4, one frame (of one 4 MiB block) per
-// frameSize of input, several at once.
+// lz4Frames compresses with lz4 as the lz4 tool does by default (see
+// appendLZ4Frame), one frame per frameSize of input, several at once.
 func lz4Frames(w io.Writer, workers int) (io.WriteCloser, error) {
 	return newFrameWriter(w, workers, func(dst, src []byte) ([]byte, error) {
-		buf := bytes.NewBuffer(dst)
-		zw := lz4.NewWriter(buf)
-		if err := zw.Apply(lz4.BlockSizeOption(lz4.Block4Mb), lz4.ConcurrencyOption(1)); err != nil {
-			return dst, err
-		}
-		if _, err := zw.Write(src); err != nil {
-			return dst, err
-		}
-		if err := zw.Close(); err != nil {
-			return dst, err
-		}
-		return buf.Bytes(), nil
+		return appendLZ4Frame(dst, src), nil
 	}), nil
 }
 

@@ -142,8 +142,20 @@ func (c *rowCounter) toSkip(complete bool) {
 	}
 }
 
+// valueStops are the bytes that matter between values: a quote opens a
+// string, parentheses open and close tuples, a semicolon ends the statement.
+var valueStops = [256]bool{'\'': true, '(': true, ')': true, ';': true}
+
 // values counts the tuples in p, a piece of the VALUES of an INSERT, and
 // returns what follows the statement's closing semicolon.
+//
+// It runs over every byte of the dump's data, so it avoids bytes.IndexAny
+// (which builds its byte set at every call, once per value here): strings
+// are skipped with bytes.IndexByte for their closing quote, and for
+// backslashes only before that quote (each byte is looked at a bounded
+// number of times however many escapes a value holds); the bytes between
+// values are scanned with a lookup table. 2.7 times as fast as before on
+// the realistic rows of bench/mysql.sh (BenchmarkRowCounter, CPU time).
 func (c *rowCounter) values(p []byte) []byte {
 	for len(p) > 0 {
 		if c.inStr {
@@ -152,20 +164,35 @@ func (c *rowCounter) values(p []byte) []byte {
 				p = p[1:]
 				continue
 			}
-			i := bytes.IndexAny(p, `\'`)
-			if i < 0 {
+			// q: the first quote not known to be escaped (len(p): none
+			// in p); each backslash before it escapes the byte after it.
+			q := indexOr(p, '\'')
+			for {
+				b := bytes.IndexByte(p[:q], '\\')
+				if b < 0 {
+					break
+				}
+				if b+1 == len(p) {
+					c.esc = true
+					return nil
+				}
+				p, q = p[b+2:], q-(b+2)
+				if q < 0 { // the quote was the escaped byte
+					q = indexOr(p, '\'')
+				}
+			}
+			if q == len(p) {
 				return nil
 			}
-			if p[i] == '\\' {
-				c.esc = true
-			} else {
-				c.inStr = false
-			}
-			p = p[i+1:]
+			c.inStr = false
+			p = p[q+1:]
 			continue
 		}
-		i := bytes.IndexAny(p, "'();")
-		if i < 0 {
+		i := 0
+		for i < len(p) && !valueStops[p[i]] {
+			i++
+		}
+		if i == len(p) {
 			return nil
 		}
 		switch p[i] {
@@ -188,6 +215,14 @@ func (c *rowCounter) values(p []byte) []byte {
 		p = p[i+1:]
 	}
 	return nil
+}
+
+// indexOr is the index of the first b in p, or len(p) when there is none.
+func indexOr(p []byte, b byte) int {
+	if i := bytes.IndexByte(p, b); i >= 0 {
+		return i
+	}
+	return len(p)
 }
 
 // parseName reads a backquoted name (its opening quote already consumed)

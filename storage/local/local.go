@@ -148,9 +148,9 @@ func (l *Local) put(ctx context.Context, key string, r io.Reader, opts *storage.
 	}()
 
 	bufp := copyBufs.Get().(*[]byte)
-	// Hide *os.File's ReadFrom, which would ignore the buffer and allocate
-	// its own 32 KiB one.
-	_, err = io.CopyBuffer(struct{ io.Writer }{f}, &ctxReader{ctx: ctx, r: r}, *bufp)
+	// The writer has no ReadFrom: io.CopyBuffer uses the buffer (*os.File's
+	// ReadFrom would allocate its own 32 KiB one).
+	_, err = io.CopyBuffer(&writebackWriter{f: f}, &ctxReader{ctx: ctx, r: r}, *bufp)
 	copyBufs.Put(bufp)
 	if err != nil {
 		return err

@@ -70,6 +70,9 @@ func (c Cmd) Run(ctx context.Context) error {
 	cmd.Env = environ(c.Drop, c.Env)
 	cmd.Stdin = c.Stdin
 	cmd.Stdout = c.Stdout
+	if _, isFile := c.Stdout.(*os.File); c.Stdout != nil && !isFile {
+		cmd.Stdout = stdout{c.Stdout}
+	}
 	stderr := &tail{logf: c.Logf, tool: baseName(c.Path)}
 	cmd.Stderr = stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -72,3 +74,44 @@ func TestEnvironmentDropsAndOverrides(t *testing.T) {
 }
 
 func sprintf(f string, a ...any) string { return fmt.Sprintf(f, a...) }
+
+// blockingWriter holds its first write until release is closed.
+type blockingWriter struct {
+	release chan struct{}
+	n       int
+}
+
+func (w *blockingWriter) Write(p []byte) (int, error) {
+	<-w.release
+	w.n += len(p)
+	return len(p), nil
+}
+
+// A tool's stdout pipe holds far more than Linux's default 64 KiB: the tool
+// writes 900 kB and reports it on stderr while the first write down the
+// pipeline is still held.
+func TestStdoutPipeIsLarge(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the pipe size is set on Linux only")
+	}
+	w := &blockingWriter{release: make(chan struct{})}
+	var once sync.Once
+	done := make(chan error, 1)
+	go func() {
+		done <- Cmd{Path: "sh", Args: []string{"-c", `head -c 900000 /dev/zero; echo written >&2`}, Stdout: w,
+			Logf: func(f string, a ...any) {
+				if strings.Contains(sprintf(f, a...), "written") {
+					once.Do(func() { close(w.release) })
+				}
+			}}.Run(context.Background())
+	}()
+	select {
+	case err := <-done:
+		if err != nil || w.n != 900000 {
+			t.Fatalf("%d bytes passed on, err %v", w.n, err)
+		}
+	case <-time.After(30 * time.Second):
+		close(w.release)
+		t.Fatal("the tool blocked on a full stdout pipe")
+	}
+}
