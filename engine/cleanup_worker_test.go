@@ -71,19 +71,6 @@ func TestCleanupWorkerAppliesRetention(t *testing.T) {
 	}
 }
 
-// writeRunFolder creates files in a run folder on a local storage root,
-// last modified at mod.
-func writeRunFolder(t *testing.T, root, dir string, mod time.Time, files map[string]string) {
-	t.Helper()
-	base := filepath.Join(root, filepath.FromSlash(dir))
-	mustNoErr(t, "mkdir", os.MkdirAll(base, 0o700))
-	for name, content := range files {
-		p := filepath.Join(base, name)
-		mustNoErr(t, "write", os.WriteFile(p, []byte(content), 0o600))
-		mustNoErr(t, "chtimes", os.Chtimes(p, mod, mod))
-	}
-}
-
 func ageFolder(t *testing.T, root, dir string, mod time.Time) {
 	t.Helper()
 	base := filepath.Join(root, filepath.FromSlash(dir))

@@ -1,12 +1,12 @@
 package engine
 
 import (
-	"reflect"
 	"testing"
 	"time"
 
 	"github.com/dataguardian/dataguardian/defaults"
 	"github.com/dataguardian/dataguardian/engine/internal/storetest"
+	"github.com/dataguardian/dataguardian/internal/testcheck"
 )
 
 func init() {
@@ -15,9 +15,10 @@ func init() {
 
 // Stores for the engine's white-box tests (see storetest).
 var (
-	sqliteTestURL = storetest.SQLiteURL
-	openTestStore = storetest.Open
-	forEachStore  = storetest.ForEach
+	sqliteTestURL  = storetest.SQLiteURL
+	openTestStore  = storetest.Open
+	forEachStore   = storetest.ForEach
+	writeRunFolder = storetest.WriteRunFolder
 )
 
 // ts is a fixed UTC time with microsecond precision, as the store keeps it.
@@ -27,19 +28,13 @@ func ts(minute int) time.Time {
 
 func ptr[T any](v T) *T { return &v }
 
-func mustNoErr(t *testing.T, what string, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
+// mustNoErr stops the test when err is not nil (testcheck.NoErr).
+var mustNoErr = testcheck.NoErr
 
-// same fails t unless got equals want field by field.
+// same fails t unless got equals want field by field (testcheck.Same).
 func same[T any](t *testing.T, what string, got, want *T) {
 	t.Helper()
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("%s round trip differs:\n got %+v\nwant %+v", what, got, want)
-	}
+	testcheck.Same(t, what, got, want)
 }
 
 // second is the error of a call returning a value and an error.

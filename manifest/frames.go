@@ -158,18 +158,57 @@ func (f *frameWriter) Close() error {
 	return f.failed()
 }
 
-// zstdFrames compresses with zstd at the default level, one frame per
-// frameSize of input, several at once: the zstd stream encoder compresses
-// one block after another whatever its concurrency.
+// zstdFrames compresses with zstd, one frame per frameSize of input,
+// several at once: the zstd stream encoder compresses one block after
+// another whatever its concurrency.
+//
+// Each frame gets the level that suits it (see zstdLevel): the fastest on
+// data that compresses about 2:1 or worse, the default on text that
+// compresses far better.
 func zstdFrames(w io.Writer, workers int) (io.WriteCloser, error) {
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(workers), zstd.WithEncoderLevel(zstd.SpeedDefault),
-		zstd.WithWindowSize(frameSize), zstd.WithEncoderCRC(true))
-	if err != nil {
-		return nil, err
+	var encs [2]*zstd.Encoder
+	for i, level := range []zstd.EncoderLevel{zstd.SpeedFastest, zstd.SpeedDefault} {
+		enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(workers), zstd.WithEncoderLevel(level),
+			zstd.WithWindowSize(frameSize), zstd.WithEncoderCRC(true))
+		if err != nil {
+			return nil, err
+		}
+		encs[i] = enc
 	}
+	fastest, def := encs[0], encs[1]
 	return &closeAlso{newFrameWriter(w, workers, func(dst, src []byte) ([]byte, error) {
-		return enc.EncodeAll(src, dst), nil
-	}), enc.Close}, nil
+		return zstdLevel(fastest, def, dst, src).EncodeAll(src, dst), nil
+	}), func() error { fastest.Close(); return def.Close() }}, nil
+}
+
+const (
+	// zstdSample is how much of a frame zstdLevel compresses to choose
+	// its level: 1/64 of it, about 1% of its compression time.
+	zstdSample = 64 << 10
+	// zstdTextRatio is the sample ratio under which a frame is compressed
+	// at the default level.
+	zstdTextRatio = 0.3
+)
+
+// zstdLevel returns the encoder for src: the default level when a sample
+// of it compresses better than zstdTextRatio with the fastest, else the
+// fastest. Measured on 4 MiB frames, one goroutine: on the dumps of the
+// realistic tables of bench/ (hex digits of random bytes beside text and
+// numbers, about 2.5:1) the fastest level is both quicker and smaller than
+// the default (mariadb-dump: 304 against 163 MB/s, ratio 0.380 against
+// 0.392; pg_dump -Fc -Z0: 300 against 157 MB/s, 0.382 against 0.402),
+// while on repetitive SQL text (internal/sqltext) the default is 6%
+// smaller (0.187 against 0.198) for 20% less speed, and on pgbench's 100:1
+// about as fast and 6% smaller. dst is only scratch space here.
+func zstdLevel(fastest, def *zstd.Encoder, dst, src []byte) *zstd.Encoder {
+	if len(src) < 2*zstdSample {
+		return def
+	}
+	sample := fastest.EncodeAll(src[:zstdSample], dst[:0])
+	if float64(len(sample)) < zstdTextRatio*zstdSample {
+		return def
+	}
+	return fastest
 }
 
 // lz4Frames compresses with lz4 as the lz4 tool does by default (see

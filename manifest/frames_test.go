@@ -7,6 +7,9 @@ import (
 	"math/rand/v2"
 	"os/exec"
 	"testing"
+
+	"github.com/dataguardian/dataguardian/internal/sqltext"
+	"github.com/klauspost/compress/zstd"
 )
 
 // Streams of every awkward length compress into frames that our readers
@@ -15,10 +18,13 @@ func TestFramesRoundTrip(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, c := range []Compression{Zstd, LZ4} {
 		for _, n := range []int{0, 1, frameSize - 1, frameSize, frameSize + 1, 3*frameSize + 7} {
-			data := make([]byte, n)
-			for i := range data { // compressible, not trivially
+			// Compressible, not trivially (about 2:1, zstd's fastest
+			// level), then SQL text (10:1, its default level).
+			data := make([]byte, n/2, n)
+			for i := range data {
 				data[i] = "abcdefgh0123"[rng.IntN(12)]
 			}
+			data = append(data, sqltext.Block(uint64(n), n-len(data))...)
 			var out bytes.Buffer
 			zw, err := NewCompressor(&out, c, 3)
 			if err != nil {
@@ -52,6 +58,34 @@ func TestFramesRoundTrip(t *testing.T) {
 			if err != nil || !bytes.Equal(got, data) {
 				t.Fatalf("%s -dc of %d bytes: %d bytes back, %v", tool[0], n, len(got), err)
 			}
+		}
+	}
+}
+
+// Each zstd frame gets its level from a sample: the fastest for data that
+// compresses about 2:1, the default for text that compresses far better,
+// and the default for a frame too short to sample.
+func TestZstdLevel(t *testing.T) {
+	fastest, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
+	def, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault))
+	defer fastest.Close()
+	defer def.Close()
+	rng := rand.New(rand.NewPCG(5, 6))
+	hex := make([]byte, frameSize)
+	for i := range hex {
+		hex[i] = "0123456789abcdef"[rng.IntN(16)]
+	}
+	for name, c := range map[string]struct {
+		src  []byte
+		want *zstd.Encoder
+	}{
+		"hex digits":  {hex, fastest},
+		"SQL text":    {sqltext.Block(1, frameSize), def},
+		"zeros":       {make([]byte, frameSize), def},
+		"short frame": {hex[:2*zstdSample-1], def},
+	} {
+		if got := zstdLevel(fastest, def, nil, c.src); got != c.want {
+			t.Errorf("%s: got the %s encoder", name, map[bool]string{true: "fastest", false: "default"}[got == fastest])
 		}
 	}
 }

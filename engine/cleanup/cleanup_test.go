@@ -94,7 +94,7 @@ func (f *fixture) backup(t *testing.T, at time.Time, status store.ExecutionStatu
 	if status == store.ExecutionCompleted {
 		x.BackupPath = f.job.ID + "/" + manifest.RunFolder(at)
 		for _, root := range f.roots {
-			writeRunFolder(t, root, x.BackupPath, at, map[string]string{manifest.FileName: "{}", "backup.sql.gz": "data"})
+			storetest.WriteRunFolder(t, root, x.BackupPath, at, map[string]string{manifest.FileName: "{}", "backup.sql.gz": "data"})
 		}
 	}
 	mustNoErr(t, "create execution", f.s.CreateExecution(t.Context(), x))
@@ -111,19 +111,6 @@ func (f *fixture) status(t *testing.T, execID, locID string) store.ExecutionStor
 		}
 	}
 	return store.ExecutionStorage{}
-}
-
-// writeRunFolder creates files in a run folder on a local storage root,
-// last modified at mod.
-func writeRunFolder(t *testing.T, root, dir string, mod time.Time, files map[string]string) {
-	t.Helper()
-	base := filepath.Join(root, filepath.FromSlash(dir))
-	mustNoErr(t, "mkdir", os.MkdirAll(base, 0o700))
-	for name, content := range files {
-		p := filepath.Join(base, name)
-		mustNoErr(t, "write", os.WriteFile(p, []byte(content), 0o600))
-		mustNoErr(t, "chtimes", os.Chtimes(p, mod, mod))
-	}
 }
 
 func exists(root, dir string) bool {
@@ -272,26 +259,26 @@ func TestPassSweepsRunFolders(t *testing.T) {
 
 		job := f.job.ID
 		stale := job + "/" + manifest.RunFolder(old)
-		writeRunFolder(t, root, stale, old, map[string]string{manifest.ReservationName: killed.ID + "\n", "backup.sql.gz.001": "partial"})
+		storetest.WriteRunFolder(t, root, stale, old, map[string]string{manifest.ReservationName: killed.ID + "\n", "backup.sql.gz.001": "partial"})
 		fresh := job + "/" + manifest.RunFolder(now.Add(-time.Hour))
-		writeRunFolder(t, root, fresh, now.Add(-time.Hour), map[string]string{manifest.ReservationName: killed.ID + "\n"})
+		storetest.WriteRunFolder(t, root, fresh, now.Add(-time.Hour), map[string]string{manifest.ReservationName: killed.ID + "\n"})
 		live := job + "/" + manifest.RunFolder(old.Add(time.Hour))
-		writeRunFolder(t, root, live, old, map[string]string{manifest.ReservationName: running.ID + "\n"})
+		storetest.WriteRunFolder(t, root, live, old, map[string]string{manifest.ReservationName: running.ID + "\n"})
 		// Reserved for an execution the store never had, at the folder of a queued one.
 		atQueued := queued.BackupPath
-		writeRunFolder(t, root, atQueued, old, map[string]string{manifest.ReservationName: "00000000-0000-4000-8000-000000000009\n"})
+		storetest.WriteRunFolder(t, root, atQueued, old, map[string]string{manifest.ReservationName: "00000000-0000-4000-8000-000000000009\n"})
 		unmarked := job + "/" + manifest.RunFolder(old.Add(2*time.Hour))
-		writeRunFolder(t, root, unmarked, old, map[string]string{"notes.txt": "put here by hand"})
+		storetest.WriteRunFolder(t, root, unmarked, old, map[string]string{"notes.txt": "put here by hand"})
 		foreign := "otherapp/2020-01-01_000000"
-		writeRunFolder(t, root, foreign, old, map[string]string{manifest.ReservationName: killed.ID + "\n"})
+		storetest.WriteRunFolder(t, root, foreign, old, map[string]string{manifest.ReservationName: killed.ID + "\n"})
 		stranger := "00000000-0000-4000-8000-000000000001/" + manifest.RunFolder(old)
-		writeRunFolder(t, root, stranger, old, map[string]string{manifest.ReservationName: "00000000-0000-4000-8000-000000000002\n"})
+		storetest.WriteRunFolder(t, root, stranger, old, map[string]string{manifest.ReservationName: "00000000-0000-4000-8000-000000000002\n"})
 		system := "_system/" + manifest.RunFolder(old)
-		writeRunFolder(t, root, system, old, map[string]string{manifest.ReservationName: killed.ID + "\n"})
+		storetest.WriteRunFolder(t, root, system, old, map[string]string{manifest.ReservationName: killed.ID + "\n"})
 		// A disabled storage location is not swept.
 		f.locs[1].Enabled = false
 		mustNoErr(t, "disable disk2", s.UpdateStorageLocation(ctx, f.locs[1], "enabled"))
-		writeRunFolder(t, f.roots[1], stale, old, map[string]string{manifest.ReservationName: killed.ID + "\n"})
+		storetest.WriteRunFolder(t, f.roots[1], stale, old, map[string]string{manifest.ReservationName: killed.ID + "\n"})
 
 		rep, err := f.c.Pass(ctx, Options{})
 		mustNoErr(t, "cleanup", err)
@@ -383,9 +370,9 @@ func TestRemoveAttempt(t *testing.T) {
 	theirs := f.job.ID + "/" + manifest.RunFolder(now.Add(time.Second))
 	committed := f.job.ID + "/" + manifest.RunFolder(now.Add(2*time.Second))
 	for _, root := range f.roots {
-		writeRunFolder(t, root, mine, now, map[string]string{manifest.ReservationName: x.ID + "\n", "backup.sql.gz.001": "half"})
-		writeRunFolder(t, root, theirs, now, map[string]string{manifest.ReservationName: "another-execution\n", "backup.sql.gz.001": "half"})
-		writeRunFolder(t, root, committed, now, map[string]string{manifest.ReservationName: x.ID + "\n", manifest.FileName: "{}"})
+		storetest.WriteRunFolder(t, root, mine, now, map[string]string{manifest.ReservationName: x.ID + "\n", "backup.sql.gz.001": "half"})
+		storetest.WriteRunFolder(t, root, theirs, now, map[string]string{manifest.ReservationName: "another-execution\n", "backup.sql.gz.001": "half"})
+		storetest.WriteRunFolder(t, root, committed, now, map[string]string{manifest.ReservationName: x.ID + "\n", manifest.FileName: "{}"})
 	}
 	var mu sync.Mutex
 	var lines []string
@@ -420,13 +407,13 @@ func TestListRunFolders(t *testing.T) {
 	mustNoErr(t, "open storage", err)
 	t0 := time.Date(2025, 2, 13, 6, 0, 1, 0, time.UTC)
 	later := t0.Add(30 * time.Hour)
-	writeRunFolder(t, root, "job/2025-02-13_060001", t0, map[string]string{manifest.FileName: "{}", "backup.sql.gz": "x"})
-	writeRunFolder(t, root, "job/2025-02-13_060002", later, map[string]string{manifest.ReservationName: "x-1\n"})
-	writeRunFolder(t, root, "job/not-a-run", t0, map[string]string{"a": "x"})
-	writeRunFolder(t, root, "job/2025-02-30_060001", t0, map[string]string{"a": "x"}) // no such day
-	writeRunFolder(t, root, "_system", t0, map[string]string{"cleanup.log": "x"})
-	writeRunFolder(t, root, "_x/2025-02-13_060001", t0, map[string]string{"a": "x"})
-	writeRunFolder(t, root, "", t0, map[string]string{"top": "x"})
+	storetest.WriteRunFolder(t, root, "job/2025-02-13_060001", t0, map[string]string{manifest.FileName: "{}", "backup.sql.gz": "x"})
+	storetest.WriteRunFolder(t, root, "job/2025-02-13_060002", later, map[string]string{manifest.ReservationName: "x-1\n"})
+	storetest.WriteRunFolder(t, root, "job/not-a-run", t0, map[string]string{"a": "x"})
+	storetest.WriteRunFolder(t, root, "job/2025-02-30_060001", t0, map[string]string{"a": "x"}) // no such day
+	storetest.WriteRunFolder(t, root, "_system", t0, map[string]string{"cleanup.log": "x"})
+	storetest.WriteRunFolder(t, root, "_x/2025-02-13_060001", t0, map[string]string{"a": "x"})
+	storetest.WriteRunFolder(t, root, "", t0, map[string]string{"top": "x"})
 
 	got, err := listRunFolders(t.Context(), st)
 	mustNoErr(t, "list", err)

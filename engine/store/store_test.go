@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dataguardian/dataguardian/engine/secrets"
+	"github.com/dataguardian/dataguardian/internal/testcheck"
 	"github.com/dataguardian/dataguardian/internal/testsvc"
 )
 
@@ -58,19 +59,13 @@ func ts(minute int) time.Time {
 
 func ptr[T any](v T) *T { return &v }
 
-func mustNoErr(t *testing.T, what string, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
+// mustNoErr stops the test when err is not nil (testcheck.NoErr).
+var mustNoErr = testcheck.NoErr
 
-// same fails t unless got equals want field by field.
+// same fails t unless got equals want field by field (testcheck.Same).
 func same[T any](t *testing.T, what string, got, want *T) {
 	t.Helper()
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("%s round trip differs:\n got %+v\nwant %+v", what, got, want)
-	}
+	testcheck.Same(t, what, got, want)
 }
 
 func TestMigrationsAreIdempotent(t *testing.T) {

@@ -1,13 +1,17 @@
-// Package storetest opens fresh metadata stores for the tests of the
-// packages under engine: a SQLite file in a temporary directory, or a new
-// database on the PostgreSQL test server (see internal/testsvc).
+// Package storetest holds the fixtures of the tests of the packages under
+// engine: fresh metadata stores (a SQLite file in a temporary directory,
+// or a new database on the PostgreSQL test server, see internal/testsvc)
+// and run folders on a local storage root.
 package storetest
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/dataguardian/dataguardian/engine/store"
+	"github.com/dataguardian/dataguardian/internal/testcheck"
 	"github.com/dataguardian/dataguardian/internal/testsvc"
 )
 
@@ -44,4 +48,18 @@ func ForEach(t *testing.T, fn func(t *testing.T, s *store.Store)) {
 		t.Parallel()
 		fn(t, Open(t, testsvc.NewPostgresDatabase(t)))
 	})
+}
+
+// WriteRunFolder creates files in the run folder dir (a slash-separated
+// key such as "job/2025-01-01_000000") under a local storage root, each
+// last modified at mod.
+func WriteRunFolder(t *testing.T, root, dir string, mod time.Time, files map[string]string) {
+	t.Helper()
+	base := filepath.Join(root, filepath.FromSlash(dir))
+	testcheck.NoErr(t, "mkdir", os.MkdirAll(base, 0o700))
+	for name, content := range files {
+		p := filepath.Join(base, name)
+		testcheck.NoErr(t, "write", os.WriteFile(p, []byte(content), 0o600))
+		testcheck.NoErr(t, "chtimes", os.Chtimes(p, mod, mod))
+	}
 }
