@@ -112,12 +112,10 @@ var (
 	ErrNoManifest       = manifest.ErrNoManifest
 )
 
-func init() {
-	engine.Builtins = func(c *engine.Config) { defaults.Fill(&c.Drivers, &c.StorageOpeners) }
-}
-
 // New opens the metadata store named by cfg (migrating it) and returns a
-// ready Engine. The zero Config runs on embedded defaults.
+// ready Engine. The zero Config runs on embedded defaults; a nil Drivers or
+// StorageOpeners gets the built-ins (package defaults).
 func New(ctx context.Context, cfg Config) (*Engine, error) {
+	defaults.Fill(&cfg.Drivers, &cfg.StorageOpeners)
 	return engine.New(ctx, cfg)
 }

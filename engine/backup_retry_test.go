@@ -213,7 +213,7 @@ func TestNoRetry(t *testing.T) {
 func TestRetryQueuedOnce(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e *Engine) {
 		ctx := t.Context()
-		e2, err := New(ctx, Config{DataDir: e.cfg.DataDir, DatabaseURL: e.cfg.DatabaseURL, Logger: discardLogger})
+		e2, err := newEngine(ctx, Config{DataDir: e.cfg.DataDir, DatabaseURL: e.cfg.DatabaseURL, Logger: discardLogger})
 		mustNoErr(t, "second engine", err)
 		defer e2.Close()
 		f := failingFixture(t, e, 2, 10)

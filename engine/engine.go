@@ -45,12 +45,6 @@ var (
 // StorageOpener opens the Storage of a storage location of one type.
 type StorageOpener = store.StorageOpener
 
-// Builtins fills in the built-in drivers and storage openers where a
-// Config leaves them nil (WithDefaults). The root package sets it from
-// package defaults, so that engine itself imports no concrete driver or
-// storage; without it such a Config has none.
-var Builtins func(*Config)
-
 // Config configures an Engine. The zero value is usable: SQLite metadata
 // and a secret key under DataDir, every built-in driver, local storage,
 // notifications to the log.
@@ -79,12 +73,13 @@ type Config struct {
 	// SecretKey (32 bytes) seals datasource passwords at rest. nil means the
 	// key in DataDir/secret.key, created (mode 0600) on first use.
 	SecretKey []byte
-	// Drivers maps datasource types to drivers; nil means the built-ins
-	// (postgres, mysql, mariadb, sqlite, files: see Builtins and package
-	// defaults).
+	// Drivers maps datasource types to drivers; nil means none. The root
+	// package's New fills in the built-ins (postgres, mysql, mariadb,
+	// sqlite, files: package defaults); engine imports no concrete driver.
 	Drivers *drivers.Registry
-	// StorageOpeners maps storage location types to openers; nil means the
-	// built-ins ({"local": a directory given by config "path"}).
+	// StorageOpeners maps storage location types to openers; nil means
+	// none. The root package's New fills in the built-in one ({"local": a
+	// directory given by config "path"}).
 	StorageOpeners map[string]StorageOpener
 	// Notifier receives every notification on the caller's path (it must
 	// return promptly), besides the in-app records and the channels stored
@@ -118,9 +113,6 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = "sqlite://" + filepath.Join(c.DataDir, "dataguardian.db")
-	}
-	if (c.Drivers == nil || c.StorageOpeners == nil) && Builtins != nil {
-		Builtins(&c)
 	}
 	if c.Drivers == nil {
 		c.Drivers = &drivers.Registry{}

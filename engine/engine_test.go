@@ -46,7 +46,7 @@ func forEachStoreURL(t *testing.T, fn func(t *testing.T, url string)) {
 func forEachEngine(t *testing.T, fn func(t *testing.T, e *Engine)) {
 	t.Helper()
 	forEachStoreURL(t, func(t *testing.T, url string) {
-		e, err := New(t.Context(), Config{DataDir: t.TempDir(), DatabaseURL: url, Logger: discardLogger})
+		e, err := newEngine(t.Context(), Config{DataDir: t.TempDir(), DatabaseURL: url, Logger: discardLogger})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -358,7 +358,7 @@ func TestDatasourcePasswordIsSealed(t *testing.T) {
 }
 
 func TestBadJobInputNamesTheField(t *testing.T) {
-	e, err := New(t.Context(), Config{DataDir: t.TempDir()})
+	e, err := newEngine(t.Context(), Config{DataDir: t.TempDir()})
 	mustNoErr(t, "new", err)
 	defer e.Close()
 	ctx := context.Background()

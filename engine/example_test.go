@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/dataguardian/dataguardian/defaults"
 	"github.com/dataguardian/dataguardian/engine"
 	_ "modernc.org/sqlite"
 )
@@ -27,7 +28,10 @@ func ExampleEngine_RunBackup_retention() {
 	db.Exec(`CREATE TABLE t (x); INSERT INTO t VALUES (1)`)
 	db.Close()
 
-	e, err := engine.New(ctx, engine.Config{DataDir: filepath.Join(dir, "meta"), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	// engine.New takes its plug-ins from the Config (dataguardian.New fills
+	// in the built-ins by itself).
+	e, err := engine.New(ctx, engine.Config{DataDir: filepath.Join(dir, "meta"), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Drivers: defaults.Drivers(), StorageOpeners: defaults.StorageOpeners()})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -49,7 +49,7 @@ func (r *recNotifier) count(typ string) int {
 func newHealthEngine(t testing.TB, url string) (*Engine, *recNotifier) {
 	t.Helper()
 	rec := &recNotifier{}
-	e, err := New(t.Context(), Config{DataDir: t.TempDir(), DatabaseURL: url, Logger: discardLogger, Notifier: rec})
+	e, err := newEngine(t.Context(), Config{DataDir: t.TempDir(), DatabaseURL: url, Logger: discardLogger, Notifier: rec})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestHealthWiring(t *testing.T) {
 	if err := NewHealthWorker(nil, HealthOptions{Timeout: -1}).Run(t.Context()); !errors.Is(err, ErrInvalid) {
 		t.Errorf("Run with bad options = %v, want ErrInvalid", err)
 	}
-	_, err := New(t.Context(), Config{DataDir: t.TempDir(), DatabaseURL: sqliteTestURL(t), Logger: discardLogger,
+	_, err := newEngine(t.Context(), Config{DataDir: t.TempDir(), DatabaseURL: sqliteTestURL(t), Logger: discardLogger,
 		Health: HealthOptions{Concurrency: -1}})
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "HealthOptions.Concurrency") {
 		t.Errorf("New with bad Health = %v, want ErrInvalid naming HealthOptions.Concurrency", err)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -9,8 +10,11 @@ import (
 	"github.com/dataguardian/dataguardian/internal/testcheck"
 )
 
-func init() {
-	Builtins = func(c *Config) { defaults.Fill(&c.Drivers, &c.StorageOpeners) }
+// newEngine is New with the built-in drivers and storage where cfg leaves
+// them out, as the root package's New does.
+func newEngine(ctx context.Context, cfg Config) (*Engine, error) {
+	defaults.Fill(&cfg.Drivers, &cfg.StorageOpeners)
+	return New(ctx, cfg)
 }
 
 // Stores for the engine's white-box tests (see storetest).

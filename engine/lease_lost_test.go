@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dataguardian/dataguardian/defaults"
 	"github.com/dataguardian/dataguardian/drivers"
 	"github.com/dataguardian/dataguardian/drivers/files"
 	"github.com/dataguardian/dataguardian/engine"
@@ -57,8 +58,9 @@ func TestLeaseLostLeavesTheRunToTheNextOwner(t *testing.T) {
 	// ShutdownTimeout bounds the end of a failing test, whose first dump
 	// may still hang.
 	e, err := engine.New(ctx, engine.Config{DataDir: t.TempDir(), DatabaseURL: url, SecretKey: mpKey, Logger: mpDiscard, Drivers: reg, Queue: q,
-		Worker: engine.WorkerOptions{Poll: 50 * time.Millisecond, Lease: 600 * time.Millisecond, ShutdownTimeout: time.Second},
-		Health: engine.HealthOptions{Interval: time.Hour}})
+		StorageOpeners: defaults.StorageOpeners(),
+		Worker:         engine.WorkerOptions{Poll: 50 * time.Millisecond, Lease: 600 * time.Millisecond, ShutdownTimeout: time.Second},
+		Health:         engine.HealthOptions{Interval: time.Hour}})
 	mpMust(t, "new", err)
 	defer e.Close()
 	loc := &engine.StorageLocation{Name: "d", Type: "local", Config: map[string]string{"path": t.TempDir()}}

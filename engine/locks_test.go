@@ -15,7 +15,7 @@ func TestDatasourceLockAcrossEngines(t *testing.T) {
 	ctx := t.Context()
 	var es [2]*Engine
 	for i := range es {
-		e, err := New(ctx, Config{DataDir: t.TempDir(), DatabaseURL: url, SecretKey: testKey, Logger: discardLogger})
+		e, err := newEngine(ctx, Config{DataDir: t.TempDir(), DatabaseURL: url, SecretKey: testKey, Logger: discardLogger})
 		mustNoErr(t, "new", err)
 		defer e.Close()
 		es[i] = e

@@ -32,6 +32,7 @@ import (
 
 	_ "modernc.org/sqlite" // database/sql driver "sqlite", for the fixtures
 
+	"github.com/dataguardian/dataguardian/defaults"
 	"github.com/dataguardian/dataguardian/drivers"
 	"github.com/dataguardian/dataguardian/drivers/files"
 	"github.com/dataguardian/dataguardian/drivers/sqlite"
@@ -304,7 +305,8 @@ func newMPSetup(t *testing.T) *mpSetup {
 		t.Skip("starts engine processes")
 	}
 	s := &mpSetup{url: testsvc.NewPostgresDatabase(t), root: t.TempDir()}
-	e, err := engine.New(t.Context(), engine.Config{DataDir: t.TempDir(), DatabaseURL: s.url, SecretKey: mpKey, Logger: mpDiscard})
+	e, err := engine.New(t.Context(), engine.Config{DataDir: t.TempDir(), DatabaseURL: s.url, SecretKey: mpKey, Logger: mpDiscard,
+		Drivers: defaults.Drivers(), StorageOpeners: defaults.StorageOpeners()})
 	mpMust(t, "engine.New", err)
 	t.Cleanup(func() { e.Close() })
 	s.e = e

@@ -57,7 +57,7 @@ func TestNetworkDatabasesThroughTheEngine(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.typ, func(t *testing.T) {
 			ctx := t.Context()
-			e, err := New(ctx, Config{DataDir: t.TempDir(), Logger: discardLogger})
+			e, err := newEngine(ctx, Config{DataDir: t.TempDir(), Logger: discardLogger})
 			mustNoErr(t, "new", err)
 			defer e.Close()
 			src, db := c.newDB(t)

@@ -109,7 +109,7 @@ func TestNotificationSettingsWebhook(t *testing.T) {
 	}
 
 	// A new engine on the same store and key loads the channels.
-	e2, err := New(ctx, Config{DataDir: e.cfg.DataDir, DatabaseURL: e.cfg.DatabaseURL, SecretKey: nil, Logger: discardLogger})
+	e2, err := newEngine(ctx, Config{DataDir: e.cfg.DataDir, DatabaseURL: e.cfg.DatabaseURL, SecretKey: nil, Logger: discardLogger})
 	mustNoErr(t, "reopen", err)
 	defer e2.Close()
 	e2.notify(ctx, notify.Notification{Type: notify.ConnectionRestored, Severity: notify.Info, Title: "db back"})
@@ -150,7 +150,7 @@ func TestTemplateVersions(t *testing.T) {
 		t.Fatalf("templates %+v", rows)
 	}
 	// A reopened engine loads the stored versions and continues the numbering.
-	e2, err := New(ctx, Config{DataDir: e.cfg.DataDir, DatabaseURL: e.cfg.DatabaseURL, Logger: discardLogger})
+	e2, err := newEngine(ctx, Config{DataDir: e.cfg.DataDir, DatabaseURL: e.cfg.DatabaseURL, Logger: discardLogger})
 	mustNoErr(t, "reopen", err)
 	defer e2.Close()
 	v3, err := e2.AddTemplateVersion(ctx, notify.BackupFailed, notify.ChannelWebhook, "three", "v3")
@@ -192,7 +192,7 @@ func TestSlowChannelDoesNotBlock(t *testing.T) {
 func TestNotificationSettingsReachOtherProcesses(t *testing.T) {
 	ctx := t.Context()
 	a := newSQLiteEngine(t, Config{})
-	b, err := New(ctx, Config{DataDir: a.cfg.DataDir, DatabaseURL: a.cfg.DatabaseURL, Logger: discardLogger})
+	b, err := newEngine(ctx, Config{DataDir: a.cfg.DataDir, DatabaseURL: a.cfg.DatabaseURL, Logger: discardLogger})
 	mustNoErr(t, "second engine", err)
 	defer b.Close()
 	srv, calls := webhookServer(t)

@@ -32,7 +32,7 @@ func TestRecoverByHandWithStandardTools(t *testing.T) {
 	requireTools(t, "sh", "cat", "sha256sum", "gunzip", "zstd", "lz4", "sqlite3", "grep")
 	for comp, decompress := range map[string]string{"gzip": "gunzip -c", "zstd": "zstd -d -c", "lz4": "lz4 -d -c"} {
 		t.Run(comp, func(t *testing.T) {
-			e, err := New(t.Context(), Config{DataDir: t.TempDir(), Logger: discardLogger})
+			e, err := newEngine(t.Context(), Config{DataDir: t.TempDir(), Logger: discardLogger})
 			mustNoErr(t, "new", err)
 			defer e.Close()
 			f := newFixture(t, e, BackupJob{Compression: comp, MaxFileSizeMB: 1})
@@ -62,7 +62,7 @@ sqlite3 "$2/recovered.db" 'PRAGMA integrity_check; SELECT count(*) FROM items;'`
 func TestRecoverFilesByHand(t *testing.T) {
 	requireTools(t, "sh", "cat", "gunzip", "tar", "diff")
 	ctx := t.Context()
-	e, err := New(ctx, Config{DataDir: t.TempDir(), Logger: discardLogger})
+	e, err := newEngine(ctx, Config{DataDir: t.TempDir(), Logger: discardLogger})
 	mustNoErr(t, "new", err)
 	defer e.Close()
 	src := t.TempDir()
@@ -88,7 +88,7 @@ func TestRecoverFilesByHand(t *testing.T) {
 // What a driver reports while dumping reaches the execution's stored log.
 func TestDumpNotesReachExecutionLog(t *testing.T) {
 	ctx := t.Context()
-	e, err := New(ctx, Config{DataDir: t.TempDir(), Logger: discardLogger})
+	e, err := newEngine(ctx, Config{DataDir: t.TempDir(), Logger: discardLogger})
 	mustNoErr(t, "new", err)
 	defer e.Close()
 	src := t.TempDir()

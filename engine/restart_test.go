@@ -30,7 +30,7 @@ func TestRestartTakesBackThePredecessorsTasks(t *testing.T) {
 		dataDir := t.TempDir()
 		// Leases of an hour: only taking the tasks back can run them again
 		// within the test.
-		e, err := New(ctx, Config{DataDir: dataDir, DatabaseURL: url, Logger: discardLogger,
+		e, err := newEngine(ctx, Config{DataDir: dataDir, DatabaseURL: url, Logger: discardLogger,
 			Worker: WorkerOptions{Poll: 20 * time.Millisecond, Lease: time.Hour}, Health: HealthOptions{Interval: time.Hour}})
 		mustNoErr(t, "new", err)
 		t.Cleanup(func() { e.Close() })

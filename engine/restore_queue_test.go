@@ -30,7 +30,7 @@ func restoreTestConfig(t *testing.T, url string) Config {
 func forEachStartableEngine(t *testing.T, fn func(t *testing.T, e *Engine)) {
 	t.Helper()
 	forEachStoreURL(t, func(t *testing.T, url string) {
-		e, err := New(t.Context(), restoreTestConfig(t, url))
+		e, err := newEngine(t.Context(), restoreTestConfig(t, url))
 		mustNoErr(t, "new", err)
 		t.Cleanup(func() { e.Close() })
 		fn(t, e)
@@ -363,7 +363,7 @@ func TestVerificationModePostgres(t *testing.T) {
 		mustNoErr(t, q, err)
 	}
 
-	e, err := New(ctx, restoreTestConfig(t, sqliteTestURL(t)))
+	e, err := newEngine(ctx, restoreTestConfig(t, sqliteTestURL(t)))
 	mustNoErr(t, "new", err)
 	t.Cleanup(func() { e.Close() })
 	ds := &Datasource{Name: "pg", Type: "postgres", Host: src.Host, Port: src.Port, Database: src.Database, Username: src.Username, Options: src.Options}

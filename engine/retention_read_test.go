@@ -10,7 +10,7 @@ import (
 // restore is done, even when the policy would drop it.
 func TestRetentionKeepsBackupsAwaitingRestore(t *testing.T) {
 	ctx := t.Context()
-	e, err := New(ctx, Config{DataDir: t.TempDir(), Logger: discardLogger})
+	e, err := newEngine(ctx, Config{DataDir: t.TempDir(), Logger: discardLogger})
 	mustNoErr(t, "new", err)
 	defer e.Close()
 	f := newFixture(t, e, BackupJob{Compression: "lz4", Retention: Retention{MaxBackups: 1, AutoDelete: true}})

@@ -19,7 +19,7 @@ func newSQLiteEngine(t *testing.T, cfg Config) *Engine {
 	if cfg.Logger == nil {
 		cfg.Logger = discardLogger
 	}
-	e, err := New(t.Context(), cfg)
+	e, err := newEngine(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

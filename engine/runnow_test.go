@@ -265,7 +265,7 @@ func TestBackupNotificationsNameWhatRan(t *testing.T) {
 	forEachStoreURL(t, func(t *testing.T, url string) {
 		ctx := t.Context()
 		rec := &recNotifier{}
-		e, err := New(ctx, Config{DataDir: t.TempDir(), DatabaseURL: url, Logger: discardLogger, Notifier: rec})
+		e, err := newEngine(ctx, Config{DataDir: t.TempDir(), DatabaseURL: url, Logger: discardLogger, Notifier: rec})
 		mustNoErr(t, "new", err)
 		t.Cleanup(func() { e.Close() })
 		f := newFixture(t, e, BackupJob{})

@@ -69,7 +69,7 @@ func TestEnqueueDueBatchesAcrossProcesses(t *testing.T) {
 	ctx := t.Context()
 	var engines []*Engine
 	for range 2 {
-		e, err := New(ctx, Config{DataDir: t.TempDir(), DatabaseURL: url, SecretKey: testKey, Logger: discardLogger})
+		e, err := newEngine(ctx, Config{DataDir: t.TempDir(), DatabaseURL: url, SecretKey: testKey, Logger: discardLogger})
 		mustNoErr(t, "new", err)
 		defer e.Close()
 		engines = append(engines, e)

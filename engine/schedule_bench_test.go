@@ -18,7 +18,7 @@ func BenchmarkEnqueueDue(b *testing.B) {
 	} {
 		b.Run(name, func(b *testing.B) {
 			ctx := b.Context()
-			e, err := New(ctx, Config{DataDir: b.TempDir(), DatabaseURL: url(b), SecretKey: testKey, Logger: discardLogger})
+			e, err := newEngine(ctx, Config{DataDir: b.TempDir(), DatabaseURL: url(b), SecretKey: testKey, Logger: discardLogger})
 			if err != nil {
 				b.Fatal(err)
 			}

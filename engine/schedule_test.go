@@ -8,7 +8,7 @@ import (
 )
 
 func TestCreateJobComputesNextExecution(t *testing.T) {
-	e, err := New(t.Context(), Config{DataDir: t.TempDir(), Logger: discardLogger,
+	e, err := newEngine(t.Context(), Config{DataDir: t.TempDir(), Logger: discardLogger,
 		Now: func() time.Time { return time.Date(2025, 2, 13, 5, 59, 0, 0, time.UTC) }})
 	mustNoErr(t, "new", err)
 	defer e.Close()

@@ -29,7 +29,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestStartRunsQueuedAndScheduledBackups(t *testing.T) {
 	forEachStoreURL(t, func(t *testing.T, url string) {
 		ctx := t.Context()
-		e, err := New(ctx, Config{DataDir: t.TempDir(), DatabaseURL: url, Logger: discardLogger,
+		e, err := newEngine(ctx, Config{DataDir: t.TempDir(), DatabaseURL: url, Logger: discardLogger,
 			Worker: WorkerOptions{Poll: 50 * time.Millisecond, Lease: 5 * time.Second}, Scheduler: SchedulerOptions{Tick: 50 * time.Millisecond},
 			Health: HealthOptions{Interval: time.Hour}})
 		mustNoErr(t, "new", err)
@@ -89,7 +89,7 @@ func enginesOnOnePostgres(t *testing.T, n int) []*Engine {
 	url := testsvc.NewPostgresDatabase(t)
 	var engines []*Engine
 	for range n {
-		e, err := New(t.Context(), Config{DataDir: t.TempDir(), DatabaseURL: url, SecretKey: testKey, Logger: discardLogger})
+		e, err := newEngine(t.Context(), Config{DataDir: t.TempDir(), DatabaseURL: url, SecretKey: testKey, Logger: discardLogger})
 		mustNoErr(t, "new", err)
 		t.Cleanup(func() { e.Close() })
 		engines = append(engines, e)

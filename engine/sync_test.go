@@ -63,7 +63,7 @@ func startEngine(t *testing.T, e *Engine) {
 
 func newStartedEngine(t *testing.T, url string) *Engine {
 	t.Helper()
-	e, err := New(t.Context(), Config{DataDir: t.TempDir(), DatabaseURL: url, SecretKey: testKey, Logger: discardLogger,
+	e, err := newEngine(t.Context(), Config{DataDir: t.TempDir(), DatabaseURL: url, SecretKey: testKey, Logger: discardLogger,
 		Worker: WorkerOptions{Poll: 50 * time.Millisecond, Lease: 5 * time.Second}, Scheduler: SchedulerOptions{Tick: 50 * time.Millisecond},
 		Health: HealthOptions{Interval: time.Hour}})
 	mustNoErr(t, "new", err)
@@ -86,7 +86,7 @@ func waitSync(t *testing.T, e *Engine, id string) *SyncExecution {
 
 func TestCreateSyncJobNamesTheBadField(t *testing.T) {
 	ctx := t.Context()
-	e, err := New(ctx, Config{DataDir: t.TempDir(), DatabaseURL: sqliteTestURL(t), SecretKey: testKey, Logger: discardLogger})
+	e, err := newEngine(ctx, Config{DataDir: t.TempDir(), DatabaseURL: sqliteTestURL(t), SecretKey: testKey, Logger: discardLogger})
 	mustNoErr(t, "new", err)
 	defer e.Close()
 	f := newSyncFixture(t, e, SyncJob{})
@@ -422,7 +422,7 @@ func TestDueSyncsEnqueuedOnceAcrossProcesses(t *testing.T) {
 // failed by recovery together with its unfinished backup and restore.
 func TestFailOrphanedSync(t *testing.T) {
 	ctx := t.Context()
-	e, err := New(ctx, Config{DataDir: t.TempDir(), DatabaseURL: sqliteTestURL(t), SecretKey: testKey, Logger: discardLogger})
+	e, err := newEngine(ctx, Config{DataDir: t.TempDir(), DatabaseURL: sqliteTestURL(t), SecretKey: testKey, Logger: discardLogger})
 	mustNoErr(t, "new", err)
 	defer e.Close()
 	f := newSyncFixture(t, e, SyncJob{})
