@@ -46,7 +46,7 @@ func TestArchitecture(t *testing.T) {
 	for pkg := range deps {
 		p := rel(pkg)
 		switch {
-		case under(p, "manifest", "storage", "drivers", "retention", "notify"):
+		case under(p, "manifest", "storage", "drivers", "retention", "notify", "console"):
 			refuse(pkg, "a leaf imports neither the root, engine nor httpapi", deps[pkg], func(d string) bool {
 				return d == module || under(rel(d), "engine", "httpapi", "defaults") && strings.HasPrefix(d, module)
 			})

@@ -10,7 +10,11 @@
 // the engine's sentinel errors in one place; request bodies are limited in
 // size and unknown JSON fields are rejected.
 //
-// Authentication is the embedding service's responsibility until API
-// tokens land: pass [Options].Auth to check every /api request, or put
-// the handler behind your own middleware. GET /health is always public.
+// [New] also serves the web console (package console) at / and /assets/:
+// public files that call the API with the token the user signs in with.
+//
+// Authentication: pass [TokenAuth] (API tokens stored by the engine, each
+// holding permissions) or your own check as [Options].Auth to check every
+// /api request, or put the handler behind your own middleware. GET
+// /health, /openapi.json, /docs and the console's files are public.
 package httpapi

@@ -10,6 +10,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
+	"github.com/dataguardian/dataguardian/console"
 	"github.com/dataguardian/dataguardian/engine"
 )
 
@@ -124,7 +125,8 @@ func Config(opts *Options) huma.Config {
 }
 
 // New returns the API over e as an http.Handler to mount at the root of a
-// mux (its paths are absolute: /health, /api/..., /openapi.json, /docs).
+// mux (its paths are absolute: /health, /api/..., /openapi.json, /docs),
+// with the web console (package console) at / and /assets/.
 // With Options.Auth, every request under /api (and GET /metrics with
 // MetricsToken) is authenticated first, behind the AuthLimiter of opts.
 func New(e *engine.Engine, opts *Options) http.Handler {
@@ -134,6 +136,9 @@ func New(e *engine.Engine, opts *Options) http.Handler {
 	Register(api, e, opts)
 	MountObservability(mux, e, opts)
 	mux.Handle("GET /docs", DocsHandler(api)) // docs.go: public, like /openapi.json
+	ui := console.Handler()                   // the web console: public files, it calls the API with the user's token
+	mux.Handle("GET /{$}", ui)
+	mux.Handle("GET /assets/", ui)
 	if o.Auth == nil {
 		return mux
 	}

@@ -1,0 +1,106 @@
+// The console: sign-in, then one view per hash route (#/, #/datasources),
+// refreshed live from the API's event stream (GET /api/events), or every
+// 15 s when the stream is down.
+import { h, replace } from "./dom.js";
+import { call, can, session, url, APIError } from "./api.js";
+import { signin } from "./views/signin.js";
+import { dashboard } from "./views/dashboard.js";
+import { datasources } from "./views/datasources.js";
+
+const routes = {
+  "": { title: "Dashboard", view: dashboard, op: "get-dashboard-overview" },
+  datasources: { title: "Datasources", view: datasources, op: "list-datasources" },
+};
+
+const app = document.getElementById("app");
+const main = h("main", { id: "main", tabindex: "-1" });
+let events = null;
+let poll = null;
+
+function route() {
+  return location.hash.replace(/^#\/?/, "").split("/")[0];
+}
+
+function nav() {
+  const current = route();
+  return h("nav", { "aria-label": "Sections" }, h("ul", {},
+    Object.entries(routes).filter(([, r]) => can(r.op)).map(([path, r]) =>
+      h("li", {}, h("a", { href: "#/" + path, "aria-current": path === current ? "page" : false }, r.title)))));
+}
+
+async function render() {
+  const r = routes[route()] || routes[""];
+  document.title = r.title + " · DataGuardian";
+  try {
+    replace(main, await r.view(render));
+  } catch (err) {
+    if (err instanceof APIError && err.status === 401) return signOut();
+    replace(main, h("p", { class: "error", role: "alert" }, err.message));
+  }
+}
+
+function shell() {
+  const me = session.me;
+  replace(app,
+    h("a", { class: "skip", href: "#main", onclick: (ev) => { ev.preventDefault(); main.focus(); } }, "Skip to content"),
+    h("header", {},
+      h("span", { class: "brand" }, "DataGuardian"),
+      nav(),
+      h("span", { class: "who" }, me.name),
+      h("button", { type: "button", onclick: signOut }, "Sign out")),
+    main);
+  render();
+  listen();
+}
+
+// listen re-renders on every event of the API's stream; EventSource cannot
+// send a header, so the stream is read with fetch.
+async function listen() {
+  stopListening();
+  const ctl = new AbortController();
+  events = ctl;
+  try {
+    const res = await fetch(url("api/events"), { headers: { Authorization: "Bearer " + session.token() }, signal: ctl.signal });
+    if (!res.ok || !res.body) throw new Error("event stream: HTTP " + res.status);
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    let pending = null;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      if (value.includes("data:") && !pending) pending = setTimeout(() => { pending = null; render(); }, 300);
+    }
+    throw new Error("event stream ended");
+  } catch (err) {
+    if (ctl.signal.aborted) return;
+    poll = setInterval(render, 15000); // fall back to polling, try the stream again later
+    setTimeout(() => { if (events === ctl) listen(); }, 30000);
+  }
+}
+
+function stopListening() {
+  if (events) events.abort();
+  events = null;
+  clearInterval(poll);
+}
+
+function signOut() {
+  stopListening();
+  session.clear();
+  session.me = null;
+  location.hash = "";
+  replace(app, signin(shell));
+}
+
+window.addEventListener("hashchange", () => { if (session.me) shell(); });
+
+(async () => {
+  if (session.token()) {
+    try {
+      session.me = await call("get-current-api-token");
+      return shell();
+    } catch {
+      session.clear();
+    }
+  }
+  replace(app, signin(shell));
+})();

@@ -1,0 +1,169 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/dataguardian/dataguardian/httpapi"
+	"github.com/dataguardian/dataguardian/internal/servertest"
+)
+
+// browser starts headless Chromium (Debian's chromium, which .ci/run
+// installs) and returns a context driving one tab, and the JavaScript
+// errors and console errors the page reported so far. Without Chromium
+// the test skips, unless DG_REQUIRE_SERVICES=1.
+func browser(t *testing.T) (context.Context, func() []string) {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("DG_REQUIRE_SERVICES") == "1" {
+			t.Fatal("chromium is not installed (apt-get install chromium; .ci/run does)")
+		}
+		t.Skip("chromium is not installed (apt-get install chromium): the console's browser tests need it")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900))
+	actx, cancelAlloc := chromedp.NewExecAllocator(t.Context(), opts...)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(func() { cancelTimeout(); cancelTab(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil { // start the browser before anything listens to it
+		t.Fatalf("start chromium: %v", err)
+	}
+	var mu sync.Mutex
+	var problems []string
+	go func() {
+		for m, err := range chromedp.Console(ctx) {
+			if err != nil {
+				return
+			}
+			expected := m.Source == "network" && strings.Contains(m.Text, "status of 401") // the wrong token's answer
+			if !expected && (m.IsException() || m.Type == "error" || m.Source == "security") {
+				mu.Lock()
+				problems = append(problems, m.String())
+				mu.Unlock()
+			}
+		}
+	}()
+	return ctx, func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), problems...) }
+}
+
+// screenshot saves the page as name.png in $DG_SCREENSHOTS (or the test's
+// temporary directory) and logs where.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	dir := os.Getenv("DG_SCREENSHOTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	path := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", path)
+}
+
+// signIn signs in with token on the console's sign-in form.
+func signIn(token string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SetValue(chromedp.CSS("#token"), token),
+		chromedp.Click(chromedp.CSS(`form.signin button[type="submit"]`)),
+	)
+}
+
+// text runs steps, then returns the text of the element sel.
+func text(ctx context.Context, sel string, steps ...chromedp.Action[chromedp.Void]) (string, error) {
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		return "", err
+	}
+	return chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+}
+
+// count is the number of elements the CSS selector sel matches.
+func count(ctx context.Context, sel string) (int, error) {
+	return chromedp.Run(ctx, chromedp.Evaluate[int](fmt.Sprintf("document.querySelectorAll(%q).length", sel)))
+}
+
+// The console in a real browser against a server process: sign-in (a
+// wrong token is refused with a message), the dashboard, the datasources
+// with their status badges updated live from the event stream, and a
+// read-only token that sees no control it may not use. No script error
+// and no blocked resource (the strict Content-Security-Policy) on the way.
+func TestConsole(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t, nil)
+	admin := client{t, srv, srv.Token}
+	var ds httpapi.Datasource
+	admin.must(http.StatusCreated, "POST", "/api/datasources", map[string]any{"name": "orders-db", "type": "sqlite", "path": sqliteApp(t, 10)}, &ds)
+	reader := apiToken(admin, httpapi.PermRead)
+
+	res := srv.Send(t, "GET", "/", "", nil)
+	if res.Code != http.StatusOK || !strings.Contains(res.Header.Get("Content-Security-Policy"), "script-src 'self'") {
+		t.Fatalf("GET /: %d, CSP %q", res.Code, res.Header.Get("Content-Security-Policy"))
+	}
+
+	ctx, problems := browser(t)
+	got, err := text(ctx, "form.signin .error",
+		chromedp.Navigate(srv.URL+"/"),
+		signIn("not-a-token"),
+		chromedp.WaitVisible(chromedp.CSS("form.signin .error:not(:empty)")))
+	if err != nil || !strings.Contains(got, "not valid") {
+		t.Fatalf("a wrong token: %q, %v", got, err)
+	}
+	screenshot(t, ctx, "signin")
+
+	got, err = text(ctx, ".stats", signIn(admin.token), chromedp.WaitVisible(chromedp.CSS("#dash-title")))
+	if err != nil || !strings.Contains(got, "Datasources") || !strings.Contains(got, "Queue") {
+		t.Fatalf("dashboard: %q, %v", got, err)
+	}
+	screenshot(t, ctx, "dashboard")
+
+	got, err = text(ctx, "main table",
+		chromedp.Click(chromedp.CSS(`nav a[href="#/datasources"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#ds-title")))
+	buttons, cerr := count(ctx, `button[aria-label^="Check "]`)
+	if err != nil || cerr != nil || !strings.Contains(got, "orders-db") || buttons != 1 {
+		t.Fatalf("datasources as admin: %q, %d check buttons, %v %v", got, buttons, err, cerr)
+	}
+
+	// Signed in with a read-only token: the same list, no control.
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS("header button")), // sign out
+		signIn(reader.token),
+		chromedp.WaitVisible(chromedp.CSS("#dash-title")),
+		chromedp.Click(chromedp.CSS(`nav a[href="#/datasources"]`)),
+		chromedp.WaitVisible(`//td[text()="orders-db"]`))
+	buttons, cerr = count(ctx, "main button")
+	if err != nil || cerr != nil || buttons != 0 {
+		t.Fatalf("datasources as a read-only token: %d buttons, %v %v", buttons, err, cerr)
+	}
+
+	// A health check run through the API shows in the open page without a
+	// reload: the console follows the event stream.
+	admin.must(http.StatusOK, "POST", "/api/datasources/"+ds.ID+"/health-check", nil, nil)
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(`//span[contains(@class,"badge") and text()="healthy"]`)); err != nil {
+		t.Fatalf("the badge did not turn healthy live: %v", err)
+	}
+	screenshot(t, ctx, "datasources")
+
+	if p := problems(); len(p) > 0 {
+		t.Errorf("the page reported errors:\n%s", strings.Join(p, "\n"))
+	}
+}
