@@ -53,6 +53,12 @@ export async function call(id, { params = {}, query, body } = {}) {
   return data;
 }
 
+// holds reports whether the signed-in token holds permission perm (for a
+// choice inside an operation, such as a restore's verification mode).
+export function holds(perm) {
+  return ((session.me && session.me.permissions) || []).includes(perm);
+}
+
 // can reports whether the signed-in token may run operation id: a control
 // for an operation the token may not run is not shown at all.
 export function can(id) {
@@ -60,6 +66,5 @@ export function can(id) {
   if (!op) return false;
   const perms = op[2];
   if (perms === null || perms.length === 0) return true;
-  const held = (session.me && session.me.permissions) || [];
-  return perms.some((p) => held.includes(p));
+  return perms.some(holds);
 }

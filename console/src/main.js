@@ -1,38 +1,50 @@
-// The console: sign-in, then one view per hash route (#/, #/datasources),
-// refreshed live from the API's event stream (GET /api/events), or every
+// The console: sign-in, then one view per hash route (#/, #/datasources,
+// #/backups, #/backups/{datasource}, #/executions/{id}), refreshed live from the API's event stream (GET /api/events), or every
 // 15 s when the stream is down.
 import { h, replace } from "./dom.js";
 import { call, can, session, url, APIError } from "./api.js";
 import { signin } from "./views/signin.js";
 import { dashboard } from "./views/dashboard.js";
 import { datasources } from "./views/datasources.js";
+import { backupDatasources, datasourceBackups, execution } from "./views/backups.js";
 
+// routes by the hash's first segment; view(refresh, arg) renders the page
+// (arg: the second segment, decoded); op is the operation it reads, whose
+// permission shows its link; nav: in the menu.
 const routes = {
-  "": { title: "Dashboard", view: dashboard, op: "get-dashboard-overview" },
-  datasources: { title: "Datasources", view: datasources, op: "list-datasources" },
+  "": { title: "Dashboard", view: dashboard, op: "get-dashboard-overview", nav: true },
+  datasources: { title: "Datasources", view: datasources, op: "list-datasources", nav: true },
+  backups: {
+    title: "Backups", op: "list-backup-datasources", nav: true,
+    view: (refresh, id) => id ? datasourceBackups(refresh, id) : backupDatasources(refresh),
+  },
+  executions: { title: "Execution", view: execution, op: "get-execution" },
 };
 
 const app = document.getElementById("app");
 const main = h("main", { id: "main", tabindex: "-1" });
+const navHolder = h("div", { class: "nav" });
 let events = null;
 let poll = null;
 
+// route is the hash's segments: "#/backups/abc" is ["backups", "abc"].
 function route() {
-  return location.hash.replace(/^#\/?/, "").split("/")[0];
+  return location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
 }
 
 function nav() {
-  const current = route();
+  const current = route()[0];
   return h("nav", { "aria-label": "Sections" }, h("ul", {},
-    Object.entries(routes).filter(([, r]) => can(r.op)).map(([path, r]) =>
+    Object.entries(routes).filter(([, r]) => r.nav && can(r.op)).map(([path, r]) =>
       h("li", {}, h("a", { href: "#/" + path, "aria-current": path === current ? "page" : false }, r.title)))));
 }
 
 async function render() {
-  const r = routes[route()] || routes[""];
+  const [name, arg] = route();
+  const r = routes[name] || routes[""];
   document.title = r.title + " · DataGuardian";
   try {
-    replace(main, await r.view(render));
+    replace(main, await r.view(render, arg));
   } catch (err) {
     if (err instanceof APIError && err.status === 401) return signOut();
     replace(main, h("p", { class: "error", role: "alert" }, err.message));
@@ -45,10 +57,11 @@ function shell() {
     h("a", { class: "skip", href: "#main", onclick: (ev) => { ev.preventDefault(); main.focus(); } }, "Skip to content"),
     h("header", {},
       h("span", { class: "brand" }, "DataGuardian"),
-      nav(),
+      navHolder,
       h("span", { class: "who" }, me.name),
       h("button", { type: "button", onclick: signOut }, "Sign out")),
     main);
+  replace(navHolder, nav());
   render();
   listen();
 }
@@ -91,7 +104,11 @@ function signOut() {
   replace(app, signin(shell));
 }
 
-window.addEventListener("hashchange", () => { if (session.me) shell(); });
+window.addEventListener("hashchange", () => {
+  if (!session.me) return;
+  replace(navHolder, nav());
+  render();
+});
 
 (async () => {
   if (session.token()) {
