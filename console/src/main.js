@@ -6,6 +6,8 @@ import { call, can, session, url, APIError } from "./api.js";
 import { signin } from "./views/signin.js";
 import { dashboard } from "./views/dashboard.js";
 import { datasources } from "./views/datasources.js";
+import { datasourceForm } from "./views/datasource-form.js";
+import { jobs, jobExecutions } from "./views/jobs.js";
 import { backupDatasources, datasourceBackups, execution } from "./views/backups.js";
 
 // routes by the hash's first segment; view(refresh, arg) renders the page
@@ -13,7 +15,14 @@ import { backupDatasources, datasourceBackups, execution } from "./views/backups
 // permission shows its link; nav: in the menu.
 const routes = {
   "": { title: "Dashboard", view: dashboard, op: "get-dashboard-overview", nav: true },
-  datasources: { title: "Datasources", view: datasources, op: "list-datasources", nav: true },
+  datasources: {
+    title: "Datasources", op: "list-datasources", nav: true,
+    view: (refresh, arg) => arg === "new" && can("create-datasource") ? datasourceForm() : datasources(refresh),
+  },
+  jobs: {
+    title: "Backup jobs", op: "list-backup-jobs", nav: true,
+    view: (refresh, id) => id ? jobExecutions(refresh, id) : jobs(refresh),
+  },
   backups: {
     title: "Backups", op: "list-backup-datasources", nav: true,
     view: (refresh, id) => id ? datasourceBackups(refresh, id) : backupDatasources(refresh),
@@ -51,6 +60,12 @@ async function render() {
   }
 }
 
+// refresh renders the page again for news from the API, unless it holds a
+// form being filled in (it would be lost).
+function refresh() {
+  if (!main.querySelector("form")) render();
+}
+
 function shell() {
   const me = session.me;
   replace(app,
@@ -80,12 +95,12 @@ async function listen() {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
-      if (value.includes("data:") && !pending) pending = setTimeout(() => { pending = null; render(); }, 300);
+      if (value.includes("data:") && !pending) pending = setTimeout(() => { pending = null; refresh(); }, 300);
     }
     throw new Error("event stream ended");
   } catch (err) {
     if (ctl.signal.aborted) return;
-    poll = setInterval(render, 15000); // fall back to polling, try the stream again later
+    poll = setInterval(refresh, 15000); // fall back to polling, try the stream again later
     setTimeout(() => { if (events === ctl) listen(); }, 30000);
   }
 }

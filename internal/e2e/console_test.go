@@ -161,6 +161,46 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("datasources as admin: %q, %d check buttons, %v %v", got, buttons, err, cerr)
 	}
 
+	// A new datasource through the form: the API's field error shows next
+	// to the field it names, then a good path is accepted.
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`a[href="#/datasources/new"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#dn-title")),
+		chromedp.SetValue(chromedp.CSS("#df-name"), "files-src"),
+		chromedp.SetValue(chromedp.CSS("#df-type"), "files"),
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error { // as a person picking it would
+			_, err := chromedp.Evaluate[bool](`document.getElementById("df-type").dispatchEvent(new Event("change"))`)(ctx, tg)
+			return err
+		}),
+		chromedp.SetValue(chromedp.CSS("#df-path"), "relative/dir"),
+		chromedp.Click(chromedp.CSS(`form.stacked button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#df-path-error:not(:empty)")))
+	fieldError, terr := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#df-path-error")))
+	if err != nil || terr != nil || !strings.Contains(fieldError, "absolute") {
+		t.Fatalf("a relative path: field error %q, %v %v", fieldError, err, terr)
+	}
+	if hostShown, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("df-host").offsetParent !== null`)); err != nil || hostShown {
+		t.Fatalf("a files datasource's form shows the host field (%v)", err)
+	}
+	screenshot(t, ctx, "datasource-form")
+	got, err = text(ctx, "main table",
+		chromedp.SetValue(chromedp.CSS("#df-path"), t.TempDir()),
+		chromedp.Click(chromedp.CSS(`form.stacked button[type="submit"]`)),
+		chromedp.WaitVisible(`//td[text()="files-src"]`))
+	if err != nil || !strings.Contains(got, "files-src") {
+		t.Fatalf("the new datasource: %q, %v", got, err)
+	}
+
+	// Backup jobs: run one now and follow it to completion.
+	got, err = text(ctx, "main",
+		chromedp.Click(chromedp.CSS(`nav a[href="#/jobs"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#jobs-title")),
+		chromedp.Click(chromedp.CSS(`button[aria-label="Run nightly now"]`)),
+		chromedp.WaitVisible(`//h1[@id="ex-title"]/span[text()="completed"]`))
+	if err != nil || !strings.Contains(got, "backup completed") {
+		t.Fatalf("run now, followed live: %q, %v", got, err)
+	}
+
 	// The Backups tab: the datasource, its backup, the copy available.
 	got, err = text(ctx, "main table",
 		chromedp.Click(chromedp.CSS(`nav a[href="#/backups"]`)),

@@ -111,11 +111,18 @@ async function restoreDialog(ds, b) {
   dialog.showModal();
 }
 
+const execBadges = { completed: "ok", failed: "bad", cancelled: "bad", running: "warn", queued: "none" };
+
+// statusBadge is an execution's status as a badge.
+export function statusBadge(status) {
+  return h("span", { class: "badge " + (execBadges[status] || "none") }, status);
+}
+
 // execution shows one execution and its log, followed live.
 export async function execution(refresh, id) {
   const [x, logs] = await Promise.all([call("get-execution", { params: { id } }), call("list-execution-logs", { params: { id } })]);
   return h("section", { "aria-labelledby": "ex-title" },
-    h("h1", { id: "ex-title" }, x.operation + " ", h("span", { class: "badge " + ({ completed: "ok", failed: "bad", running: "warn" }[x.status] || "none") }, x.status)),
+    h("h1", { id: "ex-title" }, x.operation + " ", statusBadge(x.status)),
     h("p", { class: "detail" }, "Started " + when(x.started_at) + (x.finished_at ? " · finished " + when(x.finished_at) + " · " + duration(x.duration_ms) : "")),
     x.error_message ? h("p", { class: "error" }, x.error_message) : null,
     h("pre", { class: "log", "aria-label": "Log" }, (logs || []).map((l) => when(l.at) + " " + l.level + " " + l.message + "\n")));

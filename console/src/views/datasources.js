@@ -23,6 +23,7 @@ export async function datasources(refresh) {
     }, "Check now") : null)));
   return h("section", { "aria-labelledby": "ds-title" },
     h("h1", { id: "ds-title" }, "Datasources"),
+    can("create-datasource") ? h("p", {}, h("a", { class: "button", href: "#/datasources/new" }, "New datasource")) : null,
     list.length === 0 ? h("p", {}, "No datasource yet.") :
       h("table", {},
         h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Type"), h("th", {}, "Status"),
