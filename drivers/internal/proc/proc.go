@@ -66,11 +66,17 @@ type Cmd struct {
 // is done the whole group gets SIGKILL and Run returns an error matching
 // ctx.Err(). A non-zero exit is a *ToolError carrying the tool's message.
 func (c Cmd) Run(ctx context.Context) error {
-	cmd := exec.CommandContext(ctx, c.Path, c.Args...)
+	path, args := c.Path, c.Args
+	_, toFile := c.Stdout.(*os.File)
+	piped := c.Stdout != nil && !toFile
+	if sb := stdbuf(); piped && sb != "" {
+		path, args = sb, append([]string{"-o", stdoutToolBuffer, c.Path}, c.Args...)
+	}
+	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = environ(c.Drop, c.Env)
 	cmd.Stdin = c.Stdin
 	cmd.Stdout = c.Stdout
-	if _, isFile := c.Stdout.(*os.File); c.Stdout != nil && !isFile {
+	if piped {
 		cmd.Stdout = stdout{c.Stdout}
 	}
 	stderr := &tail{logf: c.Logf, tool: baseName(c.Path)}

@@ -115,3 +115,28 @@ func TestStdoutPipeIsLarge(t *testing.T) {
 		t.Fatal("the tool blocked on a full stdout pipe")
 	}
 }
+
+// A tool whose output we read through a pipe runs under stdbuf with a
+// large stdout buffer, where stdbuf exists (it tells the tool through
+// _STDBUF_O); a tool writing to a file does not.
+func TestStdoutBufferedByStdbuf(t *testing.T) {
+	if stdbuf() == "" {
+		t.Skip("no stdbuf on this system: tools keep their own buffering")
+	}
+	var out strings.Builder
+	err := Cmd{Path: "sh", Args: []string{"-c", `printf %s "$_STDBUF_O"`}, Stdout: &out}.Run(context.Background())
+	if err != nil || out.String() != "1048576" { // stdoutToolBuffer, in bytes
+		t.Fatalf("_STDBUF_O=%q, %v; want 1048576", out.String(), err)
+	}
+	f, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := (Cmd{Path: "sh", Args: []string{"-c", `printf %s "$_STDBUF_O"`}, Stdout: f}).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(f.Name()); len(b) != 0 {
+		t.Fatalf("a tool writing to a file ran under stdbuf: %q", b)
+	}
+}

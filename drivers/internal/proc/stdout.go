@@ -2,6 +2,7 @@ package proc
 
 import (
 	"io"
+	"os/exec"
 	"sync"
 	"syscall"
 )
@@ -18,6 +19,23 @@ const (
 	// down the backup pipeline.
 	stdoutReadSize = 256 << 10
 )
+
+// stdoutToolBuffer is the stdio buffer a tool writing into our pipe gets
+// through stdbuf (coreutils), where the system has it: dump tools write
+// through stdio, 4 KiB at a time into a pipe, and each write costs them
+// and us a system call. Measured on a 359 MB mariadb-dump into a zstd
+// backup: 3.50-3.58 s and 4.9-5.1 s of CPU without, 3.26-3.38 s and 4.3-4.5 s
+// with. It changes when the bytes are written, never which.
+const stdoutToolBuffer = "1M"
+
+// stdbuf is the path of the stdbuf command, "" where there is none.
+var stdbuf = sync.OnceValue(func() string {
+	p, err := exec.LookPath("stdbuf")
+	if err != nil {
+		return ""
+	}
+	return p
+})
 
 var stdoutBufs = sync.Pool{New: func() any { b := make([]byte, stdoutReadSize); return &b }}
 
