@@ -101,6 +101,9 @@ func (d *Driver) Dump(ctx context.Context, src drivers.Source, w io.Writer, opts
 		Drop:   clientEnv,
 		Stdout: counter,
 		Logf:   logf,
+		// mariadb-dump writes 4 KiB at a time through stdio: a 1 MiB
+		// buffer saves a tenth of the backup's CPU (see proc).
+		BufferStdout: true,
 	}.Run(ctx)
 	if err != nil {
 		return md, ctxErr(ctx, fmt.Errorf("dump mysql %s: %w", c, err))

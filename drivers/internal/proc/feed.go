@@ -32,9 +32,18 @@ func (c Cmd) RunFeed(ctx context.Context, r io.Reader) error {
 		return fmt.Errorf("%s: stdin pipe: %w", baseName(c.Path), err)
 	}
 	src := &holdBack{r: r, keep: HoldBack}
+	if rc, err := pw.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) { setPipeSize(fd, stdoutPipeSize) })
+	}
 	copied := make(chan error, 1)
 	go func() {
-		_, err := io.Copy(pw, src)
+		// Large writes into a large pipe: the tool reads while we
+		// decompress the next piece, instead of both taking turns at
+		// 32 KiB. (struct{io.Writer} hides ReadFrom, which would ignore
+		// the buffer.)
+		bp := stdoutBufs.Get().(*[]byte)
+		_, err := io.CopyBuffer(struct{ io.Writer }{pw}, src, *bp)
+		stdoutBufs.Put(bp)
 		pw.Close()
 		copied <- err
 	}()

@@ -55,6 +55,10 @@ type Cmd struct {
 	Drop   []string  // names removed from the inherited environment (e.g. PGPASSWORD)
 	Stdin  io.Reader // nil: no input
 	Stdout io.Writer // nil: discarded
+	// BufferStdout runs the tool under `stdbuf -o 1M` (where coreutils
+	// has it) when Stdout is not a file: for a tool that writes its output
+	// through stdio a few KiB at a time (see stdoutToolBuffer).
+	BufferStdout bool
 	// Logf receives each stderr line as the tool prints it; nil drops them.
 	Logf func(format string, args ...any)
 	// WaitDelay bounds how long Run waits for the pipes after the process
@@ -69,7 +73,7 @@ func (c Cmd) Run(ctx context.Context) error {
 	path, args := c.Path, c.Args
 	_, toFile := c.Stdout.(*os.File)
 	piped := c.Stdout != nil && !toFile
-	if sb := stdbuf(); piped && sb != "" {
+	if sb := stdbuf(); c.BufferStdout && piped && sb != "" {
 		path, args = sb, append([]string{"-o", stdoutToolBuffer, c.Path}, c.Args...)
 	}
 	cmd := exec.CommandContext(ctx, path, args...)

@@ -116,15 +116,15 @@ func TestStdoutPipeIsLarge(t *testing.T) {
 	}
 }
 
-// A tool whose output we read through a pipe runs under stdbuf with a
-// large stdout buffer, where stdbuf exists (it tells the tool through
-// _STDBUF_O); a tool writing to a file does not.
+// A tool asked to (BufferStdout) whose output we read through a pipe runs
+// under stdbuf with a large stdout buffer, where stdbuf exists (it tells
+// the tool through _STDBUF_O); not one writing to a file, nor one not asked.
 func TestStdoutBufferedByStdbuf(t *testing.T) {
 	if stdbuf() == "" {
 		t.Skip("no stdbuf on this system: tools keep their own buffering")
 	}
 	var out strings.Builder
-	err := Cmd{Path: "sh", Args: []string{"-c", `printf %s "$_STDBUF_O"`}, Stdout: &out}.Run(context.Background())
+	err := Cmd{Path: "sh", Args: []string{"-c", `printf %s "$_STDBUF_O"`}, Stdout: &out, BufferStdout: true}.Run(context.Background())
 	if err != nil || out.String() != "1048576" { // stdoutToolBuffer, in bytes
 		t.Fatalf("_STDBUF_O=%q, %v; want 1048576", out.String(), err)
 	}
@@ -133,10 +133,14 @@ func TestStdoutBufferedByStdbuf(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := (Cmd{Path: "sh", Args: []string{"-c", `printf %s "$_STDBUF_O"`}, Stdout: f}).Run(context.Background()); err != nil {
+	if err := (Cmd{Path: "sh", Args: []string{"-c", `printf %s "$_STDBUF_O"`}, Stdout: f, BufferStdout: true}).Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(f.Name()); len(b) != 0 {
 		t.Fatalf("a tool writing to a file ran under stdbuf: %q", b)
+	}
+	out.Reset()
+	if err := (Cmd{Path: "sh", Args: []string{"-c", `printf %s "$_STDBUF_O"`}, Stdout: &out}).Run(context.Background()); err != nil || out.Len() != 0 {
+		t.Fatalf("a tool not asked to ran under stdbuf: %q, %v", out.String(), err)
 	}
 }
