@@ -205,9 +205,9 @@ func (e *Engine) availableStorages(ctx context.Context, id string) string {
 	return strings.Join(names, ", ")
 }
 
-// notificationSubject is what the notification of a finished backup
-// names: its job and datasource (empty for other operations, or when they
-// are gone).
+// notificationSubject is what the notification of a finished execution
+// names: its datasource, and its job for a backup (empty when they are
+// gone).
 type notificationSubject struct {
 	backup          bool
 	job, datasource string
@@ -216,10 +216,7 @@ type notificationSubject struct {
 
 func (e *Engine) notificationSubject(ctx context.Context, exec *Execution) notificationSubject {
 	s := notificationSubject{backup: exec.Operation == OperationBackup}
-	if !s.backup {
-		return s
-	}
-	if exec.JobID != "" {
+	if s.backup && exec.JobID != "" {
 		if job, err := e.store.GetBackupJob(ctx, exec.JobID); err == nil {
 			s.job = job.Name
 		}
@@ -239,17 +236,20 @@ func (s notificationSubject) title(base string) string {
 	return fmt.Sprintf("%s: %s", s.job, base)
 }
 
-// message says what the finished execution exec did: for a backup, which
-// datasource and job, and the size, stored size and duration when it
-// completed, or the error when it failed or was cancelled. Other
-// operations' messages are their error.
+// message says what the finished execution exec did: which datasource
+// (and job, for a backup; which backup, for a restore or verification),
+// and the duration (and sizes, for a backup) when it completed, or the
+// error when it failed or was cancelled.
 func (s notificationSubject) message(exec *Execution) string {
-	if !s.backup {
-		return exec.ErrorMessage
+	what, of := "Backup", " of"
+	switch exec.Operation {
+	case OperationRestore:
+		what, of = "Restore", " into"
+	case OperationVerify:
+		what = "Verification"
 	}
-	what := "Backup"
 	if s.datasource != "" {
-		what += fmt.Sprintf(" of datasource %q", s.datasource)
+		what += fmt.Sprintf("%s datasource %q", of, s.datasource)
 		if s.datasourceType != "" {
 			what += " (" + s.datasourceType + ")"
 		}
@@ -257,12 +257,18 @@ func (s notificationSubject) message(exec *Execution) string {
 	if s.job != "" {
 		what += fmt.Sprintf(" by job %q", s.job)
 	}
+	if exec.SourceExecutionID != "" {
+		what += " from backup " + exec.SourceExecutionID
+	}
 	took := ""
 	if exec.StartedAt != nil {
 		took = " in " + (time.Duration(exec.DurationMS) * time.Millisecond).String()
 	}
 	switch exec.Status {
 	case ExecutionCompleted:
+		if !s.backup {
+			return what + " completed" + took + "."
+		}
 		msg := fmt.Sprintf("%s completed%s: %s, %s stored", what, took, manifest.FormatBytes(exec.SizeBytes), manifest.FormatBytes(exec.CompressedSizeBytes))
 		if exec.BackupPath != "" {
 			msg += " in " + exec.BackupPath

@@ -173,7 +173,10 @@ func TestQueuedRestoreThroughStartedEngine(t *testing.T) {
 		if strings.Contains(l, "disk1") {
 			t.Fatalf("the restore looked at disk1 although disk2 was chosen:\n%s", l)
 		}
-		findNotification(t, e, "restore_completed", x.ID)
+		if n := findNotification(t, e, "restore_completed", x.ID); !strings.Contains(n.Message, "Restore into datasource") ||
+			!strings.Contains(n.Message, "from backup "+backup.ID) || !strings.Contains(n.Message, "completed in ") {
+			t.Errorf("the restore's notification says %q", n.Message)
+		}
 
 		var raw string
 		mustNoErr(t, "raw metadata", e.Store().DB(storedb.Key{}).NewSelect().Table("backup_executions").ColumnExpr("CAST(metadata AS TEXT)").

@@ -25,3 +25,19 @@ export function replace(el, ...children) {
   el.replaceChildren();
   append(el, children);
 }
+
+// icon is an inline SVG of one path in a 24x24 box, drawn in the text's
+// color (no icon font, no image request).
+export function icon(d) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("width", "20");
+  svg.setAttribute("height", "20");
+  svg.setAttribute("aria-hidden", "true");
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("d", d);
+  path.setAttribute("fill", "currentColor");
+  svg.append(path);
+  return svg;
+}

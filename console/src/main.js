@@ -8,6 +8,7 @@ import { dashboard } from "./views/dashboard.js";
 import { datasources } from "./views/datasources.js";
 import { datasourceForm } from "./views/datasource-form.js";
 import { jobs, jobExecutions } from "./views/jobs.js";
+import { bell, notifications } from "./views/notifications.js";
 import { backupDatasources, datasourceBackups, execution } from "./views/backups.js";
 
 // routes by the hash's first segment; view(refresh, arg) renders the page
@@ -28,11 +29,13 @@ const routes = {
     view: (refresh, id) => id ? datasourceBackups(refresh, id) : backupDatasources(refresh),
   },
   executions: { title: "Execution", view: execution, op: "get-execution" },
+  notifications: { title: "Notifications", view: notifications, op: "list-notifications" },
 };
 
 const app = document.getElementById("app");
 const main = h("main", { id: "main", tabindex: "-1" });
 const navHolder = h("div", { class: "nav" });
+const bellHolder = h("span", { class: "bell-holder" });
 let events = null;
 let poll = null;
 
@@ -52,8 +55,10 @@ async function render() {
   const [name, arg] = route();
   const r = routes[name] || routes[""];
   document.title = r.title + " · DataGuardian";
+  if (can("list-notifications")) bell().then((b) => replace(bellHolder, b), () => {});
   try {
     replace(main, await r.view(render, arg));
+    performance.mark("dg:render"); // the page shows the API's data (bench/console.sh reads it)
   } catch (err) {
     if (err instanceof APIError && err.status === 401) return signOut();
     replace(main, h("p", { class: "error", role: "alert" }, err.message));
@@ -74,6 +79,7 @@ function shell() {
       h("span", { class: "brand" }, "DataGuardian"),
       navHolder,
       h("span", { class: "who" }, me.name),
+      can("list-notifications") ? bellHolder : null,
       h("button", { type: "button", onclick: signOut }, "Sign out")),
     main);
   replace(navHolder, nav());

@@ -238,6 +238,24 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("after the restore: %d rows (%s), want %d (%s)", n, sum, wantRows, wantSum)
 	}
 
+	// Notifications: the bell counts the unread ones; mark all read.
+	err = chromedp.Do(ctx,
+		chromedp.WaitVisible(chromedp.CSS("a.bell .count")),
+		chromedp.Click(chromedp.CSS("a.bell")),
+		chromedp.WaitVisible(chromedp.CSS("#nt-title")),
+		chromedp.WaitVisible(chromedp.CSS("ul.notifications li.unread")))
+	if err != nil {
+		t.Fatalf("notifications: %v", err)
+	}
+	screenshot(t, ctx, "notifications")
+	err = chromedp.Do(ctx,
+		chromedp.Click(`//button[text()="Mark all read"]`),
+		chromedp.WaitNotPresent(chromedp.CSS("ul.notifications li.unread")),
+		chromedp.WaitNotPresent(chromedp.CSS("a.bell .count")))
+	if err != nil {
+		t.Fatalf("mark all read: %v", err)
+	}
+
 	// Signed in with a read-only token: the same lists, no control.
 	err = chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS("header button")), // sign out
@@ -255,6 +273,14 @@ func TestConsole(t *testing.T) {
 	buttons, cerr = count(ctx, "main button")
 	if err != nil || cerr != nil || buttons != 0 {
 		t.Fatalf("backups as a read-only token: %d buttons, %v %v", buttons, err, cerr)
+	}
+
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS("a.bell")),
+		chromedp.WaitVisible(chromedp.CSS("ul.notifications li")))
+	buttons, cerr = count(ctx, "main button")
+	if err != nil || cerr != nil || buttons != 0 {
+		t.Fatalf("notifications as a read-only token: %d buttons, %v %v", buttons, err, cerr)
 	}
 
 	// A health check run through the API shows in the open page without a

@@ -41,7 +41,7 @@ export async function datasourceBackups(refresh, id) {
         h("thead", {}, h("tr", {}, h("th", {}, "Finished"), h("th", {}, "Size"), h("th", {}, "Duration"),
           h("th", {}, "Copies"), h("th", {}, h("span", { class: "sr-only" }, "Actions")))),
         h("tbody", {}, list.map((b) => h("tr", {},
-          h("td", {}, when(b.finished_at), b.pinned ? h("span", { class: "pin", title: "Pinned: retention keeps it" }, " 📌") : null),
+          h("td", {}, when(b.finished_at), b.pinned ? h("span", { class: "badge none pin", title: "Pinned: retention keeps it" }, "pinned") : null),
           h("td", {}, bytes(b.compressed_size_bytes)), h("td", {}, duration(b.duration_ms)),
           h("td", {}, h("ul", { class: "copies" }, (b.storages || []).map(copyStatus))),
           h("td", {}, can("restore-backup") && b.restorable ? h("button", {

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The web console at scale (issue 14): with 1,000 datasources and 10,000
+# executions (bench/apiseed), the dashboard and the Backups tab must show
+# their data within 1 s of a load in headless Chromium. Prints, per page,
+# the worst of RUNS loads: first contentful paint, the time until the
+# page shows the API's data (the console's "dg:render" mark), the table
+# rows drawn and the bytes transferred; and the console's own files on a
+# first, uncached load. Exits 1 when a page misses the target.
+#
+# Usage: bench/console.sh
+# Environment: RUNS (5), DATASOURCES (1000), EXECUTIONS (10000), TARGET (1s),
+# DATA_DIR (default ${TMPDIR:-/tmp}/dg-console-DATASOURCESxEXECUTIONS, reused
+# while the counts are unchanged). Needs chromium (apt-get install chromium).
+# The token never appears in argv: the server gets it in its environment,
+# the measuring program in a 0600 file.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+runs=${RUNS:-5}
+datasources=${DATASOURCES:-1000}
+executions=${EXECUTIONS:-10000}
+target=${TARGET:-1s}
+data_dir=${DATA_DIR:-${TMPDIR:-/tmp}/dg-console-${datasources}x${executions}}
+
+work=$(mktemp -d)
+server_pid=
+cleanup() {
+	if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
+		kill -TERM "$server_pid"
+		wait "$server_pid" || true
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "building dataguardian, apiseed and consoleload" >&2
+CGO_ENABLED=0 go build -o "$work/dataguardian" ./examples/dataguardian
+CGO_ENABLED=0 go build -o "$work/apiseed" ./bench/apiseed
+CGO_ENABLED=0 go build -o "$work/consoleload" ./bench/consoleload
+
+if [[ -d $data_dir && ! -f $data_dir/apiseed.json ]]; then
+	rm -rf "$data_dir" # an interrupted seed
+fi
+"$work/apiseed" -data-dir "$data_dir" -datasources "$datasources" -executions "$executions" >/dev/null
+echo "seeded $data_dir: $datasources datasources, $executions executions"
+
+umask 077
+if [[ ! -s $data_dir/bench-admin-token ]]; then
+	head -c 24 /dev/urandom | base64 | tr '+/' '-_' >"$data_dir/bench-admin-token"
+fi
+DG_ADMIN_TOKEN=$(<"$data_dir/bench-admin-token") "$work/dataguardian" serve --data-dir "$data_dir" --listen 127.0.0.1:0 2>"$work/serve.log" &
+server_pid=$!
+base=
+for _ in $(seq 1 300); do
+	if base=$(grep -o -m1 'listening on http://[0-9.:]*' "$work/serve.log" 2>/dev/null); then
+		base=${base#listening on }
+		break
+	fi
+	if ! kill -0 "$server_pid" 2>/dev/null; then
+		echo "dataguardian serve exited:" >&2
+		cat "$work/serve.log" >&2
+		exit 1
+	fi
+	sleep 0.1
+done
+[[ -n $base ]] || { echo "the server did not start" >&2; exit 1; }
+
+"$work/consoleload" -url "$base" -token-file "$data_dir/bench-admin-token" -runs "$runs" -target "$target"
