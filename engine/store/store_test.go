@@ -658,3 +658,43 @@ func TestTimeOrdering(t *testing.T) {
 		}
 	})
 }
+
+// LastBackups is each job's newest completed backup by finished time: not
+// a newer failed one, not an ad-hoc one, not another operation; by job
+// name.
+func TestLastBackups(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		ctx := t.Context()
+		ds := &Datasource{Name: "db", Type: "sqlite", Path: "/srv/db"}
+		mustNoErr(t, "datasource", s.CreateDatasource(ctx, ds))
+		loc := &StorageLocation{Name: "local", Type: "local", Config: map[string]string{"path": "/srv/b"}}
+		mustNoErr(t, "location", s.CreateStorageLocation(ctx, loc))
+		jobs := map[string]*BackupJob{}
+		for _, name := range []string{"zeta", "alpha"} {
+			jobs[name] = &BackupJob{Name: name, DatasourceID: ds.ID, StorageLocationIDs: []string{loc.ID}, Compression: "gzip"}
+			mustNoErr(t, "job", s.CreateBackupJob(ctx, jobs[name]))
+		}
+		run := func(job string, op Operation, status ExecutionStatus, minute int) *Execution {
+			x := &Execution{DatasourceID: ds.ID, Operation: op, Status: status, StartedAt: ptr(ts(minute)),
+				FinishedAt: ptr(ts(minute)), CompressedSizeBytes: int64(minute)}
+			if job != "" {
+				x.JobID = jobs[job].ID
+			}
+			mustNoErr(t, "execution", s.CreateExecution(ctx, x))
+			return x
+		}
+		run("alpha", OperationBackup, ExecutionCompleted, 1)
+		alpha := run("alpha", OperationBackup, ExecutionCompleted, 5)
+		run("alpha", OperationBackup, ExecutionCompleted, 3)
+		run("alpha", OperationBackup, ExecutionFailed, 9)
+		zeta := run("zeta", OperationBackup, ExecutionCompleted, 2)
+		run("zeta", OperationVerify, ExecutionCompleted, 8)
+		run("", OperationBackup, ExecutionCompleted, 7)
+		got, err := s.LastBackups(ctx)
+		mustNoErr(t, "LastBackups", err)
+		if len(got) != 2 || got[0].ExecutionID != alpha.ID || got[0].JobName != "alpha" || got[0].CompressedSizeBytes != 5 ||
+			got[1].ExecutionID != zeta.ID || got[1].JobName != "zeta" || !got[1].FinishedAt.Equal(ts(2)) {
+			t.Errorf("LastBackups = %+v; want alpha's minute-5 backup %s, then zeta's %s", got, alpha.ID, zeta.ID)
+		}
+	})
+}
