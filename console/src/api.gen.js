@@ -60,3 +60,6 @@ export const operations = {
   "update-storage-location": ["PUT", "/api/storage-locations/{id}", ["write"]],
   "update-sync-job": ["PUT", "/api/sync-jobs/{id}", ["write"]],
 };
+
+// permissions: every permission a token may hold (APITokenCreate.permissions)
+export const permissions = ["read","write","backups.run","backups.restore","backups.restore_verify","backups.download","settings.write","tokens.admin","metrics"];

@@ -9,6 +9,7 @@ import { datasources } from "./views/datasources.js";
 import { datasourceForm } from "./views/datasource-form.js";
 import { jobs, jobExecutions } from "./views/jobs.js";
 import { bell, notifications } from "./views/notifications.js";
+import { tokens } from "./views/tokens.js";
 import { backupDatasources, datasourceBackups, execution } from "./views/backups.js";
 
 // routes by the hash's first segment; view(refresh, arg) renders the page
@@ -30,6 +31,7 @@ const routes = {
   },
   executions: { title: "Execution", view: execution, op: "get-execution" },
   notifications: { title: "Notifications", view: notifications, op: "list-notifications" },
+  tokens: { title: "API tokens", view: tokens, op: "list-api-tokens", nav: true },
 };
 
 const app = document.getElementById("app");

@@ -256,6 +256,33 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("mark all read: %v", err)
 	}
 
+	// API tokens: a new one's secret is shown once and works; revoked, it
+	// no longer does.
+	secret, err := text(ctx, "code.secret",
+		chromedp.Click(chromedp.CSS(`nav a[href="#/tokens"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#tk-title")),
+		chromedp.SetValue(chromedp.CSS("#nt-name"), "ci-reader"),
+		chromedp.Click(chromedp.CSS("#perm-read")),
+		chromedp.Click(`//button[text()="Create token"]`),
+		chromedp.WaitVisible(chromedp.CSS("code.secret")))
+	if err != nil || secret == "" {
+		t.Fatalf("new token: %q, %v", secret, err)
+	}
+	var me httpapi.APIToken
+	client{t, srv, secret}.must(http.StatusOK, "GET", "/api/tokens/me", nil, &me)
+	if me.Name != "ci-reader" || len(me.Permissions) != 1 || me.Permissions[0] != httpapi.PermRead {
+		t.Fatalf("the token made in the console: %+v", me)
+	}
+	screenshot(t, ctx, "tokens")
+	err = chromedp.Do(ctx,
+		chromedp.WaitVisible(`//td[starts-with(text(),"ci-reader")]`),
+		chromedp.Click(chromedp.CSS(`button[aria-label="Revoke ci-reader"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`button[aria-label="Revoke ci-reader"]`)))
+	if err != nil {
+		t.Fatalf("revoke: %v", err)
+	}
+	client{t, srv, secret}.must(http.StatusUnauthorized, "GET", "/api/tokens/me", nil, nil)
+
 	// Signed in with a read-only token: the same lists, no control.
 	err = chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS("header button")), // sign out
@@ -266,6 +293,9 @@ func TestConsole(t *testing.T) {
 	buttons, cerr = count(ctx, "main button")
 	if err != nil || cerr != nil || buttons != 0 {
 		t.Fatalf("datasources as a read-only token: %d buttons, %v %v", buttons, err, cerr)
+	}
+	if links, err := count(ctx, `nav a[href="#/tokens"], a[href="#/datasources/new"]`); err != nil || links != 0 {
+		t.Fatalf("a read-only token sees %d links to what it may not do (%v)", links, err)
 	}
 	err = chromedp.Do(ctx,
 		chromedp.Navigate(srv.URL+"/#/backups/"+ds.ID),

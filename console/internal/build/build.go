@@ -24,13 +24,26 @@ const Spec = "../internal/apiclient/openapi.json"
 // APITable returns src/api.gen.js for the OpenAPI document spec: for
 // each operation, by operationId, its method, path and the permissions
 // any one of which allows it ([] for any valid token, null for a public
-// operation).
+// operation); and the permissions a token may hold.
 func APITable(spec []byte) ([]byte, error) {
 	var doc struct {
 		Paths map[string]map[string]struct {
 			OperationID string                 `json:"operationId"`
 			Security    *[]map[string][]string `json:"security"`
 		} `json:"paths"`
+		Components struct {
+			Schemas struct {
+				APITokenCreate struct {
+					Properties struct {
+						Permissions struct {
+							Items struct {
+								Enum []string `json:"enum"`
+							} `json:"items"`
+						} `json:"permissions"`
+					} `json:"properties"`
+				} `json:"APITokenCreate"`
+			} `json:"schemas"`
+		} `json:"components"`
 	}
 	if err := json.Unmarshal(spec, &doc); err != nil {
 		return nil, fmt.Errorf("read the OpenAPI document: %w", err)
@@ -68,7 +81,13 @@ func APITable(spec []byte) ([]byte, error) {
 	for _, o := range ops {
 		fmt.Fprintf(&out, "  %q: [%q, %q, %s],\n", o.id, o.method, o.path, o.perms)
 	}
-	out.WriteString("};\n")
+	out.WriteString("};\n\n")
+	perms, err := json.Marshal(doc.Components.Schemas.APITokenCreate.Properties.Permissions.Items.Enum)
+	if err != nil {
+		return nil, err
+	}
+	out.WriteString("// permissions: every permission a token may hold (APITokenCreate.permissions)\n")
+	fmt.Fprintf(&out, "export const permissions = %s;\n", perms)
 	return out.Bytes(), nil
 }
 
