@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/dataguardian/dataguardian/httpapi"
@@ -324,6 +325,29 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("the badge did not turn healthy live: %v", err)
 	}
 	screenshot(t, ctx, "datasources")
+
+	// On a phone-width screen in the dark theme: nothing wider than the
+	// screen, the dark colors applied.
+	_, err = chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = chromedp.Do(ctx, chromedp.EmulateViewport(390, 844),
+		chromedp.Navigate(srv.URL+"/#/backups/"+ds.ID),
+		chromedp.WaitVisible(chromedp.CSS("#dsb-title")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	overflow, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`))
+	if err != nil || overflow {
+		t.Errorf("the page is wider than a phone's screen (%v)", err)
+	}
+	bg, err := chromedp.Run(ctx, chromedp.Evaluate[string](`getComputedStyle(document.body).backgroundColor`))
+	if err != nil || bg != "rgb(23, 24, 26)" {
+		t.Errorf("dark theme: body background %q (%v)", bg, err)
+	}
+	screenshot(t, ctx, "phone-dark")
 
 	if p := problems(); len(p) > 0 {
 		t.Errorf("the page reported errors:\n%s", strings.Join(p, "\n"))
