@@ -108,6 +108,8 @@ func TestHandler(t *testing.T) {
 		{"OpenAPI document names the prefix", "GET", "/dataguardian/openapi.json", "", "", 200, `"servers":[{"url":"/dataguardian"}]`},
 		{"docs page links the document relative to itself", "GET", "/dataguardian/docs", "", "", 200, `<a href="openapi.json">`},
 		{"API paths exist only under the prefix", "GET", "/api/backups/datasources", "bob", "", 404, ""},
+		{"the console under the prefix", "GET", "/dataguardian/", "", "", 200, `src="assets/main.js"`},
+		{"the console's assets beside it", "GET", "/dataguardian/assets/main.js", "", "", 200, "get-current-api-token"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, body := call(t, tc.method, srv.URL+tc.path, tc.user, tc.body)
