@@ -7,6 +7,7 @@ import { signin } from "./views/signin.js";
 import { dashboard } from "./views/dashboard.js";
 import { datasources } from "./views/datasources.js";
 import { datasourceForm } from "./views/datasource-form.js";
+import { datasource } from "./views/datasource.js";
 import { jobs, jobExecutions } from "./views/jobs.js";
 import { bell, notifications } from "./views/notifications.js";
 import { tokens } from "./views/tokens.js";
@@ -19,7 +20,11 @@ const routes = {
   "": { title: "Dashboard", view: dashboard, op: "get-dashboard-overview", nav: true },
   datasources: {
     title: "Datasources", op: "list-datasources", nav: true,
-    view: (refresh, arg) => arg === "new" && can("create-datasource") ? datasourceForm() : datasources(refresh),
+    view: async (refresh, arg, action) => {
+      if (arg === "new" && can("create-datasource")) return datasourceForm();
+      if (arg && action === "edit" && can("update-datasource")) return datasourceForm(await call("get-datasource", { params: { id: arg } }));
+      return arg ? datasource(refresh, arg) : datasources(refresh);
+    },
   },
   jobs: {
     title: "Backup jobs", op: "list-backup-jobs", nav: true,
@@ -54,12 +59,12 @@ function nav() {
 }
 
 async function render() {
-  const [name, arg] = route();
+  const [name, arg, action] = route();
   const r = routes[name] || routes[""];
   document.title = r.title + " · DataGuardian";
   if (can("list-notifications")) bell().then((b) => replace(bellHolder, b), () => {});
   try {
-    replace(main, await r.view(render, arg));
+    replace(main, await r.view(render, arg, action));
     performance.mark("dg:render"); // the page shows the API's data (bench/console.sh reads it)
   } catch (err) {
     if (err instanceof APIError && err.status === 401) return signOut();

@@ -162,6 +162,30 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("datasources as admin: %q, %d check buttons, %v %v", got, buttons, err, cerr)
 	}
 
+	// One datasource: a check now draws its latency chart; its edit form
+	// comes filled in (never the password), its type fixed.
+	err = chromedp.Do(ctx,
+		chromedp.Click(`//td/a[.="orders-db"]`),
+		chromedp.WaitVisible(chromedp.CSS("#dd-title")),
+		chromedp.Click(`//button[text()="Check now"]`),
+		chromedp.WaitVisible(chromedp.CSS("svg.chart")))
+	if err != nil {
+		t.Fatalf("datasource page: %v", err)
+	}
+	screenshot(t, ctx, "datasource")
+	err = chromedp.Do(ctx,
+		chromedp.WaitVisible(`//a[text()="Edit"]`),
+		chromedp.Navigate(srv.URL+"/#/datasources/"+ds.ID+"/edit"), // the Edit link's target (a click could land on a page being redrawn)
+		chromedp.WaitVisible(chromedp.CSS("#dn-title")))
+	path, verr := chromedp.Run(ctx, chromedp.Value(chromedp.CSS("#df-path")))
+	typeFixed, derr := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("df-type").disabled`))
+	if err != nil || verr != nil || derr != nil || path != app || !typeFixed {
+		t.Fatalf("edit form: path %q, type fixed %v (%v %v %v)", path, typeFixed, err, verr, derr)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`nav a[href="#/datasources"]`)), chromedp.WaitVisible(chromedp.CSS("#ds-title"))); err != nil {
+		t.Fatal(err)
+	}
+
 	// A new datasource through the form: the API's field error shows next
 	// to the field it names, then a good path is accepted.
 	err = chromedp.Do(ctx,
@@ -187,7 +211,7 @@ func TestConsole(t *testing.T) {
 	got, err = text(ctx, "main table",
 		chromedp.SetValue(chromedp.CSS("#df-path"), t.TempDir()),
 		chromedp.Click(chromedp.CSS(`form.stacked button[type="submit"]`)),
-		chromedp.WaitVisible(`//td[text()="files-src"]`))
+		chromedp.WaitVisible(`//td[.="files-src"]`))
 	if err != nil || !strings.Contains(got, "files-src") {
 		t.Fatalf("the new datasource: %q, %v", got, err)
 	}
@@ -290,7 +314,7 @@ func TestConsole(t *testing.T) {
 		signIn(reader.token),
 		chromedp.WaitVisible(chromedp.CSS("#dash-title")),
 		chromedp.Click(chromedp.CSS(`nav a[href="#/datasources"]`)),
-		chromedp.WaitVisible(`//td[text()="orders-db"]`))
+		chromedp.WaitVisible(`//td[.="orders-db"]`))
 	buttons, cerr = count(ctx, "main button")
 	if err != nil || cerr != nil || buttons != 0 {
 		t.Fatalf("datasources as a read-only token: %d buttons, %v %v", buttons, err, cerr)
@@ -317,7 +341,7 @@ func TestConsole(t *testing.T) {
 	// A health check run through the API shows in the open page without a
 	// reload: the console follows the event stream.
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`nav a[href="#/datasources"]`)),
-		chromedp.WaitVisible(`//td[text()="orders-db"]`)); err != nil {
+		chromedp.WaitVisible(`//td[.="orders-db"]`)); err != nil {
 		t.Fatal(err)
 	}
 	admin.must(http.StatusOK, "POST", "/api/datasources/"+ds.ID+"/health-check", nil, nil)

@@ -1,5 +1,8 @@
-// A new datasource: the fields its type needs, the API's field errors
-// shown next to the fields they name (422 problem JSON, body.<field>).
+// A new datasource, or changes to one: the fields its type needs, the
+// API's field errors shown next to the fields they name (422 problem
+// JSON, body.<field>). The stored password is never shown: left empty on
+// an edit it is kept (unless the connection moves, which the API refuses
+// without it).
 import { h } from "../dom.js";
 import { call, APIError } from "../api.js";
 
@@ -14,7 +17,7 @@ function field(name, label, input, hint) {
   return { name, input, error, row: h("div", { class: "field" }, h("label", { for: input.id }, label), input, hint ? h("span", { class: "hint" }, hint) : null, error) };
 }
 
-export function datasourceForm() {
+export function datasourceForm(existing) {
   const type = h("select", {}, types.map((t) => h("option", { value: t }, t)));
   const fields = [
     field("name", "Name", h("input", { required: true, autocomplete: "off" })),
@@ -27,6 +30,12 @@ export function datasourceForm() {
     field("path", "Path", h("input", { autocomplete: "off" }), "absolute, on the server, under its allowed folders"),
   ];
   const byName = Object.fromEntries(fields.map((f) => [f.name, f]));
+  if (existing) {
+    for (const f of fields) {
+      if (f.name !== "password" && existing[f.name] !== undefined && existing[f.name] !== null) f.input.value = existing[f.name];
+    }
+    type.disabled = true; // a datasource keeps its type
+  }
   const general = h("p", { class: "error", role: "alert" });
   const showFields = () => {
     const network = !["sqlite", "files"].includes(type.value);
@@ -45,12 +54,17 @@ export function datasourceForm() {
       fields.forEach((f) => { f.error.textContent = ""; f.input.removeAttribute("aria-invalid"); });
       const body = {};
       for (const f of fields) {
-        if (f.row.hidden || f.input.value === "") continue;
+        if (f.row.hidden || f.input.value === "" || (existing && f.name === "type")) continue;
         body[f.name] = f.name === "port" ? Number(f.input.value) : f.input.value;
       }
       try {
-        await call("create-datasource", { body });
-        location.hash = "#/datasources";
+        if (existing) {
+          await call("update-datasource", { params: { id: existing.id }, body: { ...body, type: existing.type } });
+          location.hash = "#/datasources/" + encodeURIComponent(existing.id);
+        } else {
+          await call("create-datasource", { body });
+          location.hash = "#/datasources";
+        }
       } catch (err) {
         if (!(err instanceof APIError)) throw err;
         const unplaced = [];
@@ -62,6 +76,8 @@ export function datasourceForm() {
       }
     },
   }, fields.map((f) => f.row), general,
-    h("div", { class: "actions" }, h("a", { href: "#/datasources" }, "Cancel"), h("button", { type: "submit" }, "Create")));
-  return h("section", { "aria-labelledby": "dn-title" }, h("h1", { id: "dn-title" }, "New datasource"), form);
+    h("div", { class: "actions" }, h("a", { href: existing ? "#/datasources/" + encodeURIComponent(existing.id) : "#/datasources" }, "Cancel"),
+      h("button", { type: "submit" }, existing ? "Save" : "Create")));
+  return h("section", { "aria-labelledby": "dn-title" },
+    h("h1", { id: "dn-title" }, existing ? "Edit " + existing.name : "New datasource"), form);
 }

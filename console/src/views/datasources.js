@@ -12,7 +12,7 @@ export function badge(status) {
 export async function datasources(refresh) {
   const list = (await call("list-datasources")) || [];
   const rows = list.map((ds) => h("tr", {},
-    h("td", {}, ds.name), h("td", {}, ds.type), h("td", {}, badge(ds.status)),
+    h("td", {}, h("a", { href: "#/datasources/" + encodeURIComponent(ds.id) }, ds.name)), h("td", {}, ds.type), h("td", {}, badge(ds.status)),
     h("td", {}, when(ds.last_health_check_at)),
     h("td", {}, can("check-datasource") ? h("button", {
       type: "button", "aria-label": "Check " + ds.name + " now",
