@@ -44,12 +44,9 @@ tools=${DG_BENCH_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/dataguardian-bench}
 vegeta_version=v12.13.0
 
 work=$(mktemp -d)
-server_pid=
+source bench/serve.sh
 cleanup() {
-	if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-		kill -TERM "$server_pid"
-		wait "$server_pid" || true
-	fi
+	stop_server
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -73,36 +70,10 @@ seed_start=$SECONDS
 job=$("$work/apiseed" -data-dir "$data_dir" -datasources "$datasources" -executions "$executions" -hot "$hot")
 echo "seed: $data_dir ($((SECONDS - seed_start)) s; reused while the counts are unchanged)"
 
-# The admin token: a random secret kept (mode 0600) in the data directory,
-# so reruns do not pile up tokens in its store; never in argv.
+# The admin token (bench/serve.sh) reaches vegeta and curl in a 0600 file.
 umask 077
-if [[ ! -s $data_dir/bench-admin-token ]]; then
-	head -c 24 /dev/urandom | base64 | tr '+/' '-_' >"$data_dir/bench-admin-token"
-fi
-token=$(<"$data_dir/bench-admin-token")
-printf 'Authorization: Bearer %s\n' "$token" >"$work/auth-header"
-
-DG_ADMIN_TOKEN=$token "$work/dataguardian" serve --data-dir "$data_dir" --listen 127.0.0.1:0 2>"$work/serve.log" &
-server_pid=$!
-unset token
-base=
-for _ in $(seq 1 300); do
-	if base=$(grep -o -m1 'listening on http://[0-9.:]*' "$work/serve.log" 2>/dev/null); then
-		base=${base#listening on }
-		break
-	fi
-	if ! kill -0 "$server_pid" 2>/dev/null; then
-		echo "dataguardian serve exited:" >&2
-		cat "$work/serve.log" >&2
-		exit 1
-	fi
-	sleep 0.1
-done
-if [[ -z $base ]]; then
-	echo "dataguardian serve did not print 'listening on' within 30 s:" >&2
-	cat "$work/serve.log" >&2
-	exit 1
-fi
+printf 'Authorization: Bearer %s\n' "$(<"$(token_file "$data_dir")")" >"$work/auth-header"
+start_server "$data_dir"
 echo "server: $base (pid $server_pid), rate ${rate}/s for $duration per endpoint, each after a $warmup warm-up" >&2
 
 # Every endpoint must answer 200 before it is loaded.

@@ -23,12 +23,9 @@ target=${TARGET:-1s}
 data_dir=${DATA_DIR:-${TMPDIR:-/tmp}/dg-console-${datasources}x${executions}}
 
 work=$(mktemp -d)
-server_pid=
+source bench/serve.sh
 cleanup() {
-	if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-		kill -TERM "$server_pid"
-		wait "$server_pid" || true
-	fi
+	stop_server
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -44,25 +41,5 @@ fi
 "$work/apiseed" -data-dir "$data_dir" -datasources "$datasources" -executions "$executions" >/dev/null
 echo "seeded $data_dir: $datasources datasources, $executions executions"
 
-umask 077
-if [[ ! -s $data_dir/bench-admin-token ]]; then
-	head -c 24 /dev/urandom | base64 | tr '+/' '-_' >"$data_dir/bench-admin-token"
-fi
-DG_ADMIN_TOKEN=$(<"$data_dir/bench-admin-token") "$work/dataguardian" serve --data-dir "$data_dir" --listen 127.0.0.1:0 2>"$work/serve.log" &
-server_pid=$!
-base=
-for _ in $(seq 1 300); do
-	if base=$(grep -o -m1 'listening on http://[0-9.:]*' "$work/serve.log" 2>/dev/null); then
-		base=${base#listening on }
-		break
-	fi
-	if ! kill -0 "$server_pid" 2>/dev/null; then
-		echo "dataguardian serve exited:" >&2
-		cat "$work/serve.log" >&2
-		exit 1
-	fi
-	sleep 0.1
-done
-[[ -n $base ]] || { echo "the server did not start" >&2; exit 1; }
-
-"$work/consoleload" -url "$base" -token-file "$data_dir/bench-admin-token" -runs "$runs" -target "$target"
+start_server "$data_dir"
+"$work/consoleload" -url "$base" -token-file "$(token_file "$data_dir")" -runs "$runs" -target "$target"
