@@ -18,10 +18,18 @@
 package console
 
 import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"io/fs"
+	"mime"
 	"net/http"
+	"path"
 	"strings"
+	"sync"
+	"time"
 )
 
 //go:generate go run ./internal/build/gen
@@ -35,30 +43,70 @@ var dist embed.FS
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-// Handler returns the console's handler: GET / (index.html) and GET
-// /assets/..., anything else 404.
-func Handler() http.Handler {
-	root, err := fs.Sub(dist, "dist")
+// asset is one embedded file, ready to serve: its bytes, gzipped once at
+// start, and an ETag.
+type asset struct {
+	name     string
+	data, gz []byte
+	etag     string
+}
+
+// assets reads dist once: "/" is index.html, the rest by their paths.
+var assets = sync.OnceValue(func() map[string]*asset {
+	out := map[string]*asset{}
+	err := fs.WalkDir(dist, "dist", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := dist.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		var gz bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+		zw.Write(data)
+		zw.Close()
+		sum := sha256.Sum256(data)
+		a := &asset{name: path.Base(p), data: data, gz: gz.Bytes(), etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
+		out[strings.TrimPrefix(p, "dist")] = a
+		return nil
+	})
 	if err != nil {
 		panic(err) // the embedded tree is fixed at build time
 	}
-	files := http.FileServerFS(root)
+	out["/"] = out["/index.html"]
+	return out
+})
+
+// Handler returns the console's handler: GET / (index.html) and GET
+// /assets/..., anything else 404. Files are sent gzipped to clients that
+// accept it, revalidated by ETag.
+func Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Security-Policy", CSP)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
-		switch {
-		case r.Method != http.MethodGet && r.Method != http.MethodHead:
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		case r.URL.Path == "/" || r.URL.Path == "/index.html":
-			h.Set("Cache-Control", "no-cache")
-			http.ServeFileFS(w, r, root, "index.html")
-		case strings.HasPrefix(r.URL.Path, "/assets/") && !strings.HasSuffix(r.URL.Path, "/"): // no listings
-			h.Set("Cache-Control", "no-cache")
-			files.ServeHTTP(w, r)
-		default:
-			http.NotFound(w, r)
+			return
 		}
+		a, ok := assets()[r.URL.Path]
+		if !ok || r.URL.Path != "/" && !strings.HasPrefix(r.URL.Path, "/assets/") {
+			http.NotFound(w, r)
+			return
+		}
+		h.Set("Cache-Control", "no-cache")
+		h.Set("ETag", a.etag)
+		h.Set("Vary", "Accept-Encoding")
+		if ct := mime.TypeByExtension(path.Ext(a.name)); ct != "" {
+			h.Set("Content-Type", ct)
+		}
+		body := a.data
+		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			h.Set("Content-Encoding", "gzip")
+			body = a.gz
+		}
+		http.ServeContent(w, r, a.name, time.Time{}, bytes.NewReader(body))
 	})
 }

@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"io"
 	"io/fs"
 	"net/http"
@@ -89,5 +90,39 @@ func TestHandler(t *testing.T) {
 		if got := res.Header.Get("Content-Security-Policy"); got != console.CSP {
 			t.Errorf("%s %s: Content-Security-Policy %q", c.method, c.path, got)
 		}
+	}
+}
+
+// Assets go gzipped to a client that accepts it, whole otherwise, and a
+// client holding the current version gets 304.
+func TestHandlerCompressesAndRevalidates(t *testing.T) {
+	srv := httptest.NewServer(console.Handler())
+	defer srv.Close()
+	get := func(header, value string) (*http.Response, []byte) {
+		req, _ := http.NewRequest("GET", srv.URL+"/assets/main.js", nil)
+		req.Header.Set(header, value)
+		res, err := http.DefaultTransport.RoundTrip(req) // no transparent decompression
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res, b
+	}
+	plainRes, plain := get("Accept-Encoding", "identity")
+	gzRes, gz := get("Accept-Encoding", "gzip, br")
+	if plainRes.Header.Get("Content-Encoding") != "" || gzRes.Header.Get("Content-Encoding") != "gzip" || len(gz) >= len(plain)/2 {
+		t.Fatalf("identity %d bytes (%q), gzip %d bytes (%q)", len(plain), plainRes.Header.Get("Content-Encoding"), len(gz), gzRes.Header.Get("Content-Encoding"))
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if unzipped, _ := io.ReadAll(zr); !bytes.Equal(unzipped, plain) {
+		t.Fatal("the gzipped asset is not the asset")
+	}
+	etag := plainRes.Header.Get("ETag")
+	if res, _ := get("If-None-Match", etag); etag == "" || res.StatusCode != http.StatusNotModified {
+		t.Fatalf("If-None-Match %s: %d", etag, res.StatusCode)
 	}
 }
