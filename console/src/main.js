@@ -11,6 +11,7 @@ import { datasource } from "./views/datasource.js";
 import { jobs, jobExecutions } from "./views/jobs.js";
 import { bell, notifications } from "./views/notifications.js";
 import { tokens } from "./views/tokens.js";
+import { settings } from "./views/settings.js";
 import { backupDatasources, datasourceBackups, execution } from "./views/backups.js";
 
 // routes by the hash's first segment; view(refresh, arg) renders the page
@@ -36,6 +37,7 @@ const routes = {
   },
   executions: { title: "Execution", view: execution, op: "get-execution" },
   notifications: { title: "Notifications", view: notifications, op: "list-notifications" },
+  settings: { title: "Settings", view: settings, op: "get-notification-settings", nav: true },
   tokens: { title: "API tokens", view: tokens, op: "list-api-tokens", nav: true },
 };
 

@@ -92,12 +92,20 @@ func signIn(token string) chromedp.Action[chromedp.Void] {
 	)
 }
 
-// text runs steps, then returns the text of the element sel.
+// text runs steps, then returns the text of the element sel; read again
+// for a moment while it is empty (a live update may be redrawing the page).
 func text(ctx context.Context, sel string, steps ...chromedp.Action[chromedp.Void]) (string, error) {
 	if err := chromedp.Do(ctx, steps...); err != nil {
 		return "", err
 	}
-	return chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	for range 20 {
+		got, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil || strings.TrimSpace(got) != "" {
+			return got, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return "", nil
 }
 
 // count is the number of elements the CSS selector sel matches.
@@ -307,6 +315,65 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("revoke: %v", err)
 	}
 	client{t, srv, secret}.must(http.StatusUnauthorized, "GET", "/api/tokens/me", nil, nil)
+
+	// Settings: a webhook with a secret; the secret is never shown again,
+	// and a new URL without it is refused at the secret's field. A
+	// template's new version: a broken one refused with the API's message.
+	var tmpl struct {
+		ID string `json:"id"`
+	}
+	admin.must(http.StatusCreated, "POST", "/api/system/notification-templates",
+		map[string]any{"type": "backup_failed", "channel": "webhook", "body": "{{.Title}}"}, &tmpl)
+	got, err = text(ctx, "#st-title ~ form p[role=status]",
+		chromedp.Click(chromedp.CSS(`nav a[href="#/settings"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#st-title")),
+		chromedp.Click(chromedp.CSS("#cs-webhook-enabled")),
+		chromedp.SetValue(chromedp.CSS("#cs-webhook-url"), "http://127.0.0.1:9/hook"),
+		chromedp.SetValue(chromedp.CSS("#cs-webhook-secret"), "wh-s3cret-0123456789abcdef"),
+		chromedp.Click(`//button[text()="Save channels"]`),
+		chromedp.WaitVisible(`//form//p[(@role="status" and text()="Saved.") or (@class="error" and text()!="")]`))
+	if err != nil || got != "Saved." {
+		msg, _ := chromedp.Run(context.WithoutCancel(ctx), chromedp.Text(chromedp.CSS("#st-title ~ form p.error")))
+		t.Fatalf("save the webhook: %q, %v (%s)", got, err, msg)
+	}
+	var channels struct {
+		Webhook struct {
+			Enabled bool   `json:"enabled"`
+			URL     string `json:"url"`
+			Secret  string `json:"secret"`
+		} `json:"webhook"`
+	}
+	admin.must(http.StatusOK, "GET", "/api/system/settings/notifications", nil, &channels)
+	if !channels.Webhook.Enabled || channels.Webhook.URL != "http://127.0.0.1:9/hook" || channels.Webhook.Secret != "********" {
+		t.Fatalf("stored webhook: %+v", channels.Webhook)
+	}
+	got, err = text(ctx, "#cs-webhook-secret + .field-error",
+		chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.CSS("#cs-webhook-url")),
+		chromedp.SetValue(chromedp.CSS("#cs-webhook-url"), "http://127.0.0.1:9/elsewhere"),
+		chromedp.Click(`//button[text()="Save channels"]`),
+		chromedp.WaitVisible(chromedp.CSS("#cs-webhook-secret + .field-error:not(:empty)")))
+	if err != nil || got == "" {
+		t.Fatalf("a new URL without the secret: %q, %v", got, err)
+	}
+	if shown, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS("#cs-webhook-secret"))); err != nil || shown != "" {
+		t.Fatalf("the stored secret is shown: %q (%v)", shown, err)
+	}
+	got, err = text(ctx, "article.template p[role=status]",
+		chromedp.SetValue(chromedp.CSS(`textarea[aria-label="backup_failed · webhook body"]`), "{{.Title"),
+		chromedp.Click(`//button[text()="Save as a new version"]`),
+		chromedp.WaitVisible(chromedp.CSS("article.template p[role=status]:not(:empty)")))
+	if err != nil || !strings.Contains(got, "template") {
+		t.Fatalf("a broken template: %q, %v", got, err)
+	}
+	got, err = text(ctx, "article.template p[role=status]",
+		chromedp.SetValue(chromedp.CSS(`textarea[aria-label="backup_failed · webhook body"]`), "failed: {{.Title}}"),
+		chromedp.Click(`//button[text()="Save as a new version"]`),
+		chromedp.WaitVisible(`//article//p[@role="status" and starts-with(text(),"Saved as version")]`))
+	if err != nil || got != "Saved as version 2." {
+		t.Fatalf("a new template version: %q, %v", got, err)
+	}
+	screenshot(t, ctx, "settings")
 
 	// Signed in with a read-only token: the same lists, no control.
 	err = chromedp.Do(ctx,
