@@ -43,17 +43,9 @@ data_dir=${DATA_DIR:-${TMPDIR:-/tmp}/dg-api-latency-${datasources}x${executions}
 tools=${DG_BENCH_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/dataguardian-bench}
 vegeta_version=v12.13.0
 
-work=$(mktemp -d)
-source bench/serve.sh
-cleanup() {
-	stop_server
-	rm -rf "$work"
-}
-trap cleanup EXIT
+source bench/serve.sh # $work, the server, dataguardian and apiseed built in $work
 
-echo "building dataguardian, apiseed and vegeta $vegeta_version" >&2
-CGO_ENABLED=0 go build -o "$work/dataguardian" ./examples/dataguardian
-CGO_ENABLED=0 go build -o "$work/apiseed" ./bench/apiseed
+echo "building vegeta $vegeta_version" >&2
 vegeta=$tools/vegeta-$vegeta_version
 if [[ ! -x $vegeta ]]; then
 	mkdir -p "$tools"

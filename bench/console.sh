@@ -22,17 +22,9 @@ executions=${EXECUTIONS:-10000}
 target=${TARGET:-1s}
 data_dir=${DATA_DIR:-${TMPDIR:-/tmp}/dg-console-${datasources}x${executions}}
 
-work=$(mktemp -d)
-source bench/serve.sh
-cleanup() {
-	stop_server
-	rm -rf "$work"
-}
-trap cleanup EXIT
+source bench/serve.sh # $work, the server, dataguardian and apiseed built in $work
 
-echo "building dataguardian, apiseed and consoleload" >&2
-CGO_ENABLED=0 go build -o "$work/dataguardian" ./examples/dataguardian
-CGO_ENABLED=0 go build -o "$work/apiseed" ./bench/apiseed
+echo "building consoleload" >&2
 CGO_ENABLED=0 go build -o "$work/consoleload" ./bench/consoleload
 
 if [[ -d $data_dir && ! -f $data_dir/apiseed.json ]]; then

@@ -1,10 +1,15 @@
 # Shared by bench/api-latency.sh and bench/console.sh (sourced, not run):
 # `dataguardian serve` on a data directory seeded by bench/apiseed, with
-# an admin token that never appears in argv. Needs $work, a temporary
-# directory holding the dataguardian binary; the caller's EXIT trap calls
-# stop_server.
+# an admin token that never appears in argv. Sourcing it makes $work (a
+# temporary directory, removed at exit with the server stopped) and builds
+# dataguardian and apiseed there.
 
+work=$(mktemp -d)
 server_pid=
+trap 'stop_server; rm -rf "$work"' EXIT
+echo "building dataguardian and apiseed" >&2
+CGO_ENABLED=0 go build -o "$work/dataguardian" ./examples/dataguardian
+CGO_ENABLED=0 go build -o "$work/apiseed" ./bench/apiseed
 
 # token_file DIR prints the path of DIR's admin token: a random secret
 # kept (mode 0600) in the data directory, so that reruns do not pile up
