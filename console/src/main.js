@@ -9,6 +9,7 @@ import { datasources } from "./views/datasources.js";
 import { datasourceForm } from "./views/datasource-form.js";
 import { datasource } from "./views/datasource.js";
 import { jobs, jobExecutions } from "./views/jobs.js";
+import { jobForm } from "./views/job-form.js";
 import { bell, notifications } from "./views/notifications.js";
 import { tokens } from "./views/tokens.js";
 import { settings } from "./views/settings.js";
@@ -29,7 +30,7 @@ const routes = {
   },
   jobs: {
     title: "Backup jobs", op: "list-backup-jobs", nav: true,
-    view: (refresh, id) => id ? jobExecutions(refresh, id) : jobs(refresh),
+    view: (refresh, id) => id === "new" && can("create-backup-job") ? jobForm() : id ? jobExecutions(refresh, id) : jobs(refresh),
   },
   backups: {
     title: "Backups", op: "list-backup-datasources", nav: true,

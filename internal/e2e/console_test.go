@@ -234,6 +234,35 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("run now, followed live: %q, %v", got, err)
 	}
 
+	// A new backup job: the schedule read back in words as it is typed, a
+	// schedule the API refuses shown at its field, then the job created.
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`nav a[href="#/jobs"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#jobs-title")),
+		chromedp.Click(chromedp.CSS(`a[href="#/jobs/new"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#jn-title")),
+		chromedp.SetValue(chromedp.CSS("#jf-name"), "weekly"),
+		chromedp.SetValue(chromedp.CSS("#jf-datasource_id"), ds.ID),
+		chromedp.SendKeys(chromedp.CSS("#jf-schedule"), "0 2 * * 0"))
+	words, werr := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#jf-schedule + .hint")))
+	if err != nil || werr != nil || words != "every Sunday at 02:00 (UTC)" {
+		t.Fatalf("schedule in words: %q (%v %v)", words, err, werr)
+	}
+	got, err = text(ctx, "#jf-schedule ~ .field-error",
+		chromedp.SetValue(chromedp.CSS("#jf-schedule"), "@every 1s"),
+		chromedp.Click(`//button[text()="Create job"]`),
+		chromedp.WaitVisible(chromedp.CSS("#jf-schedule ~ .field-error:not(:empty)")))
+	if err != nil || got == "" {
+		t.Fatalf("a refused schedule: %q, %v", got, err)
+	}
+	got, err = text(ctx, "#je-title",
+		chromedp.SetValue(chromedp.CSS("#jf-schedule"), "0 2 * * 0"),
+		chromedp.Click(`//button[text()="Create job"]`),
+		chromedp.WaitVisible(chromedp.CSS("#je-title")))
+	if err != nil || got != "weekly" {
+		t.Fatalf("the new job: %q, %v", got, err)
+	}
+
 	// The Backups tab: the datasource, its backup, the copy available.
 	got, err = text(ctx, "main table",
 		chromedp.Click(chromedp.CSS(`nav a[href="#/backups"]`)),

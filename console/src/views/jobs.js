@@ -36,6 +36,7 @@ export async function jobs() {
   const names = Object.fromEntries((dss || []).map((d) => [d.id, d.name]));
   return h("section", { "aria-labelledby": "jobs-title" },
     h("h1", { id: "jobs-title" }, "Backup jobs"),
+    can("create-backup-job") ? h("p", {}, h("a", { class: "button", href: "#/jobs/new" }, "New backup job")) : null,
     (list || []).length === 0 ? h("p", {}, "No backup job yet.") :
       h("table", {},
         h("thead", {}, h("tr", {}, h("th", {}, "Job"), h("th", {}, "Datasource"), h("th", {}, "Schedule"),
