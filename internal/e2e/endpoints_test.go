@@ -92,6 +92,19 @@ func sqliteApp(t *testing.T, n int) string {
 	return path
 }
 
+// mustExec runs statement on the SQLite database at path.
+func mustExec(t *testing.T, path, statement string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(statement); err != nil {
+		t.Fatalf("%s: %v", statement, err)
+	}
+}
+
 // content is the row count and a checksum of the orders table.
 func content(t *testing.T, path string) (int, string) {
 	t.Helper()
@@ -284,14 +297,7 @@ func TestEveryEndpoint(t *testing.T) {
 	if after := countExecutions(); after != before {
 		t.Errorf("a refused restore created an execution: %d → %d", before, after)
 	}
-	db, err := sql.Open("sqlite", app)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`DELETE FROM orders WHERE id % 2 = 0; UPDATE orders SET item = 'damaged'`); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	mustExec(t, app, `DELETE FROM orders WHERE id % 2 = 0; UPDATE orders SET item = 'damaged'`)
 	var restore httpapi.Execution
 	c.must(http.StatusAccepted, "POST", "/api/backups/"+run.ID+"/restore", map[string]any{"confirmation_phrase": "RESTAURAR"}, &restore)
 	if x := c.waitExecution(restore.ID); x.Status != "completed" || x.Operation != "restore" {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"database/sql"
 	"net/http"
 	"path/filepath"
 	"testing"
@@ -35,14 +34,7 @@ func TestRestoreIntoAnotherDatasource(t *testing.T) {
 		t.Fatalf("backup: %s %s", x.Status, x.ErrorMessage)
 	}
 	// The source changes after its backup: the restore must not touch it.
-	db, err := sql.Open("sqlite", src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`INSERT INTO orders (item) VALUES ('after the backup')`); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	mustExec(t, src, `INSERT INTO orders (item) VALUES ('after the backup')`)
 
 	restore := func(target string) map[string]any {
 		return map[string]any{"confirmation_phrase": "RESTAURAR", "target_datasource_id": target}
