@@ -61,18 +61,28 @@ function nav() {
       h("li", {}, h("a", { href: "#/" + path, "aria-current": path === current ? "page" : false }, r.title)))));
 }
 
+// rendering counts renders: a view still waiting for the API when a newer
+// one started (a refresh from the stream, then a click) must not replace
+// the newer page when its answer arrives.
+let rendering = 0;
+
 async function render() {
   const [name, arg, action] = route();
   const r = routes[name] || routes[""];
+  const mine = ++rendering;
   document.title = r.title + " · DataGuardian";
   if (can("list-notifications")) bell().then((b) => replace(bellHolder, b), () => {});
+  let page;
   try {
-    replace(main, await r.view(render, arg, action));
-    performance.mark("dg:render"); // the page shows the API's data (bench/console.sh reads it)
+    page = await r.view(render, arg, action);
   } catch (err) {
+    if (mine !== rendering) return;
     if (err instanceof APIError && err.status === 401) return signOut();
-    replace(main, h("p", { class: "error", role: "alert" }, err.message));
+    page = h("p", { class: "error", role: "alert" }, err.message);
   }
+  if (mine !== rendering) return;
+  replace(main, page);
+  performance.mark("dg:render"); // the page shows the API's data (bench/console.sh reads it)
 }
 
 // refresh renders the page again for news from the API, unless it holds a
