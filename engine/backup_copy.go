@@ -25,16 +25,9 @@ type BackupCopy struct {
 // /api/executions/:id/download). An execution that is not a completed
 // backup with files gives ErrNotRestorable.
 func (e *Engine) OpenBackupCopy(ctx context.Context, executionID string) (*BackupCopy, error) {
-	exec, err := e.store.GetExecution(ctx, executionID)
+	exec, err := e.completedBackup(ctx, executionID)
 	if err != nil {
 		return nil, fmt.Errorf("open backup %s: %w", executionID, err)
-	}
-	if exec.Operation != OperationBackup || exec.Status != ExecutionCompleted || exec.BackupPath == "" {
-		return nil, fmt.Errorf("open backup %s: %w: it is a %s execution with status %s; choose a completed backup",
-			executionID, ErrNotRestorable, exec.Operation, exec.Status)
-	}
-	if _, deleted := exec.Metadata[metaRetentionDeleted]; deleted {
-		return nil, fmt.Errorf("open backup %s: %w: retention deleted its files", executionID, ErrNotRestorable)
 	}
 	ids, err := e.backupStorageIDs(ctx, exec)
 	if err != nil {
@@ -56,4 +49,22 @@ func (e *Engine) OpenBackupCopy(ctx context.Context, executionID string) (*Backu
 	}
 	return nil, fmt.Errorf("open backup %s: %w: no storage holds a verified copy of %s (run POST /api/executions/%s/retry-upload or choose another backup): %w",
 		executionID, ErrNotRestorable, exec.BackupPath, executionID, errors.Join(errs...))
+}
+
+// completedBackup returns the execution executionID if it is a completed
+// backup whose files retention has not deleted; otherwise an error
+// matching ErrNotFound or ErrNotRestorable.
+func (e *Engine) completedBackup(ctx context.Context, executionID string) (*Execution, error) {
+	exec, err := e.store.GetExecution(ctx, executionID)
+	if err != nil {
+		return nil, err
+	}
+	if exec.Operation != OperationBackup || exec.Status != ExecutionCompleted || exec.BackupPath == "" {
+		return nil, fmt.Errorf("%w: it is a %s execution with status %s; choose a completed backup",
+			ErrNotRestorable, exec.Operation, exec.Status)
+	}
+	if _, deleted := exec.Metadata[metaRetentionDeleted]; deleted {
+		return nil, fmt.Errorf("%w: retention deleted its files", ErrNotRestorable)
+	}
+	return exec, nil
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -61,6 +62,7 @@ var operationPermissions = map[string][]string{
 	"restore-backup":                       {PermRestore, PermRestoreVerify},
 	"mark-execution-restored":              {PermRestore},
 	"download-execution":                   {PermDownload},
+	"create-download-link":                 {PermDownload},
 	"put-notification-settings":            {PermSettingsWrite},
 	"create-notification-template":         {PermSettingsWrite},
 	"update-notification-template":         {PermSettingsWrite},
@@ -226,9 +228,15 @@ const invalidTokenMessage = "invalid or expired API token: send a valid token as
 // is invalidTokenMessage whatever the cause, so that the answer does not
 // tell a guesser which secrets exist or name a token; the cause (which
 // never holds the secret) is only logged.
-type invalidTokenError struct{ cause error }
+type invalidTokenError struct {
+	cause   error
+	message string // "" means invalidTokenMessage
+}
 
 func (e *invalidTokenError) Error() string {
+	if e.message != "" {
+		return ErrUnauthorized.Error() + ": " + e.message
+	}
 	return ErrUnauthorized.Error() + ": " + invalidTokenMessage
 }
 func (e *invalidTokenError) Unwrap() []error { return []error{ErrUnauthorized, e.cause} }
@@ -255,6 +263,50 @@ func TokenAuth(e *engine.Engine) func(r *http.Request) error {
 		*r = *r.WithContext(context.WithValue(ctx, tokenKey{}, tok))
 		return nil
 	}
+}
+
+// ticketAuth authenticates a download through the ticket of a download
+// link (create-download-link) in place of a token: GET or HEAD
+// /api/executions/{id}/download?ticket=… without an Authorization header.
+// It reports false for any other request (Auth decides). A valid ticket
+// whose holder token still exists, has not expired and holds PermDownload
+// attaches PermDownload alone; anything else is the 401 of an invalid
+// token, counted by the AuthLimiter like one.
+func ticketAuth(e *engine.Engine, r *http.Request) (bool, error) {
+	tk := r.URL.Query().Get("ticket")
+	if tk == "" || r.Header.Get("Authorization") != "" || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		return false, nil
+	}
+	id, ok := strings.CutPrefix(r.URL.Path, "/api/executions/")
+	id, ok2 := strings.CutSuffix(id, "/download")
+	if !ok || !ok2 || id == "" || strings.Contains(id, "/") {
+		return false, nil
+	}
+	refuse := func(cause error) (bool, error) {
+		return true, &invalidTokenError{cause: cause,
+			message: "invalid or expired download link: ask for a new one (POST /api/executions/{id}/download-link)"}
+	}
+	holder, err := e.CheckDownloadTicket(tk, id)
+	if err != nil {
+		return refuse(err)
+	}
+	ctx := WithPermissions(r.Context(), PermissionSet{PermDownload})
+	if holder != "" {
+		tok, err := e.Store().GetAPIToken(r.Context(), holder)
+		switch {
+		case errors.Is(err, engine.ErrNotFound):
+			return refuse(fmt.Errorf("%w: the token %s that made the link was revoked", engine.ErrInvalidTicket, holder))
+		case err != nil:
+			return true, fmt.Errorf("%w: %w", errAuthStore, err)
+		case tok.ExpiresAt != nil && !time.Now().Before(*tok.ExpiresAt):
+			return refuse(fmt.Errorf("%w: the token %s that made the link expired", engine.ErrInvalidTicket, holder))
+		case !slices.Contains(tok.Permissions, PermDownload):
+			return refuse(fmt.Errorf("%w: the token %s that made the link no longer holds %s", engine.ErrInvalidTicket, holder, PermDownload))
+		}
+		ctx = context.WithValue(ctx, tokenKey{}, tok)
+	}
+	*r = *r.WithContext(ctx)
+	return true, nil
 }
 
 // bearer returns the token of r's Authorization header.

@@ -156,7 +156,11 @@ func New(e *engine.Engine, opts *Options) http.Handler {
 				"retry after "+retryAfter(wait)+" s with a valid token"))
 			return
 		}
-		if err := o.Auth(r); err != nil {
+		ticketed, err := ticketAuth(e, r) // auth.go: a download link's ticket in place of a token
+		if !ticketed {
+			err = o.Auth(r)
+		}
+		if err != nil {
 			err = authError(err)
 			if errors.Is(err, ErrUnauthorized) {
 				limiter.Failed(r)

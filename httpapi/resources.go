@@ -141,6 +141,14 @@ func registerResources(add adder, h *handlers) {
 				Content: map[string]*huma.MediaType{"application/octet-stream": {Schema: binary}}},
 		}},
 		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.download) })
+	reg(huma.Operation{OperationID: "create-download-link", Method: http.MethodPost, Path: "/api/executions/{id}/download-link",
+		Summary: "A download link for a completed backup, usable without a token for a minute",
+		Description: "A browser cannot send an Authorization header with a plain link. The answer's `url` (relative to the " +
+			"API's server) carries a ticket in its query that lets GET /api/executions/{id}/download run without a token " +
+			"until `expires_at`, for this backup only, and only while the token that asked for it is valid and holds " +
+			"`backups.download`. 409 when the execution is not a completed backup.",
+		Tags: ex},
+		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.createDownloadLink) })
 }
 
 // ---------------------------------------------------------------------------
@@ -826,7 +834,37 @@ func (h *handlers) retryUpload(ctx context.Context, in *idInput) (*retryUploadOu
 // ---------------------------------------------------------------------------
 // Download.
 
-func (h *handlers) download(ctx context.Context, in *idInput) (*huma.StreamResponse, error) {
+// downloadLinkTTL is how long a download link works.
+const downloadLinkTTL = time.Minute
+
+// DownloadLink is a link that downloads a backup without a token, for a
+// while.
+type DownloadLink struct {
+	URL       string    `json:"url" doc:"The download's path and query, relative to the API's server: GET it without a token"`
+	ExpiresAt time.Time `json:"expires_at" doc:"When the link stops working"`
+}
+
+type downloadLinkOutput struct{ Body DownloadLink }
+
+func (h *handlers) createDownloadLink(ctx context.Context, in *idInput) (*downloadLinkOutput, error) {
+	holder := ""
+	if tok, ok := TokenFrom(ctx); ok {
+		holder = tok.ID
+	}
+	tk, expires, err := h.e.DownloadTicket(ctx, in.ID, holder, downloadLinkTTL)
+	if err != nil {
+		return nil, problem(h.log, "create-download-link", err)
+	}
+	u := "/api/executions/" + url.PathEscape(in.ID) + "/download?" + url.Values{"ticket": {tk}}.Encode()
+	return &downloadLinkOutput{Body: DownloadLink{URL: u, ExpiresAt: expires}}, nil
+}
+
+type downloadInput struct {
+	ID     string `path:"id" doc:"ID (UUID)"`
+	Ticket string `query:"ticket" doc:"The ticket of a download link (POST /api/executions/{id}/download-link), in place of a token"`
+}
+
+func (h *handlers) download(ctx context.Context, in *downloadInput) (*huma.StreamResponse, error) {
 	c, err := h.e.OpenBackupCopy(ctx, in.ID)
 	if err != nil {
 		return nil, problem(h.log, "download-execution", err)

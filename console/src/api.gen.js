@@ -6,6 +6,7 @@ export const operations = {
   "create-api-token": ["POST", "/api/tokens", ["tokens.admin"]],
   "create-backup-job": ["POST", "/api/backup-jobs", ["write"]],
   "create-datasource": ["POST", "/api/datasources", ["write"]],
+  "create-download-link": ["POST", "/api/executions/{id}/download-link", ["backups.download"]],
   "create-notification-template": ["POST", "/api/system/notification-templates", ["settings.write"]],
   "create-notification-template-version": ["POST", "/api/system/notification-templates/{id}/new-version", ["settings.write"]],
   "create-storage-location": ["POST", "/api/storage-locations", ["write"]],

@@ -1170,6 +1170,15 @@ type DatasourcesHealth struct {
 	Datasources *[]DatasourceHealth `json:"datasources"`
 }
 
+// DownloadLink defines model for DownloadLink.
+type DownloadLink struct {
+	// ExpiresAt When the link stops working
+	ExpiresAt time.Time `json:"expires_at"`
+
+	// Url The download's path and query, relative to the API's server: GET it without a token
+	Url string `json:"url"`
+}
+
 // ErrorDetail defines model for ErrorDetail.
 type ErrorDetail struct {
 	// Location Where the error occurred, e.g. 'body.items[3].tags' or 'path.thing-id'
@@ -1971,6 +1980,12 @@ type ListDatasourceHealthChecksParams struct {
 	Offset *int64 `form:"offset,omitempty" json:"offset,omitempty"`
 }
 
+// DownloadExecutionParams defines parameters for DownloadExecution.
+type DownloadExecutionParams struct {
+	// Ticket The ticket of a download link (POST /api/executions/{id}/download-link), in place of a token
+	Ticket *string `form:"ticket,omitempty" json:"ticket,omitempty"`
+}
+
 // GetStorageHealthParams defines parameters for GetStorageHealth.
 type GetStorageHealthParams struct {
 	// Refresh Check every location now (writes, reads back and deletes a probe object) instead of answering the health worker's last result
@@ -2361,7 +2376,16 @@ type ClientInterface interface {
 	// Needs permission `backups.download`.
 	//
 	// Corresponds with GET /api/executions/{id}/download (the `DownloadExecution` operationId).
-	DownloadExecution(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	DownloadExecution(ctx context.Context, id string, params *DownloadExecutionParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateDownloadLink A download link for a completed backup, usable without a token for a minute
+	//
+	// A browser cannot send an Authorization header with a plain link. The answer's `url` (relative to the API's server) carries a ticket in its query that lets GET /api/executions/{id}/download run without a token until `expires_at`, for this backup only, and only while the token that asked for it is valid and holds `backups.download`. 409 when the execution is not a completed backup.
+	//
+	// Needs permission `backups.download`.
+	//
+	// Corresponds with POST /api/executions/{id}/download-link (the `CreateDownloadLink` operationId).
+	CreateDownloadLink(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListExecutionLogs List an execution's log lines, oldest first
 	//
@@ -3245,8 +3269,27 @@ func (c *Client) GetExecution(ctx context.Context, id string, reqEditors ...Requ
 // Needs permission `backups.download`.
 //
 // Corresponds with GET /api/executions/{id}/download (the `DownloadExecution` operationId).
-func (c *Client) DownloadExecution(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewDownloadExecutionRequest(c.Server, id)
+func (c *Client) DownloadExecution(ctx context.Context, id string, params *DownloadExecutionParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDownloadExecutionRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateDownloadLink A download link for a completed backup, usable without a token for a minute
+//
+// A browser cannot send an Authorization header with a plain link. The answer's `url` (relative to the API's server) carries a ticket in its query that lets GET /api/executions/{id}/download run without a token until `expires_at`, for this backup only, and only while the token that asked for it is valid and holds `backups.download`. 409 when the execution is not a completed backup.
+//
+// Needs permission `backups.download`.
+//
+// Corresponds with POST /api/executions/{id}/download-link (the `CreateDownloadLink` operationId).
+func (c *Client) CreateDownloadLink(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateDownloadLinkRequest(c.Server, id)
 	if err != nil {
 		return nil, err
 	}
@@ -5066,7 +5109,7 @@ func NewGetExecutionRequest(server string, id string) (*http.Request, error) {
 }
 
 // NewDownloadExecutionRequest constructs an http.Request for the DownloadExecution method
-func NewDownloadExecutionRequest(server string, id string) (*http.Request, error) {
+func NewDownloadExecutionRequest(server string, id string, params *DownloadExecutionParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -5091,7 +5134,68 @@ func NewDownloadExecutionRequest(server string, id string) (*http.Request, error
 		return nil, err
 	}
 
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Ticket != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "ticket", *params.Ticket, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateDownloadLinkRequest constructs an http.Request for the CreateDownloadLink method
+func NewCreateDownloadLinkRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/executions/%s/download-link", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -6843,7 +6947,18 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/executions/{id}/download (the `DownloadExecution` operationId).
-	DownloadExecutionWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*DownloadExecutionResponse, error)
+	DownloadExecutionWithResponse(ctx context.Context, id string, params *DownloadExecutionParams, reqEditors ...RequestEditorFn) (*DownloadExecutionResponse, error)
+
+	// CreateDownloadLinkWithResponse A download link for a completed backup, usable without a token for a minute
+	//
+	// A browser cannot send an Authorization header with a plain link. The answer's `url` (relative to the API's server) carries a ticket in its query that lets GET /api/executions/{id}/download run without a token until `expires_at`, for this backup only, and only while the token that asked for it is valid and holds `backups.download`. 409 when the execution is not a completed backup.
+	//
+	// Needs permission `backups.download`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/executions/{id}/download-link (the `CreateDownloadLink` operationId).
+	CreateDownloadLinkWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*CreateDownloadLinkResponse, error)
 
 	// ListExecutionLogsWithResponse List an execution's log lines, oldest first
 	//
@@ -8281,6 +8396,54 @@ func (r DownloadExecutionResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r DownloadExecutionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CreateDownloadLinkResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *DownloadLink
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CreateDownloadLinkResponse) GetJSON200() *DownloadLink {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r CreateDownloadLinkResponse) GetApplicationproblemJSONDefault() *ErrorModel {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateDownloadLinkResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateDownloadLinkResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateDownloadLinkResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateDownloadLinkResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -10375,12 +10538,29 @@ func (c *ClientWithResponses) GetExecutionWithResponse(ctx context.Context, id s
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /api/executions/{id}/download (the `DownloadExecution` operationId).
-func (c *ClientWithResponses) DownloadExecutionWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*DownloadExecutionResponse, error) {
-	rsp, err := c.DownloadExecution(ctx, id, reqEditors...)
+func (c *ClientWithResponses) DownloadExecutionWithResponse(ctx context.Context, id string, params *DownloadExecutionParams, reqEditors ...RequestEditorFn) (*DownloadExecutionResponse, error) {
+	rsp, err := c.DownloadExecution(ctx, id, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
 	return ParseDownloadExecutionResponse(rsp)
+}
+
+// CreateDownloadLinkWithResponse A download link for a completed backup, usable without a token for a minute
+//
+// A browser cannot send an Authorization header with a plain link. The answer's `url` (relative to the API's server) carries a ticket in its query that lets GET /api/executions/{id}/download run without a token until `expires_at`, for this backup only, and only while the token that asked for it is valid and holds `backups.download`. 409 when the execution is not a completed backup.
+//
+// Needs permission `backups.download`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/executions/{id}/download-link (the `CreateDownloadLink` operationId).
+func (c *ClientWithResponses) CreateDownloadLinkWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*CreateDownloadLinkResponse, error) {
+	rsp, err := c.CreateDownloadLink(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateDownloadLinkResponse(rsp)
 }
 
 // ListExecutionLogsWithResponse List an execution's log lines, oldest first
@@ -11795,6 +11975,39 @@ func ParseDownloadExecutionResponse(rsp *http.Response) (*DownloadExecutionRespo
 			headers.ContentDisposition = &value
 		}
 		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateDownloadLinkResponse parses an HTTP response from a CreateDownloadLinkWithResponse call
+func ParseCreateDownloadLinkResponse(rsp *http.Response) (*CreateDownloadLinkResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateDownloadLinkResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest DownloadLink
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
 	}
 
 	return response, nil

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"os"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
@@ -105,6 +108,50 @@ func text(ctx context.Context, sel string, steps ...chromedp.Action[chromedp.Voi
 		time.Sleep(100 * time.Millisecond)
 	}
 	return "", nil
+}
+
+// download clicks the button sel and returns the sha256 ("sha256:<hex>")
+// of the file the browser saved.
+func download(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	dir := t.TempDir()
+	events := true
+	if _, err := chromedp.CallBrowser(ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+		Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: dir, EventsEnabled: &events}); err != nil {
+		t.Fatalf("allow downloads: %v", err)
+	}
+	done := make(chan cdpbrowser.EventDownloadProgress, 1)
+	lctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		for ev, err := range chromedp.BrowserEvents(lctx, cdpbrowser.DownloadProgress) {
+			if err != nil {
+				return
+			}
+			if ev.State == cdpbrowser.DownloadProgressStateCompleted || ev.State == cdpbrowser.DownloadProgressStateCanceled {
+				done <- ev
+				return
+			}
+		}
+	}()
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel))); err != nil {
+		t.Fatalf("click %s: %v", sel, err)
+	}
+	select {
+	case ev := <-done:
+		if ev.State != cdpbrowser.DownloadProgressStateCompleted {
+			t.Fatalf("download %s", ev.State)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, ev.GUID))
+		if err != nil {
+			t.Fatalf("the downloaded file: %v", err)
+		}
+		sum := sha256.Sum256(b)
+		return "sha256:" + hex.EncodeToString(sum[:])
+	case <-ctx.Done():
+		t.Fatalf("no download finished: %v", ctx.Err())
+		return ""
+	}
 }
 
 // count is the number of elements the CSS selector sel matches.
@@ -272,6 +319,14 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("backups of the datasource: %q, %v", got, err)
 	}
 	screenshot(t, ctx, "backups")
+
+	// Download the newest backup: the browser saves its file, byte for
+	// byte the backup (the link carries a ticket, not the token).
+	var shown []httpapi.Backup
+	admin.must(http.StatusOK, "GET", "/api/backups/datasources/"+ds.ID, nil, &shown)
+	if sum := download(t, ctx, `main button[aria-label^="Download"]`); len(shown) == 0 || sum != shown[0].Checksum {
+		t.Fatalf("downloaded sha256 %s, want the newest backup's (%d shown)", sum, len(shown))
+	}
 
 	// Damage the database, then restore the backup over it: a wrong phrase
 	// first, the API's message shown in the dialog.

@@ -2,7 +2,7 @@
 // one's backups with the status of every stored copy, and the Restore
 // dialog (storage, target, safety backup, the confirmation phrase).
 import { h, replace } from "../dom.js";
-import { call, can, holds, APIError } from "../api.js";
+import { call, can, holds, url, APIError } from "../api.js";
 import { bytes, when, duration } from "../format.js";
 import { badge } from "./datasources.js";
 
@@ -33,9 +33,23 @@ export async function datasourceBackups(refresh, id) {
     call("list-datasource-backups", { params: { datasourceId: id } }),
   ]);
   const list = backups || [];
+  const error = h("p", { class: "error", role: "alert" });
+  const actions = (b) => {
+    if (!b.restorable) return h("span", { class: "detail" }, b.restore_reason || "not restorable");
+    const label = " the backup of " + when(b.finished_at);
+    return [
+      can("create-download-link") ? h("button", {
+        type: "button", "aria-label": "Download" + label, onclick: () => download(b, error),
+      }, "Download") : null,
+      can("restore-backup") ? h("button", {
+        type: "button", "aria-label": "Restore" + label, onclick: () => restoreDialog(ds, b),
+      }, "Restore") : null,
+    ];
+  };
   return h("section", { "aria-labelledby": "dsb-title" },
     h("p", {}, h("a", { href: "#/backups" }, "← Backups")),
     h("h1", { id: "dsb-title" }, "Backups of " + ds.name),
+    error,
     list.length === 0 ? h("p", {}, "No backup of this datasource.") :
       h("table", {},
         h("thead", {}, h("tr", {}, h("th", {}, "Finished"), h("th", {}, "Size"), h("th", {}, "Duration"),
@@ -44,10 +58,22 @@ export async function datasourceBackups(refresh, id) {
           h("td", {}, when(b.finished_at), b.pinned ? h("span", { class: "badge none pin", title: "Pinned: retention keeps it" }, "pinned") : null),
           h("td", {}, bytes(b.compressed_size_bytes)), h("td", {}, duration(b.duration_ms)),
           h("td", {}, h("ul", { class: "copies" }, (b.storages || []).map(copyStatus))),
-          h("td", {}, can("restore-backup") && b.restorable ? h("button", {
-            type: "button", "aria-label": "Restore the backup of " + when(b.finished_at),
-            onclick: () => restoreDialog(ds, b),
-          }, "Restore") : (b.restorable ? null : h("span", { class: "detail" }, b.restore_reason || "not restorable"))))))));
+          h("td", { class: "row-actions" }, actions(b)))))));
+}
+
+// download asks the API for a short-lived link to the backup (a link
+// cannot carry the token) and lets the browser save what it points to.
+async function download(b, error) {
+  error.textContent = "";
+  try {
+    const link = await call("create-download-link", { params: { id: b.id } });
+    const a = h("a", { href: url(link.url).href, download: "", hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+  } catch (err) {
+    error.textContent = err.message;
+  }
 }
 
 // restoreDialog asks what to restore where, and for the phrase that
