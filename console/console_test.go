@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -124,5 +126,66 @@ func TestHandlerCompressesAndRevalidates(t *testing.T) {
 	etag := plainRes.Header.Get("ETag")
 	if res, _ := get("If-None-Match", etag); etag == "" || res.StatusCode != http.StatusNotModified {
 		t.Fatalf("If-None-Match %s: %d", etag, res.StatusCode)
+	}
+}
+
+// Every operation the sources name (call, can, and the notification
+// actions) is one of the OpenAPI document's, and every call's path
+// parameters are exactly those of the operation's path: a renamed
+// operation or parameter fails here, not in an operator's browser.
+func TestSourcesNameTheAPI(t *testing.T) {
+	table, err := os.ReadFile(filepath.Join("src", "api.gen.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := map[string]string{}
+	for _, m := range regexp.MustCompile(`"([a-z-]+)": \["[A-Z]+", "([^"]+)"`).FindAllSubmatch(table, -1) {
+		paths[string(m[1])] = string(m[2])
+	}
+	if len(paths) < 40 {
+		t.Fatalf("%d operations read from src/api.gen.js", len(paths))
+	}
+	named := regexp.MustCompile(`\b(?:call|can|act)\("([a-z-]+)"(?:, \{ params: \{([^}]*)\})?`)
+	pathParam := regexp.MustCompile(`\{(\w+)\}`)
+	var sites int
+	err = filepath.WalkDir("src", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".js") || strings.HasSuffix(p, ".gen.js") {
+			return err
+		}
+		src, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		for _, m := range named.FindAllSubmatch(src, -1) {
+			sites++
+			op := string(m[1])
+			path, ok := paths[op]
+			if !ok {
+				t.Errorf("%s: operation %q is not in the OpenAPI document", p, op)
+				continue
+			}
+			if m[2] == nil {
+				continue
+			}
+			var want, got []string
+			for _, pm := range pathParam.FindAllStringSubmatch(path, -1) {
+				want = append(want, pm[1])
+			}
+			for _, kv := range strings.Split(string(m[2]), ",") {
+				got = append(got, strings.TrimSpace(strings.SplitN(kv, ":", 2)[0]))
+			}
+			slices.Sort(want)
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Errorf("%s: %s is called with path parameters %v, its path %s has %v", p, op, got, path, want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sites < 40 {
+		t.Errorf("only %d operations found named in the sources", sites)
 	}
 }

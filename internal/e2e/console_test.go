@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/dataguardian/dataguardian/httpapi"
 	"github.com/dataguardian/dataguardian/internal/servertest"
+	"github.com/dataguardian/dataguardian/internal/testsvc"
 )
 
 // browser starts headless Chromium (Debian's chromium, which .ci/run
@@ -83,7 +86,43 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", path)
+	found, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](accessibilityCheck))
+	if err != nil {
+		t.Fatalf("accessibility check of %s: %v", name, err)
+	}
+	for _, p := range found {
+		t.Errorf("%s: %s", name, p)
+	}
 }
+
+// accessibilityCheck lists what a screen reader user would miss on the
+// page (the cheap part of an axe audit): a language, one h1, a label for
+// every visible field, a name for every button, link and picture, no
+// duplicate id (labels and aria references point by id).
+const accessibilityCheck = `(() => {
+  const out = [];
+  const visible = (el) => !el.closest("[hidden]") && el.getClientRects().length > 0;
+  const named = (el) => (el.getAttribute("aria-label") || el.textContent || el.title || "").trim() !== "" ||
+    (el.getAttribute("aria-labelledby") || "").split(" ").some((id) => (document.getElementById(id)?.textContent || "").trim());
+  const what = (el) => el.outerHTML.slice(0, 90);
+  if (!document.documentElement.lang) out.push("no lang on <html>");
+  const h1 = [...document.querySelectorAll("h1")].filter(visible).length;
+  if (h1 !== 1) out.push(h1 + " visible h1 elements, want 1");
+  for (const el of document.querySelectorAll("input:not([type=hidden]), select, textarea")) {
+    if (visible(el) && !(el.labels && el.labels.length) && !named(el)) out.push("a field without a label: " + what(el));
+  }
+  for (const el of document.querySelectorAll("button, a[href], [role=button]")) {
+    if (visible(el) && !named(el)) out.push("a control without a name: " + what(el));
+  }
+  for (const el of document.querySelectorAll("img, svg")) {
+    if (el.closest("[aria-hidden=true]") || el.parentElement.closest("svg")) continue;
+    if (el.tagName === "IMG" ? el.getAttribute("alt") === null : !(el.getAttribute("role") === "img" && named(el))) out.push("a picture without a text: " + what(el));
+  }
+  const ids = {};
+  for (const el of document.querySelectorAll("[id]")) ids[el.id] = (ids[el.id] || 0) + 1;
+  for (const [id, n] of Object.entries(ids)) if (n > 1) out.push(n + " elements with id " + id);
+  return out;
+})()`
 
 // signIn signs in with token on the console's sign-in form.
 func signIn(token string) chromedp.Action[chromedp.Void] {
@@ -525,5 +564,86 @@ func TestConsole(t *testing.T) {
 
 	if p := problems(); len(p) > 0 {
 		t.Errorf("the page reported errors:\n%s", strings.Join(p, "\n"))
+	}
+}
+
+// TestConsoleVerify: a token holding backups.restore_verify but not
+// backups.restore opens the Restore dialog in verification mode only
+// (it cannot turn it off), confirms with VERIFICAR RESTORE (RESTAURAR is
+// refused with the API's message), and follows the verification of a
+// PostgreSQL backup live to completed; the database itself is untouched
+// and no verification database is left behind.
+func TestConsoleVerify(t *testing.T) {
+	t.Parallel()
+	dsn := testsvc.NewPostgresDatabase(t)
+	psql := func(sql string) string {
+		t.Helper()
+		out, err := exec.Command("psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-c", sql).CombinedOutput()
+		if err != nil {
+			t.Fatalf("psql %s: %v: %s", sql, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	psql(`CREATE TABLE orders (id int PRIMARY KEY, note text); INSERT INTO orders SELECT g, 'order ' || g FROM generate_series(1, 500) g`)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, _ := strconv.Atoi(u.Port())
+	srv := servertest.Start(t, nil)
+	admin := client{t, srv, srv.Token}
+	var ds httpapi.Datasource
+	admin.must(http.StatusCreated, "POST", "/api/datasources", map[string]any{"name": "shop", "type": "postgres",
+		"host": u.Hostname(), "port": port, "database": strings.TrimPrefix(u.Path, "/"), "username": u.User.Username()}, &ds)
+	var locs []httpapi.StorageLocation
+	admin.must(http.StatusOK, "GET", "/api/storage-locations", nil, &locs)
+	var job httpapi.BackupJob
+	admin.must(http.StatusCreated, "POST", "/api/backup-jobs", map[string]any{"name": "shop-nightly", "datasource_id": ds.ID,
+		"storage_location_ids": []string{locs[0].ID}}, &job)
+	runBackup(admin, job.ID)
+	verifier := apiToken(admin, httpapi.PermRead, httpapi.PermRestoreVerify)
+
+	ctx, problems := browser(t)
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(srv.URL+"/"),
+		signIn(verifier.token),
+		chromedp.WaitVisible(chromedp.CSS("#dash-title")),
+		chromedp.Navigate(srv.URL+"/#/backups/"+ds.ID),
+		chromedp.WaitVisible(chromedp.CSS("#dsb-title")),
+		chromedp.Click(chromedp.CSS(`main button[aria-label^="Restore"]`)),
+		chromedp.WaitVisible(chromedp.CSS("dialog.restore #rs-phrase")))
+	if err != nil {
+		t.Fatalf("the Restore dialog: %v", err)
+	}
+	mode, err := chromedp.Run(ctx, chromedp.Evaluate[[]bool](`[document.getElementById("rs-verify").checked, document.getElementById("rs-verify").disabled]`))
+	if err != nil || len(mode) != 2 || !mode[0] || !mode[1] {
+		t.Fatalf("verification mode checked and fixed: %v (%v)", mode, err)
+	}
+	if n, err := count(ctx, "main button, dialog button"); err != nil || n != 3 { // Restore, Cancel, the dialog's Restore
+		t.Errorf("%d buttons for a verifier (%v): no Download", n, err)
+	}
+	got, err := text(ctx, "dialog.restore .error",
+		chromedp.SendKeys(chromedp.CSS("#rs-phrase"), "RESTAURAR"),
+		chromedp.Click(chromedp.CSS(`dialog.restore button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS("dialog.restore .error:not(:empty)")))
+	if err != nil || !strings.Contains(got, "VERIFICAR RESTORE") {
+		t.Fatalf("the restore phrase for a verification: %q, %v", got, err)
+	}
+	got, err = text(ctx, "main",
+		chromedp.SetValue(chromedp.CSS("#rs-phrase"), "VERIFICAR RESTORE"),
+		chromedp.Click(chromedp.CSS(`dialog.restore button[type="submit"]`)),
+		chromedp.WaitVisible(`//h1[@id="ex-title"]/span[text()="completed"]`))
+	if err != nil || !strings.HasPrefix(got, "verify") {
+		t.Fatalf("the verification, followed live: %q, %v", got, err)
+	}
+	screenshot(t, ctx, "verify-log")
+	if n := psql(`SELECT count(*) FROM orders`); n != "500" {
+		t.Errorf("the source after its verification: %s rows", n)
+	}
+	if left := psql(`SELECT count(*) FROM pg_database WHERE datname LIKE 'dg_verify_%'`); left != "0" {
+		t.Errorf("%s verification databases left", left)
+	}
+	if p := problems(); len(p) > 0 {
+		t.Errorf("browser problems: %v", p)
 	}
 }
