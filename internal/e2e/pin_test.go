@@ -86,7 +86,8 @@ func TestPinUnpinOverHTTP(t *testing.T) {
 
 	second := runBackup(c, jobID)
 	third := runBackup(c, jobID)
-	bs := datasourceBackups(c, dsID)
+	// Retention runs once a backup is recorded completed: wait for it.
+	bs := waitBackups(c, dsID, func(bs map[string]httpapi.Backup) bool { return !bs[second.ID].Restorable })
 	if b := bs[first.ID]; !b.Pinned || !b.Restorable || strings.Contains(string(b.Metadata), "retention_deleted_at") {
 		t.Fatalf("pinned backup on the Backups tab: %+v %s", b, b.Metadata)
 	}
@@ -121,9 +122,21 @@ func TestPinUnpinOverHTTP(t *testing.T) {
 		t.Fatalf("unpinned: %+v %s", unpinned, unpinned.Metadata)
 	}
 	runBackup(c, jobID)
-	if b := datasourceBackups(c, dsID)[first.ID]; b.Restorable {
+	if b := waitBackups(c, dsID, func(bs map[string]httpapi.Backup) bool { return !bs[first.ID].Restorable })[first.ID]; b.Restorable {
 		t.Fatalf("unpinned backup kept beyond max_backups=1: %+v", b)
 	}
+}
+
+// waitBackups reads the datasource's Backups tab until done holds of it,
+// for at most 10 s, and returns the last reading.
+func waitBackups(c client, dsID string, done func(map[string]httpapi.Backup) bool) map[string]httpapi.Backup {
+	c.t.Helper()
+	bs := datasourceBackups(c, dsID)
+	for deadline := time.Now().Add(10 * time.Second); !done(bs) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		bs = datasourceBackups(c, dsID)
+	}
+	return bs
 }
 
 // TestBackupsTabShowsMissingManifest: a completed backup whose
