@@ -51,6 +51,11 @@ var AllPermissions = []string{PermRead, PermWrite, PermRun, PermRestore, PermRes
 // securityScheme is the name of the bearer token scheme in the OpenAPI document.
 const securityScheme = "bearer"
 
+// PermissionsExtension is the OpenAPI extension of an operation that
+// lists the permissions it accepts (any one of them allows it; an empty
+// list: any valid token). A public operation has none.
+const PermissionsExtension = "x-permissions"
+
 // operationPermissions is the access policy of every /api operation whose
 // permission is not the one its method implies (GET: PermRead, any other
 // method: PermWrite). An empty list means any valid token. Several
@@ -94,20 +99,24 @@ func (h *handlers) permissionsOf(op *huma.Operation) ([]string, bool) {
 
 // secure documents op's permission (security requirement and a line of its
 // description) and, for a huma operation, adds the middleware enforcing it.
+//
+// In the document, a public operation has an empty security requirement
+// list; any other needs the bearer scheme (without scopes, which OpenAPI
+// defines for OAuth2 only) and lists the permissions it accepts in
+// PermissionsExtension.
 func (h *handlers) secure(api huma.API, op *huma.Operation) {
 	perms, ok := h.permissionsOf(op)
 	if !ok {
+		op.Security = []map[string][]string{}
+		op.Description = strings.TrimSpace(op.Description + "\n\n" + permissionSentence(nil, true))
 		return
 	}
-	if len(perms) == 0 {
-		op.Security = []map[string][]string{{securityScheme: {}}}
-		op.Description = strings.TrimSpace(op.Description + "\n\nNeeds any valid API token.")
-	} else {
-		for _, p := range perms {
-			op.Security = append(op.Security, map[string][]string{securityScheme: {p}})
-		}
-		op.Description = strings.TrimSpace(op.Description + "\n\nNeeds permission `" + strings.Join(perms, "` or `") + "`.")
+	op.Security = []map[string][]string{{securityScheme: {}}}
+	if op.Extensions == nil {
+		op.Extensions = map[string]any{}
 	}
+	op.Extensions[PermissionsExtension] = append([]string{}, perms...)
+	op.Description = strings.TrimSpace(op.Description + "\n\n" + permissionSentence(perms, false)) // docs.go
 	op.Middlewares = append(op.Middlewares, func(ctx huma.Context, next func(huma.Context)) {
 		if err := h.authorize(ctx.Context(), perms...); err != nil {
 			_ = huma.WriteErr(api, ctx, http.StatusForbidden, message(err))

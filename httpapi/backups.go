@@ -125,6 +125,7 @@ type datasourceBackupsInput struct {
 }
 
 type backupsOutput struct {
+	NextPage
 	Body []Backup
 }
 
@@ -153,10 +154,11 @@ func (h *handlers) listDatasourceBackups(ctx context.Context, in *datasourceBack
 		return nil, problem(h.log, op, err)
 	}
 	xs, err := st.ListExecutions(ctx, engine.ExecutionFilter{DatasourceID: in.DatasourceID,
-		Operation: engine.OperationBackup, Status: engine.ExecutionCompleted, Limit: in.Limit, Offset: in.Offset})
+		Operation: engine.OperationBackup, Status: engine.ExecutionCompleted, Limit: in.probe(), Offset: in.Offset})
 	if err != nil {
 		return nil, problem(h.log, op, err)
 	}
+	xs, more := cut(xs, in.Page)
 	locs, err := st.ListStorageLocations(ctx)
 	if err != nil {
 		return nil, problem(h.log, op, err)
@@ -166,7 +168,7 @@ func (h *handlers) listDatasourceBackups(ctx context.Context, in *datasourceBack
 		names[l.ID] = l.Name
 	}
 	jobs := map[string]*engine.BackupJob{}
-	out := &backupsOutput{Body: make([]Backup, 0, len(xs))}
+	out := &backupsOutput{Body: make([]Backup, 0, len(xs)), NextPage: h.nextPage(ctx, in.Page, more)}
 	for i := range xs {
 		x := &xs[i]
 		_, deleted := x.Metadata["retention_deleted_at"]
@@ -283,6 +285,7 @@ type listNotificationsInput struct {
 }
 
 type notificationsOutput struct {
+	NextPage
 	Body []Notification
 }
 
@@ -301,11 +304,12 @@ type readAllOutput struct {
 
 func (h *handlers) listNotifications(ctx context.Context, in *listNotificationsInput) (*notificationsOutput, error) {
 	ns, err := h.e.Store().ListNotifications(ctx, engine.NotificationFilter{Type: in.Type, UnreadOnly: in.Unread,
-		Limit: in.Limit, Offset: in.Offset})
+		Limit: in.probe(), Offset: in.Offset})
 	if err != nil {
 		return nil, problem(h.log, "list-notifications", err)
 	}
-	out := &notificationsOutput{Body: make([]Notification, 0, len(ns))}
+	ns, more := cut(ns, in.Page)
+	out := &notificationsOutput{Body: make([]Notification, 0, len(ns)), NextPage: h.nextPage(ctx, in.Page, more)}
 	for i := range ns {
 		out.Body = append(out.Body, notificationOf(&ns[i]))
 	}

@@ -362,6 +362,35 @@ func TestListFilters(t *testing.T) {
 			t.Errorf("%s: %q, want %q", path, got, want)
 		}
 	}
+	// Paging by the Link header: the filter kept, offset advanced, none
+	// on the last page.
+	var pages []string
+	for path := "/api/datasources?type=postgres&limit=2"; path != ""; {
+		code, b, hdr := c.do("GET", path, nil)
+		if code != 200 || len(pages) > 3 {
+			t.Fatalf("%s: %d %s (pages so far %v)", path, code, b, pages)
+		}
+		var names []string
+		for _, d := range decode[[]httpapi.Datasource](t, b) {
+			names = append(names, d.Name)
+		}
+		pages = append(pages, strings.Join(names, ","))
+		path = ""
+		if link := hdr.Get("Link"); link != "" {
+			next, ok := strings.CutSuffix(strings.TrimPrefix(link, "<"), `>; rel="next"`)
+			if !ok || !strings.Contains(next, "type=postgres") {
+				t.Fatalf("Link %q", link)
+			}
+			path = next
+		}
+	}
+	if got := strings.Join(pages, " | "); got != "a,b | d" {
+		t.Errorf("pages by Link: %q, want \"a,b | d\"", got)
+	}
+	if _, _, hdr := c.do("GET", "/api/datasources?limit=4", nil); hdr.Get("Link") != "" {
+		t.Errorf("a last page that is full has a Link: %q", hdr.Get("Link"))
+	}
+
 	code, b, _ := c.do("GET", "/api/datasources?status=sick", nil)
 	wantProblem(t, "bad status", code, b, 422, "query.status")
 	code, b, _ = c.do("GET", "/api/datasources?limit=0", nil)

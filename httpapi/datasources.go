@@ -80,6 +80,7 @@ type updateDatasourceInput struct {
 }
 
 type datasourcesOutput struct {
+	NextPage
 	Body []Datasource
 }
 
@@ -97,11 +98,12 @@ type idInput struct {
 
 func (h *handlers) listDatasources(ctx context.Context, in *listDatasourcesInput) (*datasourcesOutput, error) {
 	dss, err := h.e.Store().FindDatasources(ctx, engine.DatasourceFilter{Type: in.Type,
-		Status: engine.DatasourceStatus(in.Status), Limit: in.Limit, Offset: in.Offset})
+		Status: engine.DatasourceStatus(in.Status), Limit: in.probe(), Offset: in.Offset})
 	if err != nil {
 		return nil, problem(h.log, "list-datasources", err)
 	}
-	return &datasourcesOutput{Body: pageOf(dss, Page{}, datasourceOf)}, nil // paged by the database
+	body, more := pageOf(dss, Page{Limit: in.Limit}, datasourceOf) // the database skipped Offset
+	return &datasourcesOutput{Body: body, NextPage: h.nextPage(ctx, in.Page, more)}, nil
 }
 
 func (h *handlers) createDatasource(ctx context.Context, in *createDatasourceInput) (*datasourceOutput, error) {

@@ -184,7 +184,7 @@ func docsPageOf(oapi *huma.OpenAPI) *docsPage {
 }
 
 func docsOpOf(reg huma.Registry, method, path string, o *huma.Operation) *docsOp {
-	perm := permissionSentence(o.Security)
+	perm := permissionSentence(permissionsOfDoc(o))
 	op := &docsOp{Method: method, Path: path, Summary: o.Summary, Deprecated: o.Deprecated,
 		Permission: markdownInline(perm)}
 	// The description ends with the permission sentence (see secure): it
@@ -253,26 +253,36 @@ func docsOpOf(reg huma.Registry, method, path string, o *huma.Operation) *docsOp
 	return op
 }
 
-// permissionSentence says who may call an operation with security sec, in
-// the words secure appends to its description.
-func permissionSentence(sec []map[string][]string) string {
-	if len(sec) == 0 {
+// permissionSentence says who may call an operation that accepts perms
+// (any one of them; none: any valid token), or that is public, in the
+// words secure appends to its description.
+func permissionSentence(perms []string, public bool) string {
+	switch {
+	case public:
 		return "Public: no API token needed."
-	}
-	var scopes []string
-	for _, req := range sec {
-		for _, name := range docsKeys(req) {
-			for _, s := range req[name] {
-				if !slices.Contains(scopes, s) {
-					scopes = append(scopes, s)
-				}
-			}
-		}
-	}
-	if len(scopes) == 0 {
+	case len(perms) == 0:
 		return "Needs any valid API token."
 	}
-	return "Needs permission `" + strings.Join(scopes, "` or `") + "`."
+	return "Needs permission `" + strings.Join(perms, "` or `") + "`."
+}
+
+// permissionsOfDoc returns the permissions op's document lists
+// (PermissionsExtension) and whether op is public: it has neither those
+// nor a security requirement.
+func permissionsOfDoc(op *huma.Operation) ([]string, bool) {
+	switch perms := op.Extensions[PermissionsExtension].(type) {
+	case []string:
+		return perms, false
+	case []any: // a document read back from JSON
+		var out []string
+		for _, p := range perms {
+			if s, ok := p.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out, false
+	}
+	return nil, len(op.Security) == 0
 }
 
 // docsFields lists the properties of the object s (after $ref), sorted by

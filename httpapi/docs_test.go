@@ -104,7 +104,7 @@ func TestDocsPage(t *testing.T) {
 	}
 
 	for _, want := range []string{
-		"<title>DataGuardian API 1.0.0 reference</title>",
+		"<title>DataGuardian API dev reference</title>",
 		// The document's description, markdown rendered and the rest escaped.
 		"<code>Authorization: Bearer &lt;token&gt;</code>",
 		// The restore operation's description and permission line.

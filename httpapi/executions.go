@@ -94,6 +94,7 @@ type listJobExecutionsInput struct {
 }
 
 type executionsOutput struct {
+	NextPage
 	Body []Execution
 }
 
@@ -109,11 +110,12 @@ func (h *handlers) listJobExecutions(ctx context.Context, in *listJobExecutionsI
 	// Records: the metadata goes out as stored, without a decode and an
 	// encode per execution (most of a page's cost).
 	xs, err := h.e.Store().ListExecutionRecords(ctx, engine.ExecutionFilter{JobID: in.ID,
-		Status: engine.ExecutionStatus(in.Status), Limit: in.Limit, Offset: in.Offset})
+		Status: engine.ExecutionStatus(in.Status), Limit: in.probe(), Offset: in.Offset})
 	if err != nil {
 		return nil, problem(h.log, "list-backup-job-executions", err)
 	}
-	out := &executionsOutput{Body: make([]Execution, 0, len(xs))}
+	xs, more := cut(xs, in.Page)
+	out := &executionsOutput{Body: make([]Execution, 0, len(xs)), NextPage: h.nextPage(ctx, in.Page, more)}
 	for i := range xs {
 		x := executionOf(&xs[i].Execution)
 		x.Metadata = RawObject(xs[i].RawMetadata)

@@ -30,6 +30,7 @@ type listHealthChecksInput struct {
 }
 
 type healthChecksOutput struct {
+	NextPage
 	Body []HealthCheck
 }
 
@@ -42,11 +43,12 @@ func (h *handlers) listHealthChecks(ctx context.Context, in *listHealthChecksInp
 	if _, err := h.e.Store().GetDatasource(ctx, in.ID); err != nil {
 		return nil, problem(h.log, "list-datasource-health-checks", err)
 	}
-	cs, err := h.e.Store().ListHealthChecks(ctx, in.ID, in.Limit+in.Offset)
+	cs, err := h.e.Store().ListHealthChecks(ctx, in.ID, in.Offset+in.probe())
 	if err != nil {
 		return nil, problem(h.log, "list-datasource-health-checks", err)
 	}
-	return &healthChecksOutput{Body: pageOf(cs, in.Page, healthCheckOf)}, nil
+	body, more := pageOf(cs, in.Page, healthCheckOf)
+	return &healthChecksOutput{Body: body, NextPage: h.nextPage(ctx, in.Page, more)}, nil
 }
 
 func (h *handlers) checkDatasource(ctx context.Context, in *idInput) (*healthCheckOutput, error) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 
@@ -32,8 +33,15 @@ type Options struct {
 	// protecting /api is then the embedding service's responsibility.
 	Auth func(r *http.Request) error
 	// Title and Version name the OpenAPI document; "" means
-	// "DataGuardian API" and "1.0.0".
+	// "DataGuardian API" and the version of the module built into the
+	// running program ("dev" when it has none, as with go run).
 	Title, Version string
+	// PublicURL is the absolute URL at which clients reach the API (the
+	// URL of BasePath), e.g. "https://backup.example.com/dataguardian": the
+	// OpenAPI document lists it first among its servers, so a client
+	// generated from it, or the document read elsewhere, knows the host.
+	// "" lists only BasePath (or "/"), relative to the document's own URL.
+	PublicURL string
 	// BasePath is the path prefix under which the embedding service
 	// mounts the handler (with http.StripPrefix), e.g. "/dataguardian": the
 	// OpenAPI document names it as its server, so generated clients and
@@ -85,7 +93,7 @@ func (o *Options) withDefaults() Options {
 		c.Title = "DataGuardian API"
 	}
 	if c.Version == "" {
-		c.Version = "1.0.0"
+		c.Version = buildVersion()
 	}
 	if c.AuthFailureLimit == 0 {
 		c.AuthFailureLimit = DefaultAuthFailureLimit
@@ -99,27 +107,42 @@ func (o *Options) withDefaults() Options {
 	return c
 }
 
-// Config returns the huma configuration New uses: OpenAPI 3.1 at
-// /openapi.json (and .yaml), no $schema links in bodies (responses keep
-// the specification's shapes), and no docs page of huma's (DocsPath "": it
-// loads its UI from a CDN). New serves DocsHandler at /docs instead; mount
-// it yourself beside /openapi.json when you call Register on your own API.
+// Config returns the huma configuration New uses: no $schema links in
+// bodies (responses keep the specification's shapes), the document's info
+// (license, contact, the build's version), servers, tags and security
+// scheme, and neither huma's documents nor its docs page (OpenAPIPath and
+// DocsPath "": huma's 3.0 downgrade is not valid OpenAPI 3.0, and its docs
+// page loads its UI from a CDN). New serves OpenAPIHandler (the 3.1
+// document at /openapi.json and .yaml, a valid 3.0 one at
+// /openapi-3.0.json and .yaml) and DocsHandler at /docs instead: mount
+// both yourself when you call Register on your own API.
 func Config(opts *Options) huma.Config {
 	o := opts.withDefaults()
 	cfg := huma.DefaultConfig(o.Title, o.Version)
+	cfg.OpenAPIPath = ""
 	cfg.DocsPath = ""
+	cfg.Info.License = &huma.License{Name: "MIT", URL: "https://github.com/dataguardian/dataguardian/blob/main/LICENSE"}
+	cfg.Info.Contact = &huma.Contact{Name: "DataGuardian", URL: "https://github.com/dataguardian/dataguardian"}
+	cfg.Tags = documentTags
 	cfg.CreateHooks = nil
 	cfg.Transformers = append(cfg.Transformers, redactProblem)
 	cfg.Info.Description = "Backups, restores and health of datasources. Errors are RFC 9457 problem JSON.\n\n" +
 		"Everything under /api needs an API token sent as `Authorization: Bearer <token>`; each operation " +
 		"names the permission it needs (401 without a valid token, 403 without the permission; 429 with " +
 		"Retry-After once an address has sent too many invalid tokens). " + publicPaths(o.Metrics)
-	if o.BasePath != "" {
-		cfg.Servers = []*huma.Server{{URL: strings.TrimSuffix(o.BasePath, "/")}}
+	cfg.Servers = nil
+	if o.PublicURL != "" {
+		cfg.Servers = append(cfg.Servers, &huma.Server{URL: strings.TrimSuffix(o.PublicURL, "/"), Description: "This server"})
 	}
+	base := strings.TrimSuffix(o.BasePath, "/")
+	if base == "" {
+		base = "/"
+	}
+	cfg.Servers = append(cfg.Servers, &huma.Server{URL: base, Description: "Relative to where this document is served"})
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{securityScheme: {
 		Type: "http", Scheme: "bearer",
-		Description: "An API token (GET/POST /api/tokens). The scopes of each operation's requirement are the permissions it accepts.",
+		Description: "An API token (GET/POST /api/tokens). The permissions an operation accepts are its `x-permissions` " +
+			"(any one of them allows it) and the \"Needs permission\" line of its description.",
 	}}
 	return cfg
 }
@@ -135,6 +158,10 @@ func New(e *engine.Engine, opts *Options) http.Handler {
 	api := humago.New(mux, Config(opts))
 	Register(api, e, opts)
 	MountObservability(mux, e, opts)
+	spec := OpenAPIHandler(api) // openapi.go: public, the documents
+	for _, p := range OpenAPIPaths {
+		mux.Handle("GET "+p, spec)
+	}
 	mux.Handle("GET /docs", DocsHandler(api)) // docs.go: public, like /openapi.json
 	ui := console.Handler()                   // the web console: public files, it calls the API with the user's token
 	mux.Handle("GET /{$}", ui)
@@ -186,20 +213,27 @@ type adder func(op huma.Operation, register func(huma.API, huma.Operation))
 // API mounts DocsHandler(api) for the /docs page (and MountObservability).
 func Register(api huma.API, e *engine.Engine, opts *Options) {
 	o := opts.withDefaults()
-	h := &handlers{e: e, log: o.Logger, auth: o.Auth != nil, metrics: o.Metrics}
+	h := &handlers{e: e, log: o.Logger, auth: o.Auth != nil, metrics: o.Metrics, basePath: o.BasePath}
 	var add adder = func(op huma.Operation, register func(huma.API, huma.Operation)) {
 		op.MaxBodyBytes = o.MaxBodyBytes
 		h.secure(api, &op)
-		op.Middlewares = append(op.Middlewares, checkText(api)) // text.go: no NUL, valid UTF-8
+		op.Middlewares = append(op.Middlewares, checkText(api), keepURL) // text.go: no NUL, valid UTF-8; resources.go: for NextPage
 		register(api, op)
+		documentProblems(api, op.Method, op.Path) // openapi.go
 	}
 	registerResources(add, h)     // resources.go: storage locations, backup jobs, sync jobs, executions
 	registerBackups(add, h)       // backups.go: the Backups tab, restores, notifications, templates
 	registerObservability(add, h) // observability.go: /api/health*, dashboard, events, metrics
 	registerTokens(add, h)        // tokens.go: API tokens
 	add(huma.Operation{OperationID: "get-health", Method: http.MethodGet, Path: "/health",
-		Summary: "Liveness and metadata store reachability (public)", Tags: []string{"Health"}},
-		func(a huma.API, op huma.Operation) { huma.Register(a, op, h.health) })
+		Summary: "Liveness and metadata store reachability (public)", Tags: []string{"Health"},
+		Description: "200 while the server runs and its metadata store answers; 503, with the same body, when the store does not."},
+		func(a huma.API, op huma.Operation) {
+			op.Responses = map[string]*huma.Response{"503": {Description: "The metadata store does not answer",
+				Content: map[string]*huma.MediaType{"application/json": {
+					Schema: a.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[Health](), true, "")}}}}
+			huma.Register(a, op, h.health)
+		})
 
 	add(huma.Operation{OperationID: "list-datasources", Method: http.MethodGet, Path: "/api/datasources",
 		Summary: "List datasources with their connection status", Tags: []string{"Datasources"}},
@@ -236,8 +270,9 @@ func Register(api huma.API, e *engine.Engine, opts *Options) {
 }
 
 type handlers struct {
-	e       *engine.Engine
-	log     *slog.Logger
-	auth    bool          // an Auth hook authenticates requests: permissions must be attached
-	metrics MetricsAccess // who may read /metrics
+	e        *engine.Engine
+	log      *slog.Logger
+	auth     bool          // an Auth hook authenticates requests: permissions must be attached
+	metrics  MetricsAccess // who may read /metrics
+	basePath string        // Options.BasePath, for links
 }

@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,8 +77,10 @@ func newObsEnv(t *testing.T) *obsEnv {
 
 	opts := &Options{Logger: log}
 	mux := http.NewServeMux()
-	Register(humago.New(mux, Config(opts)), e, opts)
+	api := humago.New(mux, Config(opts))
+	Register(api, e, opts)
 	MountObservability(mux, e, opts)
+	mux.Handle("GET /openapi.json", OpenAPIHandler(api))
 	env.srv = httptest.NewServer(mux)
 	t.Cleanup(env.srv.Close)
 	return env
@@ -564,8 +567,9 @@ func TestMetricsToken(t *testing.T) {
 	var doc struct {
 		Info  struct{ Description string } `json:"info"`
 		Paths map[string]map[string]struct {
-			Summary  string                `json:"summary"`
-			Security []map[string][]string `json:"security"`
+			Summary     string                `json:"summary"`
+			Security    []map[string][]string `json:"security"`
+			Permissions []string              `json:"x-permissions"`
 		} `json:"paths"`
 	}
 	code, b := scrapePath(t, srv.URL+"/openapi.json")
@@ -573,7 +577,7 @@ func TestMetricsToken(t *testing.T) {
 		t.Fatalf("openapi: %d %v", code, err)
 	}
 	op := doc.Paths["/metrics"]["get"]
-	if len(op.Security) != 1 || len(op.Security[0]["bearer"]) != 1 || op.Security[0]["bearer"][0] != PermMetrics ||
+	if len(op.Security) != 1 || op.Security[0]["bearer"] == nil || !slices.Equal(op.Permissions, []string{PermMetrics}) ||
 		strings.Contains(op.Summary, "public") || !strings.Contains(doc.Info.Description, "/metrics needs a token") {
 		t.Errorf("/metrics in the OpenAPI document: %+v; %q", op, doc.Info.Description)
 	}

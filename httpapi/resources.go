@@ -155,31 +155,71 @@ func registerResources(add adder, h *handlers) {
 // Shared helpers.
 
 // Page is the pagination of every list operation: embedded in an
-// operation's input, it adds the limit and offset query parameters.
+// operation's input, it adds the limit and offset query parameters. The
+// answer's Link header names the next page while there is one (NextPage).
 type Page struct {
-	Limit  int `query:"limit" minimum:"1" maximum:"1000" default:"50" doc:"Most items to return; a page with fewer items is the last one"`
+	Limit  int `query:"limit" minimum:"1" maximum:"1000" default:"50" doc:"Most items to return; the answer's Link header names the next page while there is one"`
 	Offset int `query:"offset" minimum:"0" default:"0" doc:"Items to skip"`
 }
 
-// pageOf is the page p of xs, each converted by conv.
-func pageOf[T, R any](xs []T, p Page, conv func(*T) R) []R {
-	xs = paged(xs, p)
+// probe is the limit to read from a store that skips Offset itself: one
+// item beyond the page tells whether there is a next one (see cut).
+func (p Page) probe() int { return p.Limit + 1 }
+
+// NextPage is the Link header of a list answer: embedded in an
+// operation's output, it documents and sends it.
+type NextPage struct {
+	Link string `header:"Link" doc:"While more items follow: <URL of the next page>; rel=\"next\" (RFC 8288), the same request with offset advanced by limit; absent on the last page"`
+}
+
+type requestURLKey struct{}
+
+// keepURL is the middleware that lets a handler read its request's URL
+// (for NextPage).
+func keepURL(ctx huma.Context, next func(huma.Context)) {
+	u := ctx.URL()
+	next(huma.WithValue(ctx, requestURLKey{}, &u))
+}
+
+// nextPage is the NextPage of an answer holding page p of a list, when
+// more items follow: the request's URL (under the API's base path) with
+// offset advanced by limit.
+func (h *handlers) nextPage(ctx context.Context, p Page, more bool) NextPage {
+	u, ok := ctx.Value(requestURLKey{}).(*url.URL)
+	if !more || !ok {
+		return NextPage{}
+	}
+	q := u.Query()
+	q.Set("limit", strconv.Itoa(p.Limit))
+	q.Set("offset", strconv.Itoa(p.Offset+p.Limit))
+	return NextPage{Link: "<" + strings.TrimSuffix(h.basePath, "/") + u.Path + "?" + q.Encode() + `>; rel="next"`}
+}
+
+// cut trims xs, read from the store with p.probe() as limit, to the page
+// and reports whether more items follow.
+func cut[T any](xs []T, p Page) ([]T, bool) {
+	if len(xs) > p.Limit {
+		return xs[:p.Limit], true
+	}
+	return xs, false
+}
+
+// pageOf is the page p of xs (the whole list, or at least its first
+// p.Offset+p.probe() items), each converted by conv, and whether more
+// items follow.
+func pageOf[T, R any](xs []T, p Page, conv func(*T) R) ([]R, bool) {
+	more := len(xs) > p.Offset+p.Limit
+	if p.Offset >= len(xs) {
+		xs = xs[:0]
+	} else {
+		xs = xs[p.Offset:]
+	}
+	xs, _ = cut(xs, p)
 	out := make([]R, 0, len(xs))
 	for i := range xs {
 		out = append(out, conv(&xs[i]))
 	}
-	return out
-}
-
-func paged[T any](xs []T, p Page) []T {
-	if p.Offset >= len(xs) {
-		return xs[:0]
-	}
-	xs = xs[p.Offset:]
-	if p.Limit > 0 && len(xs) > p.Limit {
-		xs = xs[:p.Limit]
-	}
-	return xs
+	return out, more
 }
 
 // inBody attributes an engine error to the first of fields its message
@@ -250,7 +290,10 @@ type StorageLocationWrite struct {
 	Enabled *bool             `json:"enabled,omitempty" doc:"Whether backups may be written to it; default true on create, unchanged on update"`
 }
 
-type storageLocationsOutput struct{ Body []StorageLocation }
+type storageLocationsOutput struct {
+	NextPage
+	Body []StorageLocation
+}
 type storageLocationOutput struct{ Body StorageLocation }
 type createStorageLocationInput struct{ Body StorageLocationWrite }
 type updateStorageLocationInput struct {
@@ -277,7 +320,8 @@ func (h *handlers) listStorageLocations(ctx context.Context, in *Page) (*storage
 	if err != nil {
 		return nil, problem(h.log, "list-storage-locations", err)
 	}
-	return &storageLocationsOutput{Body: pageOf(ls, *in, storageLocationOf)}, nil
+	body, more := pageOf(ls, *in, storageLocationOf)
+	return &storageLocationsOutput{Body: body, NextPage: h.nextPage(ctx, *in, more)}, nil
 }
 
 func (h *handlers) createStorageLocation(ctx context.Context, in *createStorageLocationInput) (*storageLocationOutput, error) {
@@ -420,7 +464,10 @@ type BackupJobUpdate struct {
 	BackupJobSettings
 }
 
-type backupJobsOutput struct{ Body []BackupJob }
+type backupJobsOutput struct {
+	NextPage
+	Body []BackupJob
+}
 type backupJobOutput struct{ Body BackupJob }
 type createBackupJobInput struct{ Body BackupJobCreate }
 type updateBackupJobInput struct {
@@ -461,11 +508,12 @@ func reservedJobName(name string) error {
 }
 
 func (h *handlers) listBackupJobs(ctx context.Context, in *Page) (*backupJobsOutput, error) {
-	js, err := h.e.Store().FindBackupJobs(ctx, engine.BackupJobFilter{ExcludeSyncJobs: true, Limit: in.Limit, Offset: in.Offset})
+	js, err := h.e.Store().FindBackupJobs(ctx, engine.BackupJobFilter{ExcludeSyncJobs: true, Limit: in.probe(), Offset: in.Offset})
 	if err != nil {
 		return nil, problem(h.log, "list-backup-jobs", err)
 	}
-	return &backupJobsOutput{Body: pageOf(js, Page{}, backupJobOf)}, nil // paged by the database
+	body, more := pageOf(js, Page{Limit: in.Limit}, backupJobOf) // the database skipped Offset
+	return &backupJobsOutput{Body: body, NextPage: h.nextPage(ctx, *in, more)}, nil
 }
 
 func (h *handlers) createBackupJob(ctx context.Context, in *createBackupJobInput) (*backupJobOutput, error) {
@@ -609,7 +657,10 @@ func syncExecutionOf(x *engine.SyncExecution) SyncExecution {
 		ErrorMessage: x.ErrorMessage, CreatedAt: x.CreatedAt}
 }
 
-type syncJobsOutput struct{ Body []SyncJob }
+type syncJobsOutput struct {
+	NextPage
+	Body []SyncJob
+}
 type syncJobOutput struct{ Body SyncJob }
 type createSyncJobInput struct{ Body SyncJobCreate }
 type updateSyncJobInput struct {
@@ -617,7 +668,10 @@ type updateSyncJobInput struct {
 	Body SyncJobUpdate
 }
 type syncExecutionOutput struct{ Body SyncExecution }
-type syncExecutionsOutput struct{ Body []SyncExecution }
+type syncExecutionsOutput struct {
+	NextPage
+	Body []SyncExecution
+}
 type listSyncExecutionsInput struct {
 	ID string `path:"id" doc:"Sync job ID"`
 	Page
@@ -630,7 +684,8 @@ func (h *handlers) listSyncJobs(ctx context.Context, in *Page) (*syncJobsOutput,
 	if err != nil {
 		return nil, problem(h.log, "list-sync-jobs", err)
 	}
-	return &syncJobsOutput{Body: pageOf(js, *in, syncJobOf)}, nil
+	body, more := pageOf(js, *in, syncJobOf)
+	return &syncJobsOutput{Body: body, NextPage: h.nextPage(ctx, *in, more)}, nil
 }
 
 func (h *handlers) createSyncJob(ctx context.Context, in *createSyncJobInput) (*syncJobOutput, error) {
@@ -688,11 +743,12 @@ func (h *handlers) listSyncExecutions(ctx context.Context, in *listSyncExecution
 	if _, err := h.e.Store().GetSyncJob(ctx, in.ID); err != nil {
 		return nil, problem(h.log, "list-sync-job-executions", err)
 	}
-	xs, err := h.e.Store().ListSyncExecutions(ctx, in.ID, in.Limit+in.Offset)
+	xs, err := h.e.Store().ListSyncExecutions(ctx, in.ID, in.Offset+in.probe())
 	if err != nil {
 		return nil, problem(h.log, "list-sync-job-executions", err)
 	}
-	return &syncExecutionsOutput{Body: pageOf(xs, in.Page, syncExecutionOf)}, nil
+	body, more := pageOf(xs, in.Page, syncExecutionOf)
+	return &syncExecutionsOutput{Body: body, NextPage: h.nextPage(ctx, in.Page, more)}, nil
 }
 
 // ---------------------------------------------------------------------------

@@ -336,8 +336,9 @@ func TestOpenAPISecurity(t *testing.T) {
 			SecuritySchemes map[string]struct{ Type, Scheme string } `json:"securitySchemes"`
 		} `json:"components"`
 		Paths map[string]map[string]struct {
-			OperationID string                `json:"operationId"`
-			Security    []map[string][]string `json:"security"`
+			OperationID string                 `json:"operationId"`
+			Security    *[]map[string][]string `json:"security"`
+			Permissions []string               `json:"x-permissions"`
 		} `json:"paths"`
 	}
 	if err := json.Unmarshal(b, &doc); err != nil {
@@ -349,14 +350,18 @@ func TestOpenAPISecurity(t *testing.T) {
 	scopes := map[string][]string{}
 	for path, ops := range doc.Paths {
 		for method, op := range ops {
-			var all []string
-			for _, req := range op.Security {
-				all = append(all, req["bearer"]...)
-			}
-			scopes[op.OperationID] = all
+			scopes[op.OperationID] = op.Permissions
+			// A public operation says so (security: []); any other needs
+			// the bearer scheme, without scopes (OAuth2's alone), and lists
+			// its permissions in x-permissions.
 			public := !strings.HasPrefix(path, "/api/")
-			if public != (op.Security == nil) {
-				t.Errorf("%s %s: security %v (public %v)", method, path, op.Security, public)
+			if op.Security == nil {
+				t.Errorf("%s %s: no security requirement list", method, path)
+			} else if sec := *op.Security; public != (len(sec) == 0) || (!public && (len(sec) != 1 || sec[0]["bearer"] == nil || len(sec[0]["bearer"]) != 0)) {
+				t.Errorf("%s %s: security %v (public %v)", method, path, sec, public)
+			}
+			if public != (op.Permissions == nil) {
+				t.Errorf("%s %s: x-permissions %v (public %v)", method, path, op.Permissions, public)
 			}
 		}
 	}
@@ -370,7 +375,7 @@ func TestOpenAPISecurity(t *testing.T) {
 		"stream-events":      {"read"},
 	} {
 		if !slices.Equal(scopes[op], want) {
-			t.Errorf("%s scopes %v, want %v", op, scopes[op], want)
+			t.Errorf("%s x-permissions %v, want %v", op, scopes[op], want)
 		}
 	}
 }

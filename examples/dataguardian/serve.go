@@ -36,6 +36,7 @@ const (
 	envShutdownTimeout = "DG_SHUTDOWN_TIMEOUT"
 	envStorageDir      = "DG_STORAGE_DIR"
 	envMetricsAuth     = "DG_METRICS_AUTH"
+	envPublicURL       = "DG_PUBLIC_URL"
 	envAllowPaths      = "DG_ALLOW_PATHS" // directories separated by ":"
 )
 
@@ -219,6 +220,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	metricsAuth := fs.Env("metrics-auth", envMetricsAuth, "none",
 		"who may read GET /metrics: none (public; job labels carry IDs, not names) or token "+
 			"(a token holding the \""+httpapi.PermMetrics+"\" permission; job labels carry names too)")
+	publicURL := fs.Env("public-url", envPublicURL, "",
+		"URL at which clients reach this server, e.g. https://backup.example.com, named first in the OpenAPI document's "+
+			"servers (default http://LISTEN when --listen names a host)")
 	shutdown := fs.Env("shutdown-timeout", envShutdownTimeout, defaultShutdownTimeout.String(),
 		"on SIGINT/SIGTERM, how long running backups and HTTP requests may go on before they are cancelled")
 	var allow pathList
@@ -243,6 +247,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	metrics := map[string]httpapi.MetricsAccess{"none": httpapi.MetricsPublic, "token": httpapi.MetricsToken}
 	if _, ok := metrics[metricsAuth.value]; !ok {
 		return usagef("%s %q: use none or token", metricsAuth.where(), metricsAuth.value)
+	}
+	if u, err := url.Parse(publicURL.value); publicURL.value != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		return usagef("%s %q: use an absolute http:// or https:// URL such as https://backup.example.com", publicURL.where(), publicURL.value)
 	}
 	grace, err := time.ParseDuration(shutdown.value)
 	if err != nil || grace <= 0 {
@@ -286,7 +293,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	streams, endStreams := context.WithCancel(context.WithoutCancel(ctx))
 	defer endStreams()
 	api := httpapi.New(e, &httpapi.Options{Auth: httpapi.TokenAuth(e), Logger: log, Done: streams.Done(),
-		Metrics: metrics[metricsAuth.value]})
+		Metrics: metrics[metricsAuth.value], PublicURL: servedAt(publicURL.value, ln.Addr())})
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -410,4 +417,17 @@ func (c *cli) printGeneratedToken(secret, addr string) {
 		"Use it as: curl -H \"Authorization: Bearer $TOKEN\" http://%s/api/datasources\n"+
 		"Create tokens with fewer permissions with: dataguardian token create --name NAME --permissions read\n%s\n",
 		rule, adminTokenLabel, secret, addr, rule)
+}
+
+// servedAt is the URL clients reach the server at: public when set, else
+// http:// and the address it listens on when that names a host (not
+// 0.0.0.0 or ::, which no client can use), else "".
+func servedAt(public string, addr net.Addr) string {
+	if public != "" {
+		return public
+	}
+	if tcp, ok := addr.(*net.TCPAddr); ok && !tcp.IP.IsUnspecified() {
+		return "http://" + tcp.String()
+	}
+	return ""
 }

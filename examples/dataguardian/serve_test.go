@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -115,6 +116,12 @@ func TestServeAuth(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, nil)
 	expectStatus(t, srv, "GET", "/health", "", nil, 200)
+	// The document names the server as clients reach it (the listen address).
+	var doc struct{ Servers []struct{ URL string } }
+	if err := json.Unmarshal(expectStatus(t, srv, "GET", "/openapi.json", "", nil, 200), &doc); err != nil ||
+		len(doc.Servers) != 2 || doc.Servers[0].URL != srv.URL || doc.Servers[1].URL != "/" {
+		t.Errorf("servers of the OpenAPI document: %+v (%v), want %s then /", doc.Servers, err, srv.URL)
+	}
 	if b := expectStatus(t, srv, "GET", "/metrics", "", nil, 200); !strings.Contains(string(b), "# TYPE") {
 		t.Errorf("/metrics is not in the Prometheus text format: %.200s", b)
 	}
@@ -220,6 +227,8 @@ func TestServeStartupErrors(t *testing.T) {
 			code: exitFail, wants: []string{"--data-dir or DG_DATA_DIR"}},
 		{name: "bad log level", args: []string{"--log-level", "loud"}, code: exitUsage,
 			wants: []string{"--log-level or DG_LOG_LEVEL", "debug, info, warn or error"}},
+		{name: "relative public URL", args: []string{"--public-url", "backup.example.com"}, code: exitUsage,
+			wants: []string{"--public-url or DG_PUBLIC_URL", "https://backup.example.com"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := append([]string{envDataDir + "=" + t.TempDir()}, tc.env...)

@@ -105,7 +105,7 @@ func TestHandler(t *testing.T) {
 		{"restore refused without backups.restore", "POST", "/dataguardian/api/backups/" + execID + "/restore", "bob", restore, 403, "backups.restore"},
 		{"restore queued with backups.restore", "POST", "/dataguardian/api/backups/" + execID + "/restore", "alice", restore, 202, `"operation":"restore"`},
 		{"OpenAPI document under the prefix", "GET", "/dataguardian/openapi.json", "", "", 200, `"/api/backups/{executionId}/restore"`},
-		{"OpenAPI document names the prefix", "GET", "/dataguardian/openapi.json", "", "", 200, `"servers":[{"url":"/dataguardian"}]`},
+		{"OpenAPI document names the prefix", "GET", "/dataguardian/openapi.json", "", "", 200, `"servers":[{"description":"Relative to where this document is served","url":"/dataguardian"}]`},
 		{"docs page links the document relative to itself", "GET", "/dataguardian/docs", "", "", 200, `<a href="openapi.json">`},
 		{"API paths exist only under the prefix", "GET", "/api/backups/datasources", "bob", "", 404, ""},
 		{"the console under the prefix", "GET", "/dataguardian/", "", "", 200, `src="assets/main.js"`},

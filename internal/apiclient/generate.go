@@ -17,5 +17,5 @@
 //		}))
 package apiclient
 
-//go:generate go run ./cmd/dumpspec -o openapi.json
+//go:generate go run ./cmd/dumpspec -o openapi.json -o31 openapi-3.1.json
 //go:generate go tool oapi-codegen -config cfg.yaml openapi.json

@@ -28,8 +28,8 @@ const Spec = "../internal/apiclient/openapi.json"
 func APITable(spec []byte) ([]byte, error) {
 	var doc struct {
 		Paths map[string]map[string]struct {
-			OperationID string                 `json:"operationId"`
-			Security    *[]map[string][]string `json:"security"`
+			OperationID string    `json:"operationId"`
+			Permissions *[]string `json:"x-permissions"` // absent: a public operation
 		} `json:"paths"`
 		Components struct {
 			Schemas struct {
@@ -56,13 +56,8 @@ func APITable(spec []byte) ([]byte, error) {
 				continue
 			}
 			perms := "null"
-			if o.Security != nil {
-				var ps []string
-				for _, req := range *o.Security {
-					for _, scopes := range req {
-						ps = append(ps, scopes...)
-					}
-				}
+			if o.Permissions != nil {
+				ps := slices.Clone(*o.Permissions)
 				slices.Sort(ps)
 				b, _ := json.Marshal(slices.Compact(ps))
 				if len(ps) == 0 {

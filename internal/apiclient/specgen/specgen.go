@@ -22,14 +22,20 @@ import (
 
 // Path is where httpapi serves the OpenAPI 3.0.3 document. The generator
 // (oapi-codegen, on kin-openapi) reads OpenAPI 3.0, so the client is
-// generated from huma's 3.0 downgrade of its 3.1 document at /openapi.json.
+// generated from the 3.0 downgrade of the 3.1 document at Path31.
 const Path = "/openapi-3.0.json"
 
-// Document returns the OpenAPI 3.0 document httpapi serves at Path, as
+// Path31 is where httpapi serves the OpenAPI 3.1 document, committed
+// beside the client as openapi-3.1.json for the linters and the
+// TypeScript check (see TestOpenAPILint).
+const Path31 = "/openapi.json"
+
+// Document returns the OpenAPI document httpapi serves at path (Path or
+// Path31), as
 // indented JSON ending in a newline (the form committed beside the client,
 // so that a change of the API reads as a small diff). It builds the API
 // over a throwaway engine in a temporary directory, which it removes.
-func Document(ctx context.Context) (doc []byte, err error) {
+func Document(ctx context.Context, path string) (doc []byte, err error) {
 	dir, err := os.MkdirTemp("", "dataguardian-specgen-")
 	if err != nil {
 		return nil, fmt.Errorf("create temp dir: %w", err)
@@ -46,16 +52,16 @@ func Document(ctx context.Context) (doc []byte, err error) {
 	}
 	defer e.Close()
 	h := httpapi.New(e, &httpapi.Options{Logger: quiet, Auth: httpapi.TokenAuth(e)})
-	return Fetch(ctx, h)
+	return Fetch(ctx, h, path)
 }
 
-// Fetch returns the document h serves at Path, in Document's form.
-func Fetch(ctx context.Context, h http.Handler) ([]byte, error) {
-	req := httptest.NewRequestWithContext(ctx, http.MethodGet, Path, nil)
+// Fetch returns the document h serves at path, in Document's form.
+func Fetch(ctx context.Context, h http.Handler, path string) ([]byte, error) {
+	req := httptest.NewRequestWithContext(ctx, http.MethodGet, path, nil)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	if rec.Code != http.StatusOK {
-		return nil, fmt.Errorf("get %s: status %d: %s", Path, rec.Code, rec.Body.Bytes())
+		return nil, fmt.Errorf("get %s: status %d: %s", path, rec.Code, rec.Body.Bytes())
 	}
 	return Canonical(rec.Body.Bytes())
 }

@@ -1,7 +1,8 @@
 // Command dumpspec writes the OpenAPI 3.0 document the current httpapi
-// serves, from which package apiclient is generated (see its generate.go).
+// serves, from which package apiclient is generated (see its generate.go),
+// and with -o31 the 3.1 document.
 //
-//	go run ./internal/apiclient/cmd/dumpspec -o internal/apiclient/openapi.json
+//	go run ./internal/apiclient/cmd/dumpspec -o internal/apiclient/openapi.json -o31 internal/apiclient/openapi-3.1.json
 package main
 
 import (
@@ -15,18 +16,23 @@ import (
 )
 
 func main() {
-	out := flag.String("o", "openapi.json", "file to write the document to (- for stdout)")
+	out := flag.String("o", "openapi.json", "file to write the OpenAPI 3.0 document to (- for stdout)")
+	out31 := flag.String("o31", "", "file to write the OpenAPI 3.1 document to (\"\" for none)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *out); err != nil {
+	err := run(ctx, specgen.Path, *out)
+	if err == nil && *out31 != "" {
+		err = run(ctx, specgen.Path31, *out31)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "dumpspec:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, out string) error {
-	doc, err := specgen.Document(ctx)
+func run(ctx context.Context, path, out string) error {
+	doc, err := specgen.Document(ctx, path)
 	if err != nil {
 		return err
 	}
