@@ -129,8 +129,8 @@ func TestHandlerCompressesAndRevalidates(t *testing.T) {
 	}
 }
 
-// Every operation the sources name (call, can, and the notification
-// actions) is one of the OpenAPI document's, and every call's path
+// Every operation the sources name (call, page, all, can, and the
+// notification actions) is one of the OpenAPI document's, and every call's path
 // parameters are exactly those of the operation's path: a renamed
 // operation or parameter fails here, not in an operator's browser.
 func TestSourcesNameTheAPI(t *testing.T) {
@@ -145,7 +145,7 @@ func TestSourcesNameTheAPI(t *testing.T) {
 	if len(paths) < 40 {
 		t.Fatalf("%d operations read from src/api.gen.js", len(paths))
 	}
-	named := regexp.MustCompile(`\b(?:call|can|act)\("([a-z-]+)"(?:, \{ params: \{([^}]*)\})?`)
+	named := regexp.MustCompile(`\b(?:call|can|act|page|all)\("([a-z-]+)"(?:, \{ params: \{([^}]*)\})?`)
 	pathParam := regexp.MustCompile(`\{(\w+)\}`)
 	var sites int
 	err = filepath.WalkDir("src", func(p string, d fs.DirEntry, err error) error {

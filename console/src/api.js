@@ -33,24 +33,63 @@ export function url(path, query) {
   return u;
 }
 
-// call runs the operation id with path parameters params, query and JSON
-// body; it returns the decoded answer (null for 204) or throws APIError.
-export async function call(id, { params = {}, query, body } = {}) {
-  const op = operations[id];
-  if (!op) throw new Error("unknown operation " + id);
-  const [method, template] = op;
-  const path = template.replace(/\{(\w+)\}/g, (_, k) => encodeURIComponent(params[k]));
+// send makes the request and returns the decoded answer (null for 204)
+// and the response, or throws APIError.
+async function send(method, u, body) {
   const headers = { Accept: "application/json" };
   const token = session.token();
   if (token) headers.Authorization = "Bearer " + token;
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const res = await fetch(url(path, query), {
-    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (res.status === 204) return null;
+  const res = await fetch(u, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (res.status === 204) return { data: null, res };
   const data = await res.json().catch(() => ({}));
   if (!res.ok) throw new APIError(res.status, data);
-  return data;
+  return { data, res };
+}
+
+function target(id, { params = {}, query } = {}) {
+  const op = operations[id];
+  if (!op) throw new Error("unknown operation " + id);
+  const [method, template] = op;
+  return [method, url(template.replace(/\{(\w+)\}/g, (_, k) => encodeURIComponent(params[k])), query)];
+}
+
+// call runs the operation id with path parameters params, query and JSON
+// body; it returns the decoded answer (null for 204) or throws APIError.
+export async function call(id, opts = {}) {
+  const [method, u] = target(id, opts);
+  return (await send(method, u, opts.body)).data;
+}
+
+// pageOf is a list answer: its items and the URL of the next page (the
+// Link header's rel="next"; null on the last page).
+function pageOf({ data, res }) {
+  const m = /<([^>]*)>;\s*rel="next"/.exec(res.headers.get("Link") || "");
+  return { items: data || [], next: m ? new URL(m[1], location.href) : null };
+}
+
+// page runs the list operation id (opts as for call) and returns its
+// first page: { items, next }.
+export async function page(id, opts = {}) {
+  const [method, u] = target(id, opts);
+  return pageOf(await send(method, u));
+}
+
+// nextPage reads the page at next (the next of page or nextPage).
+export async function nextPage(next) {
+  return pageOf(await send("GET", next));
+}
+
+// all runs the list operation id and returns every item, following the
+// pages 1,000 items at a time (for choices such as a job's datasource).
+export async function all(id, opts = {}) {
+  let p = await page(id, { ...opts, query: { ...(opts.query || {}), limit: 1000 } });
+  const items = [...p.items];
+  while (p.next) {
+    p = await nextPage(p.next);
+    items.push(...p.items);
+  }
+  return items;
 }
 
 // holds reports whether the signed-in token holds permission perm (for a

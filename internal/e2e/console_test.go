@@ -647,3 +647,47 @@ func TestConsoleVerify(t *testing.T) {
 		t.Errorf("browser problems: %v", p)
 	}
 }
+
+// TestConsolePaging: a list longer than a page shows its first page and a
+// "Show more" that appends the next one by the API's Link header, until
+// the list is whole; a choice among datasources (the new job form) offers
+// every one of them, not the first page only.
+func TestConsolePaging(t *testing.T) {
+	t.Parallel()
+	srv := servertest.Start(t, nil)
+	admin := client{t, srv, srv.Token}
+	const n = 57 // a page is 50
+	for i := range n {
+		admin.must(http.StatusCreated, "POST", "/api/datasources", map[string]any{"name": fmt.Sprintf("src-%02d", i),
+			"type": "files", "path": t.TempDir()}, nil)
+	}
+	ctx, problems := browser(t)
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(srv.URL+"/"),
+		signIn(admin.token),
+		chromedp.WaitVisible(chromedp.CSS("#dash-title")),
+		chromedp.Navigate(srv.URL+"/#/datasources"),
+		chromedp.WaitVisible(`//td/a[.="src-49"]`))
+	rows, cerr := count(ctx, "main tbody tr")
+	if err != nil || cerr != nil || rows != 50 {
+		t.Fatalf("first page: %d rows (%v %v)", rows, err, cerr)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS("button.more")),
+		chromedp.WaitVisible(fmt.Sprintf(`//td/a[.="src-%02d"]`, n-1)),
+		chromedp.WaitNotPresent(chromedp.CSS("button.more")))
+	rows, cerr = count(ctx, "main tbody tr")
+	if err != nil || cerr != nil || rows != n {
+		t.Fatalf("after Show more: %d rows, want %d (%v %v)", rows, n, err, cerr)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(srv.URL+"/#/jobs/new"),
+		chromedp.WaitVisible(chromedp.CSS("#jn-title")))
+	options, cerr := count(ctx, "#jf-datasource_id option")
+	if err != nil || cerr != nil || options != n {
+		t.Fatalf("the new job form offers %d datasources, want %d (%v %v)", options, n, err, cerr)
+	}
+	if p := problems(); len(p) > 0 {
+		t.Errorf("browser problems: %v", p)
+	}
+}

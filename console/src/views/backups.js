@@ -2,9 +2,10 @@
 // one's backups with the status of every stored copy, and the Restore
 // dialog (storage, target, safety backup, the confirmation phrase).
 import { h, replace } from "../dom.js";
-import { call, can, holds, url, APIError } from "../api.js";
+import { all, call, can, holds, page, url, APIError } from "../api.js";
 import { bytes, when, duration } from "../format.js";
 import { badge } from "./datasources.js";
+import { more } from "./more.js";
 
 const copyBadges = { available: "ok", missing: "bad", corrupt: "bad", unreachable: "warn", unknown: "none" };
 
@@ -28,11 +29,10 @@ export async function backupDatasources() {
 }
 
 export async function datasourceBackups(refresh, id) {
-  const [ds, backups] = await Promise.all([
+  const [ds, { items: list, next }] = await Promise.all([
     call("get-datasource", { params: { id } }),
-    call("list-datasource-backups", { params: { datasourceId: id } }),
+    page("list-datasource-backups", { params: { datasourceId: id } }),
   ]);
-  const list = backups || [];
   const error = h("p", { class: "error", role: "alert" });
   const actions = (b) => {
     if (!b.restorable) return h("span", { class: "detail" }, b.restore_reason || "not restorable");
@@ -46,6 +46,12 @@ export async function datasourceBackups(refresh, id) {
       }, "Restore") : null,
     ];
   };
+  const row = (b) => h("tr", {},
+    h("td", {}, when(b.finished_at), b.pinned ? h("span", { class: "badge none pin", title: "Pinned: retention keeps it" }, "pinned") : null),
+    h("td", {}, bytes(b.compressed_size_bytes)), h("td", {}, duration(b.duration_ms)),
+    h("td", {}, h("ul", { class: "copies" }, (b.storages || []).map(copyStatus))),
+    h("td", { class: "row-actions" }, actions(b)));
+  const tbody = h("tbody", {}, list.map(row));
   return h("section", { "aria-labelledby": "dsb-title" },
     h("p", {}, h("a", { href: "#/backups" }, "← Backups")),
     h("h1", { id: "dsb-title" }, "Backups of " + ds.name),
@@ -54,11 +60,8 @@ export async function datasourceBackups(refresh, id) {
       h("table", {},
         h("thead", {}, h("tr", {}, h("th", {}, "Finished"), h("th", {}, "Size"), h("th", {}, "Duration"),
           h("th", {}, "Copies"), h("th", {}, h("span", { class: "sr-only" }, "Actions")))),
-        h("tbody", {}, list.map((b) => h("tr", {},
-          h("td", {}, when(b.finished_at), b.pinned ? h("span", { class: "badge none pin", title: "Pinned: retention keeps it" }, "pinned") : null),
-          h("td", {}, bytes(b.compressed_size_bytes)), h("td", {}, duration(b.duration_ms)),
-          h("td", {}, h("ul", { class: "copies" }, (b.storages || []).map(copyStatus))),
-          h("td", { class: "row-actions" }, actions(b)))))));
+        tbody),
+    more(tbody, next, row));
 }
 
 // download asks the API for a short-lived link to the backup (a link
@@ -79,7 +82,7 @@ async function download(b, error) {
 // restoreDialog asks what to restore where, and for the phrase that
 // confirms it, then queues the restore and opens its live log.
 async function restoreDialog(ds, b) {
-  const sameType = ((await call("list-datasources")) || []).filter((d) => d.type === ds.type && d.id !== ds.id);
+  const sameType = (await all("list-datasources")).filter((d) => d.type === ds.type && d.id !== ds.id);
   const mayRestore = holds("backups.restore");
   const mayVerify = holds("backups.restore_verify");
   const error = h("p", { class: "error", role: "alert" });

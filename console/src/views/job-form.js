@@ -2,11 +2,11 @@
 // read back in words as it is typed), compression and how many backups
 // it keeps; the API's field errors beside their fields.
 import { h } from "../dom.js";
-import { call, APIError } from "../api.js";
+import { all, call, APIError } from "../api.js";
 import { inWords } from "./jobs.js";
 
 export async function jobForm() {
-  const [dss, locs] = await Promise.all([call("list-datasources"), call("list-storage-locations")]);
+  const [dss, locs] = await Promise.all([all("list-datasources"), all("list-storage-locations")]);
   const errors = {};
   const row = (name, label, input, hint) => {
     input.id = "jf-" + name;
