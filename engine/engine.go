@@ -24,7 +24,6 @@ import (
 	"github.com/dataguardian/dataguardian/engine/store"
 	"github.com/dataguardian/dataguardian/manifest"
 	"github.com/dataguardian/dataguardian/notify"
-	"github.com/dataguardian/dataguardian/storage"
 )
 
 // Defaults applied by Config.WithDefaults.
@@ -310,36 +309,6 @@ func (e *Engine) Source(ds *Datasource) (drivers.Source, error) {
 		src.Password = string(pw)
 	}
 	return src, nil
-}
-
-// CreateStorageLocation checks that the location opens (a local directory
-// must be allowed by Config.AllowedPaths, apart from every datasource, and
-// is created if missing and must be writable) and stores it.
-func (e *Engine) CreateStorageLocation(ctx context.Context, loc *StorageLocation) error {
-	if loc.Name == "" {
-		return fmt.Errorf("%w: storage location name is empty: give it a name", ErrInvalid)
-	}
-	if err := e.paths.CheckStoragePath(ctx, loc); err != nil {
-		return err
-	}
-	if _, err := e.openStorage(ctx, loc); err != nil {
-		return err
-	}
-	loc.Enabled = true
-	return e.store.CreateStorageLocation(ctx, loc)
-}
-
-// openStorage opens loc; a local directory no longer allowed
-// (Config.AllowedPaths changed since it was stored) is refused.
-func (e *Engine) openStorage(ctx context.Context, loc *StorageLocation) (storage.Storage, error) {
-	open, ok := e.cfg.StorageOpeners[loc.Type]
-	if !ok {
-		return nil, store.InvalidField("type", "storage location %q: type %q is not supported: use \"local\"", loc.Name, loc.Type)
-	}
-	if err := e.paths.CheckStorage(loc); err != nil {
-		return nil, err
-	}
-	return open(ctx, loc)
 }
 
 // CreateBackupJob validates job and stores it. Empty Compression means

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/dataguardian/dataguardian/engine/scheduler"
@@ -71,62 +69,6 @@ func (e *Engine) DeleteBackupJob(ctx context.Context, id string) error {
 	}
 	if err := e.store.DeleteBackupJob(ctx, id); err != nil {
 		return fmt.Errorf("delete backup job %s: %w", id, err)
-	}
-	return nil
-}
-
-// UpdateStorageLocation checks that loc opens, as CreateStorageLocation
-// does, and writes its name, type, config and enabled flag. Backups
-// already written stay where they are: changing the path of a location
-// that holds backups makes them unreachable through it.
-func (e *Engine) UpdateStorageLocation(ctx context.Context, loc *StorageLocation) error {
-	cur, err := e.store.GetStorageLocation(ctx, loc.ID)
-	if err != nil {
-		return fmt.Errorf("update storage location %s: %w", loc.ID, err)
-	}
-	if strings.TrimSpace(loc.Name) == "" {
-		return fmt.Errorf("%w: storage location name is empty: give it a name", ErrInvalid)
-	}
-	if err := e.paths.CheckStoragePath(ctx, loc); err != nil {
-		return err
-	}
-	if _, err := e.openStorage(ctx, loc); err != nil {
-		return err
-	}
-	loc.CreatedAt = cur.CreatedAt
-	return e.store.UpdateStorageLocation(ctx, loc, "name", "type", "config", "enabled")
-}
-
-// DeleteStorageLocation deletes storage location id. A location that a
-// backup job or a sync job still uses is refused with ErrInUse naming the
-// job. The files in the storage are not touched.
-func (e *Engine) DeleteStorageLocation(ctx context.Context, id string) error {
-	loc, err := e.store.GetStorageLocation(ctx, id)
-	if err != nil {
-		return fmt.Errorf("delete storage location %s: %w", id, err)
-	}
-	jobs, err := e.store.ListBackupJobs(ctx)
-	if err != nil {
-		return fmt.Errorf("delete storage location %s: %w", id, err)
-	}
-	for _, j := range jobs {
-		if slices.Contains(j.StorageLocationIDs, id) {
-			return fmt.Errorf("delete storage location %q: %w: backup job %q (%s) writes to it: remove it from the job's storage_location_ids first",
-				loc.Name, ErrInUse, j.Name, j.ID)
-		}
-	}
-	syncs, err := e.store.ListSyncJobs(ctx)
-	if err != nil {
-		return fmt.Errorf("delete storage location %s: %w", id, err)
-	}
-	for _, j := range syncs {
-		if j.StorageLocationID == id {
-			return fmt.Errorf("delete storage location %q: %w: sync job %q (%s) writes to it",
-				loc.Name, ErrInUse, j.Name, j.ID)
-		}
-	}
-	if err := e.store.DeleteStorageLocation(ctx, id); err != nil {
-		return fmt.Errorf("delete storage location %s: %w", id, err)
 	}
 	return nil
 }

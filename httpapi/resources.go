@@ -242,18 +242,6 @@ func inBody(err error, name string, fields ...string) error {
 // ---------------------------------------------------------------------------
 // Storage locations.
 
-// secretConfigKey reports whether a storage config key holds a secret,
-// which the API accepts and never returns.
-func secretConfigKey(k string) bool {
-	k = strings.ToLower(k)
-	for _, s := range []string{"secret", "password", "token", "access_key", "private_key", "credentials"} {
-		if strings.Contains(k, s) {
-			return true
-		}
-	}
-	return false
-}
-
 // StorageLocation is a storage location as the API returns it. Secret
 // config values (keys naming a secret, password, token, access or private
 // key, or credentials) are write-only.
@@ -270,7 +258,7 @@ type StorageLocation struct {
 func storageLocationOf(l *engine.StorageLocation) StorageLocation {
 	var cfg map[string]string
 	for k, v := range l.Config {
-		if secretConfigKey(k) {
+		if engine.SecretConfigKey(k) {
 			continue
 		}
 		if cfg == nil {
@@ -286,7 +274,7 @@ func storageLocationOf(l *engine.StorageLocation) StorageLocation {
 type StorageLocationWrite struct {
 	Name    string            `json:"name" minLength:"1" maxLength:"200" doc:"Unique name" example:"Disco local"`
 	Type    string            `json:"type,omitempty" default:"local" doc:"Storage type" example:"local"`
-	Config  map[string]string `json:"config" doc:"Type-specific settings; local: path (created if missing, must be writable). Secret values are write-only; on PUT an omitted secret keeps its stored value" example:"{\"path\":\"/var/backups/dataguardian\"}"`
+	Config  map[string]string `json:"config" doc:"Type-specific settings. local: path (created if missing, must be writable). s3: endpoint (URL, default https://s3.amazonaws.com), bucket (must exist), prefix (ending in /), region, access_key_id and secret_access_key (or neither: the AWS environment and profile chain), session_token, path_style (true for MinIO and most self-hosted services), part_size_mb (5 to 5120, default 16). Secrets (keys naming a secret, password, token, access or private key) are stored sealed and never returned; on PUT an omitted secret keeps its stored value while no other setting changed" example:"{\"path\":\"/var/backups/dataguardian\"}"`
 	Enabled *bool             `json:"enabled,omitempty" doc:"Whether backups may be written to it; default true on create, unchanged on update"`
 }
 
@@ -356,16 +344,9 @@ func (h *handlers) updateStorageLocation(ctx context.Context, in *updateStorageL
 		return nil, problem(h.log, "update-storage-location", err)
 	}
 	b := in.Body
-	cfg := make(map[string]string, len(b.Config))
-	for k, v := range b.Config {
-		cfg[k] = v
-	}
-	for k, v := range cur.Config { // write-only secrets: omitted means unchanged
-		if _, set := cfg[k]; !set && secretConfigKey(k) {
-			cfg[k] = v
-		}
-	}
-	loc := &engine.StorageLocation{ID: cur.ID, Name: b.Name, Type: b.Type, Config: cfg, Enabled: cur.Enabled}
+	// Write-only secrets: the engine keeps those left out while the
+	// location points where it did.
+	loc := &engine.StorageLocation{ID: cur.ID, Name: b.Name, Type: b.Type, Config: b.Config, Enabled: cur.Enabled}
 	if loc.Type == "" {
 		loc.Type = "local"
 	}

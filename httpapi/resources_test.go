@@ -349,7 +349,7 @@ func TestResourcesHandlers(t *testing.T) {
 	ctx := context.Background()
 
 	// Storage locations: validation, secrets, CRUD, pagination.
-	resp := api.Post("/api/storage-locations", map[string]any{"name": "bad", "type": "s3", "config": map[string]string{}})
+	resp := api.Post("/api/storage-locations", map[string]any{"name": "bad", "type": "ftp", "config": map[string]string{}})
 	if resp.Code != 422 {
 		t.Fatalf("bad type: %d %s", resp.Code, resp.Body)
 	}
@@ -375,14 +375,25 @@ func TestResourcesHandlers(t *testing.T) {
 	if strings.Contains(resp.Body.String(), "pw-") {
 		t.Errorf("secret returned: %s", resp.Body)
 	}
-	newPath := filepath.Join(t.TempDir(), "moved")
-	resp = api.Put("/api/storage-locations/"+locs[0].ID, map[string]any{"name": "a2", "config": map[string]string{"path": newPath}, "enabled": false})
-	if got := decode[httpapi.StorageLocation](t, resp.Body.Bytes()); resp.Code != 200 || got.Name != "a2" || got.Enabled || got.Config["path"] != newPath {
+	// Renamed and disabled, the secret left out: kept (stored sealed).
+	resp = api.Put("/api/storage-locations/"+locs[0].ID, map[string]any{"name": "a2", "config": map[string]string{"path": locs[0].Config["path"]}, "enabled": false})
+	if got := decode[httpapi.StorageLocation](t, resp.Body.Bytes()); resp.Code != 200 || got.Name != "a2" || got.Enabled {
 		t.Errorf("update storage: %d %s", resp.Code, resp.Body)
 	}
 	stored, _ := e.Store().GetStorageLocation(ctx, locs[0].ID)
-	if stored.Config["password"] != "pw-a" {
-		t.Errorf("an omitted secret was not kept: %v", stored.Config)
+	if pw := stored.Config["password"]; !strings.HasPrefix(pw, "sealed:") || strings.Contains(pw, "pw-a") {
+		t.Errorf("an omitted secret was not kept sealed: %v", stored.Config)
+	}
+	// Moved elsewhere, the secret left out: refused, it does not follow.
+	newPath := filepath.Join(t.TempDir(), "moved")
+	resp = api.Put("/api/storage-locations/"+locs[0].ID, map[string]any{"name": "a2", "config": map[string]string{"path": newPath}})
+	if resp.Code != 422 {
+		t.Fatalf("moved without the secret: %d %s", resp.Code, resp.Body)
+	}
+	wantLocation(t, decode[problemJSON](t, resp.Body.Bytes()), "body.config.password")
+	resp = api.Put("/api/storage-locations/"+locs[0].ID, map[string]any{"name": "a2", "config": map[string]string{"path": newPath, "password": "pw-new"}})
+	if got := decode[httpapi.StorageLocation](t, resp.Body.Bytes()); resp.Code != 200 || got.Config["path"] != newPath {
+		t.Errorf("moved with the secret: %d %s", resp.Code, resp.Body)
 	}
 	resp = api.Get("/api/storage-locations/" + locs[0].ID)
 	if resp.Code != 200 || strings.Contains(resp.Body.String(), "pw-a") {
