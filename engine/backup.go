@@ -158,10 +158,15 @@ func (e *Engine) runBackup(ctx context.Context, exec *Execution, job *BackupJob,
 		return fmt.Errorf("no usable storage location among %d: check the storage locations of job %q", len(storages), job.Name)
 	}
 	l.info(ctx, "backing up %s datasource %q to %d storage(s) with %s compression", ds.Type, ds.Name, len(dests), comp)
-	res, err := manifest.Write(ctx, dests, manifest.WriteOptions{
+	wopts := manifest.WriteOptions{
 		JobID: job.ID, ExecutionID: exec.ID, DatasourceType: ds.Type, Compression: comp,
 		PartSize: int64(job.MaxFileSizeMB) << 20, Concurrency: e.cfg.Concurrency, Now: e.cfg.Now,
-	}, func(ctx context.Context, w io.Writer) (manifest.Metadata, error) {
+	}
+	if len(job.EncryptionRecipients) > 0 {
+		wopts.Encrypt = &manifest.Encrypt{Recipients: job.EncryptionRecipients}
+		l.info(ctx, "encrypting with age to %d recipient(s)", len(job.EncryptionRecipients))
+	}
+	res, err := manifest.Write(ctx, dests, wopts, func(ctx context.Context, w io.Writer) (manifest.Metadata, error) {
 		return driver.Dump(ctx, src, w, &drivers.DumpOptions{Logf: func(format string, args ...any) { l.info(ctx, format, args...) }})
 	})
 	exec.BackupPath = res.Dir

@@ -17,6 +17,8 @@ import (
 	"github.com/dataguardian/dataguardian/drivers"
 	"github.com/dataguardian/dataguardian/engine/cleanup"
 	"github.com/dataguardian/dataguardian/engine/health"
+	"filippo.io/age"
+
 	"github.com/dataguardian/dataguardian/engine/pathpolicy"
 	"github.com/dataguardian/dataguardian/engine/queue"
 	"github.com/dataguardian/dataguardian/engine/scheduler"
@@ -101,6 +103,10 @@ type Config struct {
 	Cleanup CleanupOptions
 	// Concurrency bounds each compressor's goroutines; 0 means GOMAXPROCS.
 	Concurrency int
+	// AgeIdentities are the keys restores and verifications decrypt
+	// encrypted backups with (see BackupJob.EncryptionRecipients and
+	// manifest.ParseIdentities); backups need only the public keys.
+	AgeIdentities []age.Identity
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
@@ -377,6 +383,11 @@ func (e *Engine) validateJob(ctx context.Context, job *BackupJob) error {
 	}
 	if err := job.Retention.Validate(); err != nil {
 		return bad("retention", "retention: %v", err)
+	}
+	for i, r := range job.EncryptionRecipients {
+		if err := manifest.CheckRecipient(r); err != nil {
+			return bad(fmt.Sprintf("encryption_recipients[%d]", i), "encryption_recipients[%d]: %v", i, err)
+		}
 	}
 	if job.RetryAttempts < 0 || job.RetryAttempts > MaxRetryAttempts {
 		return bad("retry_attempts", "retry_attempts %d: use 0 (never retry) to %d", job.RetryAttempts, MaxRetryAttempts)

@@ -40,7 +40,7 @@ func (e *Engine) UpdateBackupJob(ctx context.Context, job *BackupJob) error {
 	job.NextExecutionAt = e.rescheduled(cur.Schedule, cur.Timezone, cur.NextExecutionAt, job.Schedule, job.Timezone)
 	job.LastExecutionAt, job.CreatedAt = cur.LastExecutionAt, cur.CreatedAt
 	return e.store.UpdateBackupJob(ctx, job, "name", "schedule", "timezone", "storage_location_ids",
-		"compression", "max_file_size_mb", "retention", "enabled", "next_execution_at", "retry_attempts", "retry_delay_seconds")
+		"compression", "max_file_size_mb", "retention", "enabled", "next_execution_at", "retry_attempts", "retry_delay_seconds", "encryption_recipients")
 }
 
 // rescheduled is the next_execution_at of a job whose schedule and

@@ -224,6 +224,9 @@ func (e *Engine) runRestore(ctx context.Context, exec *Execution, job *BackupJob
 	if err != nil {
 		return err
 	}
+	if err := e.canDecrypt(m); err != nil {
+		return err
+	}
 	if opts.SafetyBackup {
 		if err := e.safetyBackup(ctx, l, exec, job, ds); err != nil {
 			return err
@@ -234,7 +237,7 @@ func (e *Engine) runRestore(ctx context.Context, exec *Execution, job *BackupJob
 	err = manifest.Stream(ctx, js.St, exec.BackupPath, m, func(ctx context.Context, r io.Reader) error {
 		return driver.Restore(ctx, target, r, &drivers.RestoreOptions{Recreate: opts.Recreate,
 			Logf: func(format string, args ...any) { l.info(ctx, format, args...) }})
-	})
+	}, manifest.WithIdentities(e.cfg.AgeIdentities...))
 	e.recordDamage(ctx, exec, job, js, err)
 	return err
 }
@@ -298,6 +301,9 @@ func (e *Engine) runVerify(ctx context.Context, exec *Execution, job *BackupJob,
 	if err != nil {
 		return err
 	}
+	if err := e.canDecrypt(m); err != nil {
+		return err
+	}
 	name := verifyDatabaseName(exec.ID)
 	l.info(ctx, "verification restore of %s (%d bytes) into temporary database %s on %s", exec.BackupPath, m.TotalSizeBytes, name, target)
 	exec.SizeBytes, exec.CompressedSizeBytes, exec.Checksum = m.TotalSizeBytes, m.CompressedSizeBytes, m.Checksum
@@ -307,7 +313,7 @@ func (e *Engine) runVerify(ctx context.Context, exec *Execution, job *BackupJob,
 		rep, verr = verifier.Verify(ctx, target, r, m.Metadata, &drivers.VerifyOptions{Database: name, Keep: keep,
 			Logf: func(format string, args ...any) { l.info(ctx, format, args...) }})
 		return verr
-	})
+	}, manifest.WithIdentities(e.cfg.AgeIdentities...))
 	e.recordDamage(ctx, exec, job, js, err)
 	if rep != nil {
 		if exec.Metadata == nil {
@@ -374,6 +380,14 @@ func (e *Engine) recordDamage(ctx context.Context, exec *Execution, job *BackupJ
 	if st := copyStatus(js, err); st == StorageCorrupt || errors.Is(err, manifest.ErrMissingPart) {
 		e.setStorageStatus(ctx, exec.SourceExecutionID, js.Loc.ID, st, err)
 	}
+}
+
+// canDecrypt refuses, before anything else is done (a safety backup, a
+// temporary database), an encrypted backup this server has no key for.
+// A key that turns out not to be one of the recipients is found when the
+// stream opens, still before the target is touched.
+func (e *Engine) canDecrypt(m *manifest.Manifest) error {
+	return m.NeedsKey(len(e.cfg.AgeIdentities) > 0)
 }
 
 // copyStatus is the status of a copy that verifyCopy (or a read of it)

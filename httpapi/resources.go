@@ -385,22 +385,23 @@ func (r Retention) policy() engine.Retention {
 
 // BackupJob is a backup job as the API returns it.
 type BackupJob struct {
-	ID                 string     `json:"id" doc:"Backup job ID (UUID)"`
-	Name               string     `json:"name" doc:"Name" example:"Backup diário"`
-	DatasourceID       string     `json:"datasource_id" doc:"Datasource backed up"`
-	Schedule           string     `json:"schedule" doc:"Cron expression; empty runs only on demand" example:"0 6 * * *"`
-	Timezone           string     `json:"timezone,omitempty" doc:"IANA time zone of the schedule; empty is UTC" example:"America/Sao_Paulo"`
-	StorageLocationIDs []string   `json:"storage_location_ids" doc:"Storage locations written to; the first is preferred for restores"`
-	Compression        string     `json:"compression" enum:"gzip,zstd,lz4,none" doc:"Compression of the dump"`
-	MaxFileSizeMB      int        `json:"max_file_size_mb" doc:"Largest part in MiB; bigger backups are split"`
-	Retention          Retention  `json:"retention" doc:"Retention policy"`
-	Enabled            bool       `json:"enabled" doc:"Whether the schedule runs"`
-	RetryAttempts      int        `json:"retry_attempts" doc:"How many times a failed backup is run again; 0 never retries" example:"2"`
-	RetryDelaySeconds  int        `json:"retry_delay_seconds" doc:"Wait before the first retry in seconds, doubled for each next one up to an hour" example:"300"`
-	NextExecutionAt    *time.Time `json:"next_execution_at" nullable:"true" doc:"Next scheduled run, null without a schedule"`
-	LastExecutionAt    *time.Time `json:"last_execution_at" nullable:"true" doc:"Last run, null before the first"`
-	CreatedAt          time.Time  `json:"created_at"`
-	UpdatedAt          time.Time  `json:"updated_at"`
+	ID                   string     `json:"id" doc:"Backup job ID (UUID)"`
+	Name                 string     `json:"name" doc:"Name" example:"Backup diário"`
+	DatasourceID         string     `json:"datasource_id" doc:"Datasource backed up"`
+	Schedule             string     `json:"schedule" doc:"Cron expression; empty runs only on demand" example:"0 6 * * *"`
+	Timezone             string     `json:"timezone,omitempty" doc:"IANA time zone of the schedule; empty is UTC" example:"America/Sao_Paulo"`
+	StorageLocationIDs   []string   `json:"storage_location_ids" doc:"Storage locations written to; the first is preferred for restores"`
+	Compression          string     `json:"compression" enum:"gzip,zstd,lz4,none" doc:"Compression of the dump"`
+	MaxFileSizeMB        int        `json:"max_file_size_mb" doc:"Largest part in MiB; bigger backups are split"`
+	Retention            Retention  `json:"retention" doc:"Retention policy"`
+	Enabled              bool       `json:"enabled" doc:"Whether the schedule runs"`
+	RetryAttempts        int        `json:"retry_attempts" doc:"How many times a failed backup is run again; 0 never retries" example:"2"`
+	RetryDelaySeconds    int        `json:"retry_delay_seconds" doc:"Wait before the first retry in seconds, doubled for each next one up to an hour" example:"300"`
+	EncryptionRecipients []string   `json:"encryption_recipients,omitempty" doc:"age public keys every backup is encrypted to (after compression); absent: backups are not encrypted"`
+	NextExecutionAt      *time.Time `json:"next_execution_at" nullable:"true" doc:"Next scheduled run, null without a schedule"`
+	LastExecutionAt      *time.Time `json:"last_execution_at" nullable:"true" doc:"Last run, null before the first"`
+	CreatedAt            time.Time  `json:"created_at"`
+	UpdatedAt            time.Time  `json:"updated_at"`
 }
 
 func backupJobOf(j *engine.BackupJob) BackupJob {
@@ -414,7 +415,7 @@ func backupJobOf(j *engine.BackupJob) BackupJob {
 		Retention: Retention{MaxBackups: r.MaxBackups, AutoDelete: r.AutoDelete, KeepDaily: r.KeepDaily,
 			KeepWeekly: r.KeepWeekly, KeepMonthly: r.KeepMonthly},
 		Enabled: j.Enabled, RetryAttempts: j.RetryAttempts, RetryDelaySeconds: j.RetryDelaySeconds,
-		NextExecutionAt: j.NextExecutionAt, LastExecutionAt: j.LastExecutionAt,
+		EncryptionRecipients: j.EncryptionRecipients, NextExecutionAt: j.NextExecutionAt, LastExecutionAt: j.LastExecutionAt,
 		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt}
 }
 
@@ -427,15 +428,16 @@ type BackupJobCreate struct {
 
 // BackupJobSettings are the fields of a backup job that PUT replaces.
 type BackupJobSettings struct {
-	Schedule           string     `json:"schedule,omitempty" doc:"Cron expression; empty runs only on demand" example:"0 6 * * *"`
-	Timezone           string     `json:"timezone,omitempty" doc:"IANA time zone of the schedule; empty is UTC" example:"America/Sao_Paulo"`
-	StorageLocationIDs []string   `json:"storage_location_ids" minItems:"1" doc:"Storage locations to write to, in order of preference"`
-	Compression        string     `json:"compression,omitempty" enum:"gzip,zstd,lz4,none" doc:"Compression; default gzip (any gunzip recovers it by hand)"`
-	MaxFileSizeMB      int        `json:"max_file_size_mb,omitempty" minimum:"0" doc:"Largest part in MiB; 0 is the default"`
-	Retention          *Retention `json:"retention,omitempty" doc:"Retention policy; omitted keeps every backup"`
-	Enabled            *bool      `json:"enabled,omitempty" doc:"Whether the schedule runs; default true on create, unchanged on update"`
-	RetryAttempts      *int       `json:"retry_attempts,omitempty" minimum:"0" maximum:"10" doc:"How many times a failed backup is run again; 0 never retries; default 2 on create, unchanged on update" example:"2"`
-	RetryDelaySeconds  *int       `json:"retry_delay_seconds,omitempty" minimum:"10" maximum:"86400" doc:"Wait before the first retry in seconds, doubled for each next one up to an hour (a longer wait is kept as is); default 300 on create, unchanged on update" example:"300"`
+	Schedule             string     `json:"schedule,omitempty" doc:"Cron expression; empty runs only on demand" example:"0 6 * * *"`
+	Timezone             string     `json:"timezone,omitempty" doc:"IANA time zone of the schedule; empty is UTC" example:"America/Sao_Paulo"`
+	StorageLocationIDs   []string   `json:"storage_location_ids" minItems:"1" doc:"Storage locations to write to, in order of preference"`
+	Compression          string     `json:"compression,omitempty" enum:"gzip,zstd,lz4,none" doc:"Compression; default gzip (any gunzip recovers it by hand)"`
+	MaxFileSizeMB        int        `json:"max_file_size_mb,omitempty" minimum:"0" doc:"Largest part in MiB; 0 is the default"`
+	Retention            *Retention `json:"retention,omitempty" doc:"Retention policy; omitted keeps every backup"`
+	Enabled              *bool      `json:"enabled,omitempty" doc:"Whether the schedule runs; default true on create, unchanged on update"`
+	RetryAttempts        *int       `json:"retry_attempts,omitempty" minimum:"0" maximum:"10" doc:"How many times a failed backup is run again; 0 never retries; default 2 on create, unchanged on update" example:"2"`
+	RetryDelaySeconds    *int       `json:"retry_delay_seconds,omitempty" minimum:"10" maximum:"86400" doc:"Wait before the first retry in seconds, doubled for each next one up to an hour (a longer wait is kept as is); default 300 on create, unchanged on update" example:"300"`
+	EncryptionRecipients *[]string  `json:"encryption_recipients,omitempty" maxItems:"20" doc:"age public keys (\"age1…\", from age-keygen) to encrypt every new backup to, after compression; any one's secret key decrypts (give it to the server with --age-identity for restores and verifications). [] stops encrypting; omitted: none on create, unchanged on update. Older backups keep the keys they were made with" example:"[\"age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p\"]"`
 }
 
 // BackupJobUpdate is the body of PUT /api/backup-jobs/{id}. The datasource
@@ -456,15 +458,15 @@ type updateBackupJobInput struct {
 	Body BackupJobUpdate
 }
 
-var jobFields = []string{"retry_attempts", "retry_delay_seconds", "datasource_id", "storage_location_ids", "compression",
+var jobFields = []string{"retry_attempts", "retry_delay_seconds", "encryption_recipients", "datasource_id", "storage_location_ids", "compression",
 	"max_file_size_mb", "retention", "timezone", "schedule", "name"}
 
 // syncJobPrefix starts the names of the internal backup jobs of sync jobs.
 var syncJobPrefix = engine.SyncBackupJobName("")
 
-// apply sets the fields of j that s holds; the retry fields s leaves out
-// stay as they are in j (the defaults on create, the stored values on
-// update).
+// apply sets the fields of j that s holds; the retry and encryption
+// fields s leaves out stay as they are in j (the defaults on create, the
+// stored values on update).
 func (s BackupJobSettings) apply(j *engine.BackupJob) {
 	j.Schedule, j.Timezone, j.StorageLocationIDs = s.Schedule, s.Timezone, s.StorageLocationIDs
 	j.Compression, j.MaxFileSizeMB = s.Compression, s.MaxFileSizeMB
@@ -473,6 +475,9 @@ func (s BackupJobSettings) apply(j *engine.BackupJob) {
 	}
 	if s.RetryDelaySeconds != nil {
 		j.RetryDelaySeconds = *s.RetryDelaySeconds
+	}
+	if s.EncryptionRecipients != nil {
+		j.EncryptionRecipients = *s.EncryptionRecipients
 	}
 	j.Retention = engine.Retention{}
 	if s.Retention != nil {
@@ -547,7 +552,7 @@ func (h *handlers) updateBackupJob(ctx context.Context, in *updateBackupJobInput
 		return nil, problem(h.log, "update-backup-job", err)
 	}
 	job := &engine.BackupJob{ID: cur.ID, Name: b.Name, DatasourceID: cur.DatasourceID, Enabled: cur.Enabled,
-		RetryAttempts: cur.RetryAttempts, RetryDelaySeconds: cur.RetryDelaySeconds}
+		RetryAttempts: cur.RetryAttempts, RetryDelaySeconds: cur.RetryDelaySeconds, EncryptionRecipients: cur.EncryptionRecipients}
 	b.apply(job)
 	if b.Enabled != nil {
 		job.Enabled = *b.Enabled

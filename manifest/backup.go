@@ -47,10 +47,11 @@ type RestoreFunc func(ctx context.Context, r io.Reader) error
 
 // Read restores one backup: it loads the manifest of dir, verifies every
 // part and the whole checksum (a corrupt, truncated or missing part stops it
-// before restore is called), then streams the decompressed data to restore.
+// before restore is called), then streams the decompressed (and, with
+// WithIdentities, decrypted) data to restore.
 // Each part is checked again as it is streamed; the stream is read to its end
 // so the final checks always run.
-func Read(ctx context.Context, s storage.Storage, dir string, restore RestoreFunc) (*Manifest, error) {
+func Read(ctx context.Context, s storage.Storage, dir string, restore RestoreFunc, opts ...ReadOption) (*Manifest, error) {
 	m, err := Load(ctx, s, dir)
 	if err != nil {
 		return nil, err
@@ -58,15 +59,15 @@ func Read(ctx context.Context, s storage.Storage, dir string, restore RestoreFun
 	if err := Verify(ctx, s, dir, m); err != nil {
 		return m, err
 	}
-	return m, Stream(ctx, s, dir, m, restore)
+	return m, Stream(ctx, s, dir, m, restore, opts...)
 }
 
 // Stream feeds the decompressed stream of a verified backup to restore and
 // reads it to its end, so the checks of the last part and of the whole
 // stream always run. Call Verify first: Stream checks each part again as it
 // goes, but by then restore has seen the earlier parts.
-func Stream(ctx context.Context, s storage.Storage, dir string, m *Manifest, restore RestoreFunc) error {
-	rc, err := OpenStream(ctx, s, dir, m)
+func Stream(ctx context.Context, s storage.Storage, dir string, m *Manifest, restore RestoreFunc, opts ...ReadOption) error {
+	rc, err := OpenStream(ctx, s, dir, m, opts...)
 	if err != nil {
 		return err
 	}

@@ -38,6 +38,9 @@ type Manifest struct {
 	DatasourceType      string      `json:"datasource_type"`
 	BackupType          string      `json:"backup_type"`
 	Compression         Compression `json:"compression"`
+	// Encryption, when set, says the compressed stream is encrypted (age)
+	// and to whom; the part files then end in ".age".
+	Encryption          *Encryption `json:"encryption,omitempty"`
 	TotalSizeBytes      int64       `json:"total_size_bytes"`
 	CompressedSizeBytes int64       `json:"compressed_size_bytes"`
 	CompressionRatio    float64     `json:"compression_ratio"`
@@ -140,6 +143,16 @@ func Parse(data []byte) (*Manifest, error) {
 	return &m, nil
 }
 
+// FileBase is the name of the backup file (or the base of its part
+// names): BaseName, and ".age" when it is encrypted.
+func (m *Manifest) FileBase() (string, error) {
+	base, err := BaseName(m.DatasourceType, m.Compression)
+	if err == nil && m.Encryption != nil {
+		base += "." + AgeFormat
+	}
+	return base, err
+}
+
 // Validate checks that m is complete and self-consistent: a known version,
 // type and compression, a sha256 checksum, chunks numbered from 1 whose file
 // names follow the naming rules and whose sizes add up.
@@ -150,9 +163,13 @@ func (m *Manifest) Validate() error {
 	if !strings.HasPrefix(m.Version, "1.") {
 		return bad("version %q: this DataGuardian reads version 1.x manifests", m.Version)
 	}
-	base, err := BaseName(m.DatasourceType, m.Compression)
+	base, err := m.FileBase()
 	if err != nil {
 		return bad("%v", err)
+	}
+	if e := m.Encryption; e != nil && (e.Format != AgeFormat || (len(e.Recipients) == 0) == !e.Passphrase) {
+		return bad("encryption: format %q with %d recipients and passphrase %v: this DataGuardian reads age, to public keys or with a passphrase",
+			e.Format, len(e.Recipients), e.Passphrase)
 	}
 	if err := checkSum(m.Checksum); err != nil {
 		return bad("checksum: %v", err)

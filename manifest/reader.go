@@ -68,9 +68,22 @@ func Verify(ctx context.Context, s storage.Storage, dir string, m *Manifest) err
 // size and sha256 as it goes and the whole checksum at the end, so a reader
 // that consumes it to io.EOF has read verified data. Use Verify first to
 // fail before the data reaches anything.
-func OpenStream(ctx context.Context, s storage.Storage, dir string, m *Manifest) (io.ReadCloser, error) {
+func OpenStream(ctx context.Context, s storage.Storage, dir string, m *Manifest, opts ...ReadOption) (io.ReadCloser, error) {
+	var o readOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	pr := newPartsReader(ctx, s, dir, m)
-	dr, err := NewDecompressor(pr, m.Compression)
+	var compressed io.Reader = pr
+	if m.Encryption != nil {
+		r, err := decryptFrom(pr, m.Encryption, o.identities)
+		if err != nil {
+			pr.Close()
+			return nil, fmt.Errorf("open backup %s: %w", dir, err)
+		}
+		compressed = r
+	}
+	dr, err := NewDecompressor(compressed, m.Compression)
 	if err != nil {
 		pr.Close()
 		if errors.Is(err, ErrChecksumMismatch) || errors.Is(err, ErrSizeMismatch) || errors.Is(err, ErrMissingPart) {

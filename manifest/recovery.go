@@ -80,10 +80,11 @@ var toolNames = map[string]struct {
 // of the run folder; the last step loads the data with the database's own
 // tool and uses placeholders (DB, DIR, HOST) in capitals.
 func (m *Manifest) Recovery() []byte {
-	base, err := BaseName(m.DatasourceType, m.Compression)
+	base, err := m.FileBase()
 	if err != nil { // m did not validate; still say what little is known
 		base = "backup"
 	}
+	compressed := strings.TrimSuffix(base, "."+AgeFormat) // the decrypted file
 	format, _ := FormatFor(m.DatasourceType)
 	plain := "backup." + format // the decompressed file
 	tool := toolNames[m.DatasourceType]
@@ -102,6 +103,11 @@ func (m *Manifest) Recovery() []byte {
 	field("Datasource type", "%s", m.DatasourceType)
 	field("Format", "%s (%s)", format, tool.format)
 	field("Compression", "%s", m.Compression)
+	if e := m.Encryption; e != nil && e.Passphrase {
+		field("Encryption", "age, with a passphrase")
+	} else if e != nil {
+		field("Encryption", "age, to %s", strings.Join(e.Recipients, ", "))
+	}
 	field("Created at", "%s", m.CreatedAt.UTC().Format(time.RFC3339))
 	field("Job ID", "%s", m.JobID)
 	if m.ExecutionID != "" {
@@ -124,6 +130,9 @@ func (m *Manifest) Recovery() []byte {
 	}
 	if m.Compression != None {
 		room += m.TotalSizeBytes
+	}
+	if m.Encryption != nil {
+		room += m.CompressedSizeBytes
 	}
 	if room > 0 {
 		line("Copy this folder (cp -r) to a disk with room for about %s more, cd", FormatBytes(room))
@@ -150,25 +159,42 @@ func (m *Manifest) Recovery() []byte {
 	line("   \"%s: OK\":", base)
 	cmd(fmt.Sprintf("echo '%s  %s' | sha256sum -c -", sum, base))
 	line("")
+	step := 4
+	if e := m.Encryption; e != nil {
+		if e.Passphrase {
+			line("%d. Decrypt it with age (https://age-encryption.org; Debian: apt install age),", step)
+			line("   which asks for the passphrase:")
+			cmd(fmt.Sprintf("age -d -o %s %s", compressed, base))
+		} else {
+			for _, l := range wrap(fmt.Sprintf("%d. Decrypt it with age (https://age-encryption.org; Debian: apt install age). "+
+				"KEY.txt stands for the key file (age-keygen's output) of one of: %s", step, strings.Join(e.Recipients, ", ")), 72) {
+				line("%s", l)
+			}
+			cmd(fmt.Sprintf("age -d -i KEY.txt -o %s %s", compressed, base))
+		}
+		line("")
+		step++
+	}
 	switch m.Compression {
 	case Gzip:
-		line("4. Decompress it:")
-		cmd(fmt.Sprintf("gunzip -c %s > %s", base, plain))
+		line("%d. Decompress it:", step)
+		cmd(fmt.Sprintf("gunzip -c %s > %s", compressed, plain))
 	case Zstd:
-		line("4. Decompress it:")
-		cmd(fmt.Sprintf("zstd -d %s -o %s", base, plain))
+		line("%d. Decompress it:", step)
+		cmd(fmt.Sprintf("zstd -d %s -o %s", compressed, plain))
 	case LZ4:
-		line("4. Decompress it:")
-		cmd(fmt.Sprintf("lz4 -d %s %s", base, plain))
+		line("%d. Decompress it:", step)
+		cmd(fmt.Sprintf("lz4 -d %s %s", compressed, plain))
 	default:
-		line("4. It is not compressed: %s is the %s itself.", plain, tool.format)
+		line("%d. It is not compressed: %s is the %s itself.", step, plain, tool.format)
 	}
 	line("")
+	step++
 	if tool.tool == "" {
-		line("5. Load %s with the database's own tool.", plain)
+		line("%d. Load %s with the database's own tool.", step, plain)
 		return []byte(b.String())
 	}
-	for _, l := range wrap(fmt.Sprintf("5. Load it with %s. %s:", tool.tool, tool.note), 72) {
+	for _, l := range wrap(fmt.Sprintf("%d. Load it with %s. %s:", step, tool.tool, tool.note), 72) {
 		line("%s", l)
 	}
 	for _, c := range tool.cmds {

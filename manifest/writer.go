@@ -47,6 +47,9 @@ type WriteOptions struct {
 	PartSize int64
 	// Concurrency bounds the compressor's goroutines; 0 means GOMAXPROCS.
 	Concurrency int
+	// Encrypt, when set, encrypts the compressed stream with age before it
+	// is split (see Encrypt); nil stores it in clear.
+	Encrypt *Encrypt
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
@@ -88,7 +91,9 @@ type Writer struct {
 	createdAt time.Time
 	dests     []*dest
 	comp      io.WriteCloser
-	async     *asyncWriter // compressor output → splitter, on its own goroutine
+	enc       io.WriteCloser // age, between the compressor and async; nil in clear
+	encInfo   *Encryption
+	async     *asyncWriter // compressor (or encryption) output → splitter, on its own goroutine
 	total     int64
 	split     splitter
 	done      bool
@@ -125,7 +130,16 @@ func NewWriter(ctx context.Context, dests []Destination, opts WriteOptions) (*Wr
 	}
 	w.split = splitter{w: w, sums: newStreamHash()}
 	w.async = newAsyncWriter(&w.split)
-	w.comp, err = NewCompressor(w.async, opts.Compression, opts.Concurrency)
+	var out io.Writer = w.async
+	if opts.Encrypt != nil {
+		if w.enc, w.encInfo, err = encryptTo(w.async, opts.Encrypt); err != nil {
+			w.Abort()
+			return nil, err
+		}
+		w.base += "." + AgeFormat
+		out = w.enc
+	}
+	w.comp, err = NewCompressor(out, opts.Compression, opts.Concurrency)
 	if err != nil {
 		w.Abort()
 		return nil, err
@@ -299,6 +313,11 @@ func (w *Writer) flush() error {
 	if err := w.comp.Close(); err != nil {
 		return fmt.Errorf("finish compression: %w", err)
 	}
+	if w.enc != nil {
+		if err := w.enc.Close(); err != nil {
+			return fmt.Errorf("finish encryption: %w", err)
+		}
+	}
 	if err := w.async.Close(); err != nil {
 		return err
 	}
@@ -363,6 +382,7 @@ func (w *Writer) manifest(md Metadata) *Manifest {
 		DatasourceType:      w.opts.DatasourceType,
 		BackupType:          w.opts.BackupType,
 		Compression:         w.opts.Compression,
+		Encryption:          w.encInfo,
 		TotalSizeBytes:      w.total,
 		CompressedSizeBytes: w.split.compressed,
 		CompressionRatio:    ratio,

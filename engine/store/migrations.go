@@ -41,6 +41,7 @@ var migrations = func() *migrate.Migrations {
 	ms.Add(retryColumnsMigration)        // migrations_retry.go
 	ms.Add(backupsByDatasourceMigration) // migrations_indexes.go
 	ms.Add(pinnedColumnMigration)        // migrations_pin.go
+	ms.Add(encryptionColumnMigration)    // migrations_encryption.go
 	return ms
 }()
 

@@ -80,22 +80,25 @@ type Retention = retention.Policy
 type BackupJob struct {
 	bun.BaseModel `bun:"table:backup_jobs" json:"-"`
 
-	ID                 string     `bun:"id,pk" json:"id"`
-	Name               string     `bun:"name,notnull" json:"name"`
-	DatasourceID       string     `bun:"datasource_id,notnull" json:"datasource_id"`
-	Schedule           string     `bun:"schedule" json:"schedule"` // cron expression
-	Timezone           string     `bun:"timezone" json:"timezone,omitempty"`
-	StorageLocationIDs []string   `bun:"storage_location_ids" json:"storage_location_ids"` // ordered: the first is preferred for restores
-	Compression        string     `bun:"compression" json:"compression"`                   // "gzip", "zstd", "lz4", "none"
-	MaxFileSizeMB      int        `bun:"max_file_size_mb,notnull" json:"max_file_size_mb"` // largest part in MiB; 0 at creation means DefaultMaxFileSizeMB
-	Retention          Retention  `bun:"retention" json:"retention"`
-	Enabled            bool       `bun:"enabled,notnull" json:"enabled"`
-	RetryAttempts      int        `bun:"retry_attempts,notnull" json:"retry_attempts"`           // failed backups run again this many times (0..MaxRetryAttempts); 0 never retries
-	RetryDelaySeconds  int        `bun:"retry_delay_seconds,notnull" json:"retry_delay_seconds"` // wait before the first retry, doubled per retry up to an hour; 0 at creation means DefaultRetryDelaySeconds
-	NextExecutionAt    *time.Time `bun:"next_execution_at" json:"next_execution_at"`
-	LastExecutionAt    *time.Time `bun:"last_execution_at" json:"last_execution_at"`
-	CreatedAt          time.Time  `bun:"created_at,notnull" json:"created_at"`
-	UpdatedAt          time.Time  `bun:"updated_at,notnull" json:"updated_at"`
+	ID                 string    `bun:"id,pk" json:"id"`
+	Name               string    `bun:"name,notnull" json:"name"`
+	DatasourceID       string    `bun:"datasource_id,notnull" json:"datasource_id"`
+	Schedule           string    `bun:"schedule" json:"schedule"` // cron expression
+	Timezone           string    `bun:"timezone" json:"timezone,omitempty"`
+	StorageLocationIDs []string  `bun:"storage_location_ids" json:"storage_location_ids"` // ordered: the first is preferred for restores
+	Compression        string    `bun:"compression" json:"compression"`                   // "gzip", "zstd", "lz4", "none"
+	MaxFileSizeMB      int       `bun:"max_file_size_mb,notnull" json:"max_file_size_mb"` // largest part in MiB; 0 at creation means DefaultMaxFileSizeMB
+	Retention          Retention `bun:"retention" json:"retention"`
+	Enabled            bool      `bun:"enabled,notnull" json:"enabled"`
+	RetryAttempts      int       `bun:"retry_attempts,notnull" json:"retry_attempts"`           // failed backups run again this many times (0..MaxRetryAttempts); 0 never retries
+	RetryDelaySeconds  int       `bun:"retry_delay_seconds,notnull" json:"retry_delay_seconds"` // wait before the first retry, doubled per retry up to an hour; 0 at creation means DefaultRetryDelaySeconds
+	// EncryptionRecipients are age public keys ("age1…"): when set, every
+	// backup of the job is encrypted to them (see manifest.Encrypt).
+	EncryptionRecipients []string   `bun:"encryption_recipients" json:"encryption_recipients,omitempty"`
+	NextExecutionAt      *time.Time `bun:"next_execution_at" json:"next_execution_at"`
+	LastExecutionAt      *time.Time `bun:"last_execution_at" json:"last_execution_at"`
+	CreatedAt            time.Time  `bun:"created_at,notnull" json:"created_at"`
+	UpdatedAt            time.Time  `bun:"updated_at,notnull" json:"updated_at"`
 }
 
 // Operation is what an execution does.

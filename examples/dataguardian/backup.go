@@ -37,8 +37,20 @@ func (c *cli) backup(ctx context.Context, args []string) error {
 	jobID := fs.String("job-id", "", "job ID, the first folder level (default TYPE-NAME, e.g. sqlite-app)")
 	compression := fs.String("compression", string(defaultCompression), "gzip, zstd, lz4 or none")
 	maxMB := fs.Int64("max-file-size-mb", defaultMaxFileSizeMB, "split the compressed backup into parts of at most this many MiB")
+	var recipients pathList
+	fs.Var(&recipients, "age-recipient", "encrypt the backup with age to this public key (age1…, from age-keygen); repeat it for more. "+
+		"Restore with --age-identity and a matching secret key")
 	if _, err := c.parse(fs, args); err != nil {
 		return err
+	}
+	var encrypt *manifest.Encrypt
+	for _, r := range recipients {
+		if err := manifest.CheckRecipient(r); err != nil {
+			return usagef("--age-recipient: %v", err)
+		}
+	}
+	if len(recipients) > 0 {
+		encrypt = &manifest.Encrypt{Recipients: recipients}
 	}
 	if err := required([2]string{"type", sf.typ}, [2]string{"dsn", sf.dsn}, [2]string{"storage", *storageDir}); err != nil {
 		return err
@@ -68,7 +80,8 @@ func (c *cli) backup(ctx context.Context, args []string) error {
 
 	p := c.startProgress("backup", 0)
 	res, err := manifest.Write(ctx, []manifest.Destination{{Name: "local", Storage: st}},
-		manifest.WriteOptions{JobID: *jobID, ExecutionID: uuid.NewString(), DatasourceType: drv.Type(), Compression: comp, PartSize: *maxMB << 20},
+		manifest.WriteOptions{JobID: *jobID, ExecutionID: uuid.NewString(), DatasourceType: drv.Type(), Compression: comp, PartSize: *maxMB << 20,
+			Encrypt: encrypt},
 		func(ctx context.Context, w io.Writer) (manifest.Metadata, error) {
 			return drv.Dump(ctx, src, p.writer(w), &drivers.DumpOptions{Logf: c.logf("[BACKUP]")})
 		})

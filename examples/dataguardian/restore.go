@@ -28,6 +28,7 @@ type restoreOutput struct {
 type restoreFlags struct {
 	source                            sourceFlags
 	force, recreate, verifyOnly, keep bool
+	ageIdentity                       string
 }
 
 func (c *cli) restore(ctx context.Context, args []string) error {
@@ -39,6 +40,7 @@ func (c *cli) restore(ctx context.Context, args []string) error {
 	fs.BoolVar(&f.recreate, "recreate", false, "drop and recreate the target database first (postgres, mysql); like --force, allows a non-empty target")
 	fs.BoolVar(&f.verifyOnly, "verify-only", false, "restore into a temporary database dg_verify_ID on the target's server, check it, report and drop it")
 	fs.BoolVar(&f.keep, "keep-verification-database", false, "with --verify-only: keep the temporary database")
+	fs.StringVar(&f.ageIdentity, "age-identity", "", "file of age secret keys (age-keygen output) to decrypt an encrypted backup (env "+envAgeIdentity+")")
 	pos, err := c.parse(fs, args, "RUN_DIR")
 	if err != nil {
 		return err
@@ -101,6 +103,13 @@ func (c *cli) runRestore(ctx context.Context, r *runDir, f *restoreFlags, out *r
 			return err
 		}
 	}
+	ids, err := c.ageIdentities(f.ageIdentity, "--age-identity")
+	if err != nil {
+		return err
+	}
+	if err := m.NeedsKey(len(ids) > 0); err != nil {
+		return fmt.Errorf("%w: give --age-identity or %s; the target was not touched", err, envAgeIdentity)
+	}
 	if err := c.verifyRun(ctx, r, m); err != nil {
 		return fmt.Errorf("%w; the target was not touched", err)
 	}
@@ -117,7 +126,7 @@ func (c *cli) runRestore(ctx context.Context, r *runDir, f *restoreFlags, out *r
 			err = fmt.Errorf("verification of %s in %s failed: %s", r.path, rep.Database, strings.Join(rep.Problems, "; "))
 		}
 		return err
-	})
+	}, manifest.WithIdentities(ids...))
 }
 
 // refuseNonEmpty fails unless target holds nothing a restore would

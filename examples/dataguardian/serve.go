@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -17,11 +18,13 @@ import (
 
 	"github.com/dataguardian/dataguardian"
 
+	"filippo.io/age"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dataguardian/dataguardian/engine"
 	sealer "github.com/dataguardian/dataguardian/engine/secrets"
 	"github.com/dataguardian/dataguardian/httpapi"
+	"github.com/dataguardian/dataguardian/manifest"
 )
 
 // Environment variables of the server commands. A flag given on the command
@@ -37,6 +40,7 @@ const (
 	envStorageDir      = "DG_STORAGE_DIR"
 	envMetricsAuth     = "DG_METRICS_AUTH"
 	envPublicURL       = "DG_PUBLIC_URL"
+	envAgeIdentity     = "DG_AGE_IDENTITY"
 	envAllowPaths      = "DG_ALLOW_PATHS" // directories separated by ":"
 )
 
@@ -223,6 +227,8 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	publicURL := fs.Env("public-url", envPublicURL, "",
 		"URL at which clients reach this server, e.g. https://backup.example.com, named first in the OpenAPI document's "+
 			"servers (default http://LISTEN when --listen names a host)")
+	ageIdentity := fs.Env("age-identity", envAgeIdentity, "",
+		"file of age secret keys (age-keygen output) restores and verifications decrypt encrypted backups with")
 	shutdown := fs.Env("shutdown-timeout", envShutdownTimeout, defaultShutdownTimeout.String(),
 		"on SIGINT/SIGTERM, how long running backups and HTTP requests may go on before they are cancelled")
 	var allow pathList
@@ -251,6 +257,10 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if u, err := url.Parse(publicURL.value); publicURL.value != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 		return usagef("%s %q: use an absolute http:// or https:// URL such as https://backup.example.com", publicURL.where(), publicURL.value)
 	}
+	ids, err := c.ageIdentities(ageIdentity.value, ageIdentity.where())
+	if err != nil {
+		return err
+	}
 	grace, err := time.ParseDuration(shutdown.value)
 	if err != nil || grace <= 0 {
 		return usagef("%s %q: use a positive duration such as 30s or 2m", shutdown.where(), shutdown.value)
@@ -270,7 +280,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return fmt.Errorf("%w: choose a free address with %s", err, listen.where())
 	}
 	defer ln.Close()
-	e, err := c.openEngine(ctx, sf, engine.Config{Logger: log, Worker: engine.WorkerOptions{ShutdownTimeout: grace},
+	e, err := c.openEngine(ctx, sf, engine.Config{Logger: log, AgeIdentities: ids, Worker: engine.WorkerOptions{ShutdownTimeout: grace},
 		AllowedPaths: roots, AllowedPathsFlag: "--allow-path"})
 	if err != nil {
 		return err
@@ -334,14 +344,14 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	return nil
 }
 
-// pathList is a repeatable flag of directories.
+// pathList is a repeatable flag of values (directories, keys).
 type pathList []string
 
 func (l *pathList) String() string { return strings.Join(*l, string(os.PathListSeparator)) }
 
 func (l *pathList) Set(v string) error {
 	if v == "" {
-		return errors.New("empty directory")
+		return errors.New("empty value")
 	}
 	*l = append(*l, v)
 	return nil
@@ -430,4 +440,30 @@ func servedAt(public string, addr net.Addr) string {
 		return "http://" + tcp.String()
 	}
 	return ""
+}
+
+// ageIdentities reads the age secret keys in the file at path (the flag's
+// value, else DG_AGE_IDENTITY; "" with neither: none). Each key is
+// redacted from the logs. where names the flag for errors.
+func (c *cli) ageIdentities(path, where string) ([]age.Identity, error) {
+	if path == "" {
+		path = c.getenv(envAgeIdentity)
+	}
+	if path == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usagef("%s %s: %v: give the key file age-keygen wrote", where, path, err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if l = strings.TrimSpace(l); strings.HasPrefix(l, "AGE-SECRET-KEY-") {
+			c.secrets.add(l)
+		}
+	}
+	ids, err := manifest.ParseIdentities(bytes.NewReader(data))
+	if err != nil {
+		return nil, usagef("%s %s: no age secret key in it (%v): give the key file age-keygen wrote", where, path, err)
+	}
+	return ids, nil
 }

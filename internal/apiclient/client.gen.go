@@ -797,6 +797,9 @@ type BackupJob struct {
 	// Enabled Whether the schedule runs
 	Enabled bool `json:"enabled"`
 
+	// EncryptionRecipients age public keys every backup is encrypted to (after compression); absent: backups are not encrypted
+	EncryptionRecipients *[]string `json:"encryption_recipients,omitempty"`
+
 	// Id Backup job ID (UUID)
 	Id string `json:"id"`
 
@@ -854,6 +857,11 @@ type BackupJobCreate struct {
 	// Enabled Whether the schedule runs; default true on create, unchanged on update
 	Enabled *bool `json:"enabled,omitempty"`
 
+	// EncryptionRecipients age public keys ("age1…", from age-keygen) to encrypt every new backup to, after compression; any one's secret key decrypts (give it to the server with --age-identity for restores and verifications). [] stops encrypting; omitted: none on create, unchanged on update. Older backups keep the keys they were made with
+	//
+	// Example: ["age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"]
+	EncryptionRecipients *[]string `json:"encryption_recipients,omitempty"`
+
 	// MaxFileSizeMb Largest part in MiB; 0 is the default
 	MaxFileSizeMb *int64 `json:"max_file_size_mb,omitempty"`
 
@@ -897,6 +905,11 @@ type BackupJobUpdate struct {
 
 	// Enabled Whether the schedule runs; default true on create, unchanged on update
 	Enabled *bool `json:"enabled,omitempty"`
+
+	// EncryptionRecipients age public keys ("age1…", from age-keygen) to encrypt every new backup to, after compression; any one's secret key decrypts (give it to the server with --age-identity for restores and verifications). [] stops encrypting; omitted: none on create, unchanged on update. Older backups keep the keys they were made with
+	//
+	// Example: ["age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"]
+	EncryptionRecipients *[]string `json:"encryption_recipients,omitempty"`
 
 	// MaxFileSizeMb Largest part in MiB; 0 is the default
 	MaxFileSizeMb *int64 `json:"max_file_size_mb,omitempty"`
