@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 
+	"filippo.io/age"
+
 	"github.com/dataguardian/dataguardian/internal/sqltext"
 	"github.com/dataguardian/dataguardian/manifest"
 	"github.com/dataguardian/dataguardian/storage"
@@ -137,24 +139,37 @@ func (d *discard) Rename(_ context.Context, from, to string) error {
 }
 
 // BenchmarkPipelineNoDisk is BenchmarkPipeline into a storage that drops
-// the bytes: the pipeline's overhead over the bare compressor, disk excluded.
+// the bytes: the pipeline's overhead over the bare compressor, disk
+// excluded; "+age" cases encrypt too (age, one X25519 recipient).
 func BenchmarkPipelineNoDisk(b *testing.B) {
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, c := range compressions {
-		b.Run(string(c), func(b *testing.B) {
-			b.SetBytes(benchSize)
-			b.ReportAllocs()
-			defer cpuPerOp(b)()
-			for b.Loop() {
-				_, err := manifest.Write(context.Background(), []manifest.Destination{{Name: "null", Storage: &discard{}}},
-					manifest.WriteOptions{JobID: "bench", DatasourceType: "mysql", Compression: c, PartSize: 64 << 20},
-					func(ctx context.Context, w io.Writer) (manifest.Metadata, error) {
-						_, err := io.Copy(w, sqltext.Repeat(benchBlock(), benchSize))
-						return manifest.Metadata{}, err
-					})
-				if err != nil {
-					b.Fatal(err)
-				}
+		for _, enc := range []*manifest.Encrypt{nil, {Recipients: []string{id.Recipient().String()}}} {
+			name := string(c)
+			if enc != nil {
+				name += "+age"
 			}
-		})
+			b.Run(name, func(b *testing.B) { benchNoDisk(b, c, enc) })
+		}
+	}
+}
+
+func benchNoDisk(b *testing.B, c manifest.Compression, enc *manifest.Encrypt) {
+	b.SetBytes(benchSize)
+	b.ReportAllocs()
+	defer cpuPerOp(b)()
+	for b.Loop() {
+		_, err := manifest.Write(context.Background(), []manifest.Destination{{Name: "null", Storage: &discard{}}},
+			manifest.WriteOptions{JobID: "bench", DatasourceType: "mysql", Compression: c, PartSize: 64 << 20, Encrypt: enc},
+			func(ctx context.Context, w io.Writer) (manifest.Metadata, error) {
+				_, err := io.Copy(w, sqltext.Repeat(benchBlock(), benchSize))
+				return manifest.Metadata{}, err
+			})
+		if err != nil {
+			b.Fatal(err)
+		}
 	}
 }

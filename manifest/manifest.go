@@ -31,13 +31,13 @@ var (
 
 // Manifest is the content of manifest.json, the commit marker of a backup.
 type Manifest struct {
-	Version             string      `json:"version"`
-	CreatedAt           time.Time   `json:"created_at"`
-	ExecutionID         string      `json:"execution_id"`
-	JobID               string      `json:"job_id"`
-	DatasourceType      string      `json:"datasource_type"`
-	BackupType          string      `json:"backup_type"`
-	Compression         Compression `json:"compression"`
+	Version        string      `json:"version"`
+	CreatedAt      time.Time   `json:"created_at"`
+	ExecutionID    string      `json:"execution_id"`
+	JobID          string      `json:"job_id"`
+	DatasourceType string      `json:"datasource_type"`
+	BackupType     string      `json:"backup_type"`
+	Compression    Compression `json:"compression"`
 	// Encryption, when set, says the compressed stream is encrypted (age)
 	// and to whom; the part files then end in ".age".
 	Encryption          *Encryption `json:"encryption,omitempty"`
