@@ -14,10 +14,10 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"filippo.io/age"
 	"github.com/dataguardian/dataguardian/drivers"
 	"github.com/dataguardian/dataguardian/engine/cleanup"
 	"github.com/dataguardian/dataguardian/engine/health"
-	"filippo.io/age"
 
 	"github.com/dataguardian/dataguardian/engine/pathpolicy"
 	"github.com/dataguardian/dataguardian/engine/queue"
