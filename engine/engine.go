@@ -12,13 +12,12 @@ import (
 	"strings"
 	"time"
 
+	"filippo.io/age"
 	"golang.org/x/sync/errgroup"
 
-	"filippo.io/age"
 	"github.com/dataguardian/dataguardian/drivers"
 	"github.com/dataguardian/dataguardian/engine/cleanup"
 	"github.com/dataguardian/dataguardian/engine/health"
-
 	"github.com/dataguardian/dataguardian/engine/pathpolicy"
 	"github.com/dataguardian/dataguardian/engine/queue"
 	"github.com/dataguardian/dataguardian/engine/scheduler"
