@@ -1,5 +1,5 @@
 // Package defaults holds the built-in plug-ins: every datasource driver
-// and the local and S3 storages. The root package fills them into an engine
+// and the local, S3 and SFTP storages. The root package fills them into an engine
 // Config that leaves them out (package engine imports no concrete driver
 // or storage); a program that builds its own registry starts from these.
 package defaults
@@ -18,6 +18,7 @@ import (
 	"github.com/dataguardian/dataguardian/storage"
 	"github.com/dataguardian/dataguardian/storage/local"
 	"github.com/dataguardian/dataguardian/storage/s3"
+	"github.com/dataguardian/dataguardian/storage/sftp"
 )
 
 // Drivers returns a new registry holding every built-in driver:
@@ -32,10 +33,10 @@ func Drivers() *drivers.Registry {
 	return r
 }
 
-// StorageOpeners returns the built-in storage location types: "local"
-// and "s3".
+// StorageOpeners returns the built-in storage location types: "local",
+// "s3" and "sftp".
 func StorageOpeners() map[string]store.StorageOpener {
-	return map[string]store.StorageOpener{"local": OpenLocal, "s3": OpenS3}
+	return map[string]store.StorageOpener{"local": OpenLocal, "s3": OpenS3, "sftp": OpenSFTP}
 }
 
 // OpenLocal opens a "local" storage location: the directory in its config
@@ -53,21 +54,41 @@ func OpenLocal(_ context.Context, loc *store.StorageLocation) (storage.Storage, 
 }
 
 // OpenS3 opens an "s3" storage location (keys of s3.ConfigFrom) after
-// checking that its bucket answers with its credentials; a bad setting is
-// a field error naming config.<key>.
+// checking that its bucket answers with its credentials.
 func OpenS3(ctx context.Context, loc *store.StorageLocation) (storage.Storage, error) {
 	cfg, err := s3.ConfigFrom(loc.Config)
-	if err == nil {
-		var st *s3.S3
-		if st, err = s3.New(ctx, cfg); err == nil {
-			return st, nil
-		}
+	if err != nil {
+		return nil, configError(loc, err)
 	}
-	var fe *s3.FieldError
-	if errors.As(err, &fe) {
-		return nil, store.InvalidField("config."+fe.Key, "storage location %q: config.%s: %v", loc.Name, fe.Key, fe.Err)
+	st, err := s3.New(ctx, cfg)
+	if err != nil {
+		return nil, configError(loc, err)
 	}
-	return nil, fmt.Errorf("storage location %q: %w", loc.Name, err)
+	return st, nil
+}
+
+// OpenSFTP opens an "sftp" storage location (keys of sftp.ConfigFrom)
+// after logging in with its pinned host key.
+func OpenSFTP(ctx context.Context, loc *store.StorageLocation) (storage.Storage, error) {
+	cfg, err := sftp.ConfigFrom(loc.Config)
+	if err != nil {
+		return nil, configError(loc, err)
+	}
+	st, err := sftp.New(ctx, cfg)
+	if err != nil {
+		return nil, configError(loc, err)
+	}
+	return st, nil
+}
+
+// configError is err of opening loc, a field error naming config.<key>
+// when the storage says which setting is to blame.
+func configError(loc *store.StorageLocation, err error) error {
+	var ce *storage.ConfigError
+	if errors.As(err, &ce) {
+		return store.InvalidField("config."+ce.Key, "storage location %q: config.%s: %v", loc.Name, ce.Key, ce.Err)
+	}
+	return fmt.Errorf("storage location %q: %w", loc.Name, err)
 }
 
 // Fill sets *r and *openers to the built-ins where they are nil.

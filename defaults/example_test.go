@@ -17,5 +17,5 @@ func ExampleDrivers() {
 	fmt.Println(slices.Sorted(maps.Keys(defaults.StorageOpeners())))
 	// Output:
 	// [files mariadb mysql postgres sqlite]
-	// [local s3]
+	// [local s3 sftp]
 }

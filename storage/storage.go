@@ -124,6 +124,19 @@ func ValidatePrefix(prefix string) error {
 	return nil
 }
 
+// ConfigError is a bad value in a storage location's config (a remote
+// storage's settings, or what its server answered to them): Key names the
+// config key to fix, such as "bucket" or "host_key".
+type ConfigError struct {
+	Key string
+	Err error
+}
+
+func (e *ConfigError) Error() string { return "config." + e.Key + ": " + e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *ConfigError) Unwrap() error { return e.Err }
+
 // OpError records the operation and key of a failed storage call.
 type OpError struct {
 	Op  string // "put", "open", "stat", "list", "delete", "rename"

@@ -1720,7 +1720,7 @@ type StorageLocation struct {
 
 // StorageLocationWrite defines model for StorageLocationWrite.
 type StorageLocationWrite struct {
-	// Config Type-specific settings. local: path (created if missing, must be writable). s3: endpoint (URL, default https://s3.amazonaws.com), bucket (must exist), prefix (ending in /), region, access_key_id and secret_access_key (or neither: the AWS environment and profile chain), session_token, path_style (true for MinIO and most self-hosted services), part_size_mb (5 to 5120, default 16). Secrets (keys naming a secret, password, token, access or private key) are stored sealed and never returned; on PUT an omitted secret keeps its stored value while no other setting changed
+	// Config Type-specific settings. local: path (created if missing, must be writable). s3: endpoint (URL, default https://s3.amazonaws.com), bucket (must exist), prefix (ending in /), region, access_key_id and secret_access_key (or neither: the AWS environment and profile chain), session_token, path_style (true for MinIO and most self-hosted services), part_size_mb (5 to 5120, default 16). sftp: host, port (default 22), user, path (absolute, on the server), host_key (required: the server's public key as ssh-keyscan prints it), password or private_key (+ private_key_passphrase). Secrets (keys naming a secret, password, token, access or private key) are stored sealed and never returned; on PUT an omitted secret keeps its stored value while no other setting changed
 	//
 	// Example: {"path":"/var/backups/dataguardian"}
 	Config map[string]string `json:"config"`

@@ -86,31 +86,22 @@ const (
 // sealed and never shows them.
 var SecretKeys = []string{KeySecretAccessKey, KeySessionToken}
 
-// FieldError names the config key a bad value is in.
-type FieldError struct {
-	Key string // e.g. "bucket"
-	Err error
-}
-
-func (e *FieldError) Error() string { return "config." + e.Key + ": " + e.Err.Error() }
-func (e *FieldError) Unwrap() error { return e.Err }
-
 // ConfigFrom reads a storage location's config map (keys Key*), naming
-// the key of any bad value in a *FieldError.
+// the key of any bad value in a *storage.ConfigError.
 func ConfigFrom(m map[string]string) (Config, error) {
 	c := Config{Endpoint: m[KeyEndpoint], Bucket: m[KeyBucket], Prefix: m[KeyPrefix], Region: m[KeyRegion],
 		AccessKeyID: m[KeyAccessKeyID], SecretAccessKey: m[KeySecretAccessKey], SessionToken: m[KeySessionToken]}
 	if v := m[KeyPathStyle]; v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			return c, &FieldError{KeyPathStyle, fmt.Errorf("%q is not a boolean: use true or false", v)}
+			return c, &storage.ConfigError{Key: KeyPathStyle, Err: fmt.Errorf("%q is not a boolean: use true or false", v)}
 		}
 		c.PathStyle = b
 	}
 	if v := m[KeyPartSizeMB]; v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 5 || n > 5120 {
-			return c, &FieldError{KeyPartSizeMB, fmt.Errorf("%q: use a whole number of MiB from 5 to 5120", v)}
+			return c, &storage.ConfigError{Key: KeyPartSizeMB, Err: fmt.Errorf("%q: use a whole number of MiB from 5 to 5120", v)}
 		}
 		c.PartSize = n << 20
 	}
@@ -120,23 +111,23 @@ func ConfigFrom(m map[string]string) (Config, error) {
 func (c *Config) check() error {
 	switch {
 	case c.Bucket == "":
-		return &FieldError{KeyBucket, errors.New("empty: name the bucket, which must exist")}
+		return &storage.ConfigError{Key: KeyBucket, Err: errors.New("empty: name the bucket, which must exist")}
 	case (c.AccessKeyID == "") != (c.SecretAccessKey == ""):
 		key := KeySecretAccessKey
 		if c.AccessKeyID == "" {
 			key = KeyAccessKeyID
 		}
-		return &FieldError{key, errors.New("give both access_key_id and secret_access_key, or neither (the AWS environment and profile chain)")}
+		return &storage.ConfigError{Key: key, Err: errors.New("give both access_key_id and secret_access_key, or neither (the AWS environment and profile chain)")}
 	case c.PartSize != 0 && c.PartSize < 5<<20:
-		return &FieldError{KeyPartSizeMB, errors.New("parts must be at least 5 MiB")}
+		return &storage.ConfigError{Key: KeyPartSizeMB, Err: errors.New("parts must be at least 5 MiB")}
 	}
 	if c.Prefix != "" {
 		if err := storage.ValidatePrefix(c.Prefix); err != nil || !strings.HasSuffix(c.Prefix, "/") {
-			return &FieldError{KeyPrefix, fmt.Errorf("%q: use a relative path ending in \"/\", such as dataguardian/", c.Prefix)}
+			return &storage.ConfigError{Key: KeyPrefix, Err: fmt.Errorf("%q: use a relative path ending in \"/\", such as dataguardian/", c.Prefix)}
 		}
 	}
 	if _, _, err := c.endpoint(); err != nil {
-		return &FieldError{KeyEndpoint, err}
+		return &storage.ConfigError{Key: KeyEndpoint, Err: err}
 	}
 	return nil
 }
@@ -197,7 +188,7 @@ func New(ctx context.Context, cfg Config) (*S3, error) {
 	c, err := minio.New(host, &minio.Options{Creds: creds, Secure: secure, Region: cfg.Region, BucketLookup: lookup,
 		Transport: tr, MaxRetries: 3})
 	if err != nil {
-		return nil, &FieldError{KeyEndpoint, err}
+		return nil, &storage.ConfigError{Key: KeyEndpoint, Err: err}
 	}
 	part := cfg.PartSize
 	if part == 0 {
@@ -209,7 +200,7 @@ func New(ctx context.Context, cfg Config) (*S3, error) {
 	case err != nil:
 		return nil, s.explain(err, host)
 	case !ok:
-		return nil, &FieldError{KeyBucket, fmt.Errorf("no bucket %q at %s: create it first", cfg.Bucket, host)}
+		return nil, &storage.ConfigError{Key: KeyBucket, Err: fmt.Errorf("no bucket %q at %s: create it first", cfg.Bucket, host)}
 	}
 	return s, nil
 }
@@ -219,9 +210,9 @@ func New(ctx context.Context, cfg Config) (*S3, error) {
 func (s *S3) explain(err error, host string) error {
 	switch r := minio.ToErrorResponse(err); r.Code {
 	case "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken", "ExpiredToken":
-		return &FieldError{KeyAccessKeyID, fmt.Errorf("%s refused the credentials for bucket %q (%s): check access_key_id and secret_access_key", host, s.bucket, r.Code)}
+		return &storage.ConfigError{Key: KeyAccessKeyID, Err: fmt.Errorf("%s refused the credentials for bucket %q (%s): check access_key_id and secret_access_key", host, s.bucket, r.Code)}
 	}
-	return &FieldError{KeyEndpoint, fmt.Errorf("cannot reach bucket %q at %s: %w", s.bucket, host, err)}
+	return &storage.ConfigError{Key: KeyEndpoint, Err: fmt.Errorf("cannot reach bucket %q at %s: %w", s.bucket, host, err)}
 }
 
 func (s *S3) key(key string) string { return s.prefix + key }

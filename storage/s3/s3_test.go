@@ -88,7 +88,7 @@ func TestNewRefuses(t *testing.T) {
 		{"a prefix without a slash", s3.Config{Endpoint: srv.Endpoint, Bucket: bucket, Prefix: "dg"}, s3.KeyPrefix},
 	} {
 		_, err := s3.New(ctx, c.cfg)
-		var fe *s3.FieldError
+		var fe *storage.ConfigError
 		if !errors.As(err, &fe) || fe.Key != c.key {
 			t.Errorf("%s: %v, want an error naming config.%s", c.name, err, c.key)
 		}
