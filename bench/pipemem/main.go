@@ -1,10 +1,12 @@
 // Command pipemem pushes a large SQL-like stream through the backup pipeline
-// into local storage and reads it back, so bench/pipeline-memory.sh can show
-// that memory stays flat whatever the stream size.
+// into local storage (and any -also destination: S3, SFTP) and reads it
+// back from local storage, so bench/pipeline-memory.sh can show that
+// memory stays flat whatever the stream size.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +14,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/dataguardian/dataguardian/defaults"
+	"github.com/dataguardian/dataguardian/engine/store"
 	"github.com/dataguardian/dataguardian/internal/sqltext"
 	"github.com/dataguardian/dataguardian/manifest"
 	"github.com/dataguardian/dataguardian/storage/local"
@@ -22,6 +26,11 @@ func main() {
 	comp := flag.String("compression", "zstd", "gzip, zstd, lz4 or none")
 	part := flag.Int64("part-mb", 256, "max_file_size_mb")
 	dir := flag.String("storage", "", "storage root (default: a temporary directory, removed afterwards)")
+	var also []string
+	flag.Func("also", `another destination, as a storage location in JSON: {"type":"s3","config":{...}} (repeatable)`, func(v string) error {
+		also = append(also, v)
+		return nil
+	})
 	flag.Parse()
 	c, err := manifest.ParseCompression(*comp)
 	if err != nil {
@@ -39,9 +48,26 @@ func main() {
 		log.Fatal(err)
 	}
 	ctx := context.Background()
+	dests := []manifest.Destination{{Name: "disk", Storage: s}}
+	for _, a := range also {
+		var loc store.StorageLocation
+		if err := json.Unmarshal([]byte(a), &loc); err != nil {
+			log.Fatalf("-also %s: %v", a, err)
+		}
+		loc.Name = loc.Type
+		open := defaults.StorageOpeners()[loc.Type]
+		if open == nil {
+			log.Fatalf("-also: unknown type %q", loc.Type)
+		}
+		st, err := open(ctx, &loc)
+		if err != nil {
+			log.Fatal(err)
+		}
+		dests = append(dests, manifest.Destination{Name: loc.Type, Storage: st})
+	}
 	n := *size << 20
 	start := time.Now()
-	res, err := manifest.Write(ctx, []manifest.Destination{{Name: "disk", Storage: s}},
+	res, err := manifest.Write(ctx, dests,
 		manifest.WriteOptions{JobID: "pipemem", DatasourceType: "mysql", Compression: c, PartSize: *part << 20},
 		func(ctx context.Context, w io.Writer) (manifest.Metadata, error) {
 			_, err := io.Copy(w, sqltext.Reader(7, n))
@@ -49,6 +75,11 @@ func main() {
 		})
 	if err != nil {
 		log.Fatal(err)
+	}
+	for _, d := range res.Destinations {
+		if d.Err != nil {
+			log.Fatalf("%s: %v", d.Name, d.Err)
+		}
 	}
 	backup := time.Since(start)
 	start = time.Now()
