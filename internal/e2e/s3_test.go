@@ -40,21 +40,8 @@ func TestBackupToS3(t *testing.T) {
 		t.Errorf("the created location: %s", b)
 	}
 
-	app := sqliteApp(t, 300)
-	wantRows, wantSum := content(t, app)
-	var ds httpapi.Datasource
-	admin.must(http.StatusCreated, "POST", "/api/datasources", map[string]any{"name": "shop", "type": "sqlite", "path": app}, &ds)
-	var locs []httpapi.StorageLocation
-	admin.must(http.StatusOK, "GET", "/api/storage-locations", nil, &locs)
-	var local httpapi.StorageLocation
-	for _, l := range locs {
-		if l.Type == "local" {
-			local = l
-		}
-	}
-	var job httpapi.BackupJob
-	admin.must(http.StatusCreated, "POST", "/api/backup-jobs", map[string]any{"name": "offsite-nightly", "datasource_id": ds.ID,
-		"storage_location_ids": []string{local.ID, offsite.ID}, "compression": "zstd"}, &job)
+	o := newOffsiteJob(t, admin, offsite.ID)
+	ds, local, job := o.ds, o.localID, o.job
 	first := runBackup(admin, job.ID)
 
 	// The run folder in the bucket: the same files as on disk.
@@ -75,17 +62,7 @@ func TestBackupToS3(t *testing.T) {
 		t.Fatalf("copies of the first backup: %+v", copies)
 	}
 
-	// Restore from the S3 copy.
-	mustExec(t, app, `DELETE FROM orders`)
-	var restore httpapi.Execution
-	admin.must(http.StatusAccepted, "POST", "/api/backups/"+first.ID+"/restore", map[string]any{
-		"confirmation_phrase": "RESTAURAR", "storage_location_id": offsite.ID}, &restore)
-	if x := admin.waitExecution(restore.ID); x.Status != "completed" {
-		t.Fatalf("restore from S3: %+v", x)
-	}
-	if n, sum := content(t, app); n != wantRows || sum != wantSum {
-		t.Fatalf("after the restore from S3: %d rows (%s), want %d (%s)", n, sum, wantRows, wantSum)
-	}
+	o.restoreFrom(t, admin, first.ID, offsite.ID)
 
 	// The S3 server down: the local copy is written, the S3 one is not.
 	s3srv.Kill()
@@ -96,10 +73,54 @@ func TestBackupToS3(t *testing.T) {
 	for _, c := range datasourceBackups(admin, ds.ID)[second.ID].Storages {
 		got[c.StorageLocationID] = c.Status
 	}
-	if second.Status != "completed" || got[local.ID] != "available" || got[offsite.ID] != "unreachable" {
+	if second.Status != "completed" || got[local] != "available" || got[offsite.ID] != "unreachable" {
 		t.Errorf("a backup with S3 down: %s, copies %v; want completed with the local copy available and the S3 one unreachable", second.Status, got)
 	}
 	if c := datasourceBackups(admin, ds.ID)[first.ID].Storages; len(c) != 2 || c[0].Status != "available" {
 		t.Errorf("the first backup's copies after the failure: %+v", c)
+	}
+}
+
+// offsiteJob is a SQLite datasource of 300 rows and a job writing it to the
+// server's local storage location and to an off-site one.
+type offsiteJob struct {
+	app      string // the database file
+	wantRows int
+	wantSum  string
+	ds       httpapi.Datasource
+	localID  string
+	job      httpapi.BackupJob
+}
+
+func newOffsiteJob(t *testing.T, admin client, offsiteID string) offsiteJob {
+	t.Helper()
+	o := offsiteJob{app: sqliteApp(t, 300)}
+	o.wantRows, o.wantSum = content(t, o.app)
+	admin.must(http.StatusCreated, "POST", "/api/datasources", map[string]any{"name": "shop", "type": "sqlite", "path": o.app}, &o.ds)
+	var locs []httpapi.StorageLocation
+	admin.must(http.StatusOK, "GET", "/api/storage-locations", nil, &locs)
+	for _, l := range locs {
+		if l.Type == "local" {
+			o.localID = l.ID
+		}
+	}
+	admin.must(http.StatusCreated, "POST", "/api/backup-jobs", map[string]any{"name": "offsite-nightly", "datasource_id": o.ds.ID,
+		"storage_location_ids": []string{o.localID, offsiteID}, "compression": "zstd"}, &o.job)
+	return o
+}
+
+// restoreFrom empties the database, restores backupID from the copy on
+// storage location locID, and checks that the rows came back.
+func (o offsiteJob) restoreFrom(t *testing.T, admin client, backupID, locID string) {
+	t.Helper()
+	mustExec(t, o.app, `DELETE FROM orders`)
+	var restore httpapi.Execution
+	admin.must(http.StatusAccepted, "POST", "/api/backups/"+backupID+"/restore", map[string]any{
+		"confirmation_phrase": "RESTAURAR", "storage_location_id": locID}, &restore)
+	if x := admin.waitExecution(restore.ID); x.Status != "completed" {
+		t.Fatalf("restore from %s: %+v", locID, x)
+	}
+	if n, sum := content(t, o.app); n != o.wantRows || sum != o.wantSum {
+		t.Fatalf("after the restore from %s: %d rows (%s), want %d (%s)", locID, n, sum, o.wantRows, o.wantSum)
 	}
 }

@@ -54,29 +54,12 @@ func TestBackupToSFTP(t *testing.T) {
 		t.Errorf("moved to another host without the password: %s", b)
 	}
 
-	app := sqliteApp(t, 200)
-	wantRows, wantSum := content(t, app)
-	var ds httpapi.Datasource
-	admin.must(http.StatusCreated, "POST", "/api/datasources", map[string]any{"name": "shop", "type": "sqlite", "path": app}, &ds)
-	var locs []httpapi.StorageLocation
-	admin.must(http.StatusOK, "GET", "/api/storage-locations", nil, &locs)
-	var job httpapi.BackupJob
-	admin.must(http.StatusCreated, "POST", "/api/backup-jobs", map[string]any{"name": "sftp-nightly", "datasource_id": ds.ID,
-		"storage_location_ids": []string{locs[0].ID, offsite.ID}}, &job)
-	backup := runBackup(admin, job.ID)
-	for _, name := range []string{"manifest.json", "SHA256SUMS", "RECOVERY.txt", "backup.db.gz"} {
+	o := newOffsiteJob(t, admin, offsite.ID)
+	backup := runBackup(admin, o.job.ID)
+	for _, name := range []string{"manifest.json", "SHA256SUMS", "RECOVERY.txt", "backup.db.zst"} {
 		if _, err := os.Stat(filepath.Join(root, backup.BackupPath, name)); err != nil {
 			t.Errorf("on the SFTP server: %v", err)
 		}
 	}
-	mustExec(t, app, `DELETE FROM orders`)
-	var restore httpapi.Execution
-	admin.must(http.StatusAccepted, "POST", "/api/backups/"+backup.ID+"/restore", map[string]any{
-		"confirmation_phrase": "RESTAURAR", "storage_location_id": offsite.ID}, &restore)
-	if x := admin.waitExecution(restore.ID); x.Status != "completed" {
-		t.Fatalf("restore from SFTP: %+v", x)
-	}
-	if n, sum := content(t, app); n != wantRows || sum != wantSum {
-		t.Fatalf("after the restore from SFTP: %d rows (%s), want %d (%s)", n, sum, wantRows, wantSum)
-	}
+	o.restoreFrom(t, admin, backup.ID, offsite.ID)
 }
