@@ -9,6 +9,7 @@ import (
 
 	"github.com/dataguardian/dataguardian/drivers"
 	"github.com/dataguardian/dataguardian/manifest"
+	"github.com/dataguardian/dataguardian/storage"
 	"github.com/dataguardian/dataguardian/storage/local"
 	"github.com/google/uuid"
 )
@@ -33,7 +34,7 @@ func (c *cli) backup(ctx context.Context, args []string) error {
 	var sf sourceFlags
 	sf.register(fs, "datasource type: postgres, mysql, mariadb, sqlite or files (required)",
 		"what to back up: a postgres:// or mysql:// URL, user:pass@tcp(host:3306)/db, or a file or directory path (required)")
-	storageDir := fs.String("storage", "", "storage directory the run folder is created in (required; created if missing)")
+	storageDir := fs.String("storage", "", "storage directory the run folder is created in (required; created if missing), or "+remoteHelp)
 	jobID := fs.String("job-id", "", "job ID, the first folder level (default TYPE-NAME, e.g. sqlite-app)")
 	compression := fs.String("compression", string(defaultCompression), "gzip, zstd, lz4 or none")
 	maxMB := fs.Int64("max-file-size-mb", defaultMaxFileSizeMB, "split the compressed backup into parts of at most this many MiB")
@@ -73,9 +74,18 @@ func (c *cli) backup(ctx context.Context, args []string) error {
 	if *jobID == "" {
 		*jobID = defaultJobID(src)
 	}
-	st, err := local.New(*storageDir)
-	if err != nil {
-		return err
+	var st storage.Storage
+	root := *storageDir
+	if isRemote(root) {
+		if st, _, err = c.openRemote(ctx, root, false); err != nil {
+			return err
+		}
+	} else {
+		l, err := local.New(root)
+		if err != nil {
+			return err
+		}
+		st, root = l, l.Root()
 	}
 
 	p := c.startProgress("backup", 0)
@@ -89,7 +99,11 @@ func (c *cli) backup(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("back up %s: %w (no manifest.json was written: nothing to restore from this run)", src, err)
 	}
-	out := backupOutput{Dir: filepath.Join(st.Root(), filepath.FromSlash(res.Dir)), Key: res.Dir, Storage: st.Root(),
+	dir := remoteJoin(root, res.Dir)
+	if !isRemote(root) {
+		dir = filepath.Join(root, filepath.FromSlash(res.Dir))
+	}
+	out := backupOutput{Dir: dir, Key: res.Dir, Storage: root,
 		Source: src.String(), Manifest: summarize(res.Manifest)}
 	if *asJSON {
 		return c.printJSON(out)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dataguardian/dataguardian/manifest"
+	"github.com/dataguardian/dataguardian/storage"
 )
 
 // lsEntry is one run folder in the --json output of ls.
@@ -32,9 +33,21 @@ func (c *cli) ls(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStorageDir(pos[0])
-	if err != nil {
-		return err
+	var st storage.Storage
+	root := pos[0]
+	// where is the folder of a run under root, as a path or a URL.
+	where := func(key string) string { return remoteJoin(root, key) }
+	if isRemote(root) {
+		if st, _, err = c.openRemote(ctx, root, false); err != nil {
+			return err
+		}
+	} else {
+		l, err := openStorageDir(root)
+		if err != nil {
+			return err
+		}
+		st = l
+		where = func(key string) string { return filepath.Join(l.Root(), filepath.FromSlash(key)) }
 	}
 	backups, err := manifest.List(ctx, st)
 	if err != nil {
@@ -42,7 +55,7 @@ func (c *cli) ls(ctx context.Context, args []string) error {
 	}
 	entries := make([]lsEntry, 0, len(backups))
 	for _, b := range backups {
-		e := lsEntry{Dir: filepath.Join(st.Root(), filepath.FromSlash(b.Dir)), Key: b.Dir, JobID: b.JobID, Time: b.Time,
+		e := lsEntry{Dir: where(b.Dir), Key: b.Dir, JobID: b.JobID, Time: b.Time,
 			Status: b.Status, Reason: b.Reason, SizeBytes: b.StoredBytes}
 		if m := b.Manifest; m != nil {
 			e.DatasourceType, e.Compression, e.TotalSizeBytes, e.Parts = m.DatasourceType, m.Compression, m.TotalSizeBytes, len(m.Chunks)
@@ -65,7 +78,11 @@ func (c *cli) ls(ctx context.Context, args []string) error {
 		if e.Status == manifest.StatusCompleted || e.Status == manifest.StatusDamaged {
 			typ, comp, parts = e.DatasourceType, string(e.Compression), fmt.Sprint(e.Parts)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", filepath.Join(pos[0], filepath.FromSlash(e.Key)), e.Status, typ, comp, e.Size, parts)
+		shown := filepath.Join(pos[0], filepath.FromSlash(e.Key)) // as the user named the storage
+		if isRemote(root) {
+			shown = e.Dir
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", shown, e.Status, typ, comp, e.Size, parts)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -51,7 +51,7 @@ func (c *cli) restore(ctx context.Context, args []string) error {
 	if f.keep && !f.verifyOnly {
 		return usagef("--keep-verification-database needs --verify-only")
 	}
-	r, err := openRunDir(pos[0])
+	r, err := c.openRun(ctx, pos[0])
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,19 @@ type runDir struct {
 	st   storage.Storage
 }
 
+// openRun opens the run folder at path: a local folder (openRunDir) or a
+// remote one, s3://BUCKET/PREFIX/JOB/RUN or sftp://USER@HOST/PATH/JOB/RUN.
+func (c *cli) openRun(ctx context.Context, path string) (*runDir, error) {
+	if !isRemote(path) {
+		return openRunDir(path)
+	}
+	st, key, err := c.openRemote(ctx, path, true)
+	if err != nil {
+		return nil, err
+	}
+	return &runDir{path: path, key: key, st: st}, nil
+}
+
 // openRunDir opens the run folder at path, which must exist. A folder
 // without manifest.json that does not look like a run either (no run-time
 // name, no part, no reservation) is a usage error; an incomplete run is

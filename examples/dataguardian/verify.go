@@ -42,7 +42,7 @@ func (c *cli) verify(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	r, err := openRunDir(pos[0])
+	r, err := c.openRun(ctx, pos[0])
 	if err != nil {
 		return err
 	}
