@@ -53,17 +53,18 @@ func expectStatus(t *testing.T, srv *servertest.Server, method, path, token stri
 	return b
 }
 
-// readmeSession returns the shell session between the curl-session markers
-// of the README, without its code fence.
-func readmeSession(t *testing.T) string {
+// readmeBlock returns the ```sh block of the README between the markers
+// <!-- NAME:begin --> and <!-- NAME:end -->, without its code fence.
+func readmeBlock(t *testing.T, name string) string {
 	t.Helper()
 	b, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile("(?s)<!-- curl-session:begin -->\\s*```sh\\n(.*?)```\\s*<!-- curl-session:end -->").FindSubmatch(b)
+	q := regexp.QuoteMeta(name)
+	m := regexp.MustCompile("(?s)<!-- " + q + ":begin -->\\s*```sh\\n(.*?)```\\s*<!-- " + q + ":end -->").FindSubmatch(b)
 	if m == nil {
-		t.Fatal("README.md has no ```sh block between <!-- curl-session:begin --> and <!-- curl-session:end -->")
+		t.Fatalf("README.md has no ```sh block between <!-- %s:begin --> and <!-- %s:end -->", name, name)
 	}
 	return string(m[1])
 }
@@ -78,7 +79,7 @@ func TestREADMECurlSession(t *testing.T) {
 		_, err := exec.LookPath(tool)
 		testsvc.Require(t, tool+" (the README session runs with it)", err)
 	}
-	session := readmeSession(t)
+	session := readmeBlock(t, "curl-session")
 	// As the README says: the server runs in the repository root, whose
 	// directories the API may then use (the default --allow-path).
 	srv := startServer(t, &servertest.Options{Dir: "../..", Env: []string{servertest.AllowPathsEnv + "="}})
