@@ -12,6 +12,8 @@ import (
 	"io"
 	"log"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"time"
 
 	"github.com/dataguardian/dataguardian/defaults"
@@ -31,7 +33,22 @@ func main() {
 		also = append(also, v)
 		return nil
 	})
+	heapProfile := flag.String("heapprofile", "", "write a heap profile (in use) to this file, taken -heapprofile-after into the backup")
+	heapAfter := flag.Duration("heapprofile-after", 2*time.Second, "when to take -heapprofile")
 	flag.Parse()
+	if *heapProfile != "" {
+		time.AfterFunc(*heapAfter, func() {
+			f, err := os.Create(*heapProfile)
+			if err != nil {
+				log.Fatal(err)
+			}
+			runtime.GC()
+			if err := pprof.WriteHeapProfile(f); err != nil {
+				log.Fatal(err)
+			}
+			f.Close()
+		})
+	}
 	c, err := manifest.ParseCompression(*comp)
 	if err != nil {
 		log.Fatal(err)
