@@ -3,7 +3,8 @@
 // minio-go.
 //
 // Objects are written with a streaming multipart upload through one
-// buffer of Config.PartSize, so memory does not grow with the backup; an
+// pooled buffer of Config.PartSize, so memory does not grow with the
+// backup; an
 // object becomes visible only when its upload completes, and a failed or
 // cancelled upload is aborted (AbortIncomplete removes what a killed
 // process left). IfNotExist is the conditional write If-None-Match: *.
@@ -21,6 +22,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -32,11 +34,6 @@ import (
 // DefaultPartSize is the size of each uploaded part, and of the one buffer
 // a Put holds: S3 allows at most 10,000 parts, so objects up to ~156 GiB.
 const DefaultPartSize = 16 << 20
-
-// smallObject is how much a Put reads before it decides: a stream that
-// ends within it goes up in one request, a longer one as a multipart
-// upload.
-const smallObject = 1 << 20
 
 // Config locates a bucket and says how to reach it.
 type Config struct {
@@ -151,6 +148,7 @@ type S3 struct {
 	bucket   string
 	prefix   string
 	partSize uint64
+	bufs     sync.Pool // *[]byte of partSize
 }
 
 var (
@@ -245,42 +243,88 @@ func (r *readerErr) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Put uploads r to key: in one request when it ends within 1 MiB, else as
-// a multipart upload of PartSize parts completed only at r's end.
+// Put uploads r to key: in one request when it ends within one part,
+// else as a multipart upload of PartSize parts, completed only at r's end
+// (aborted on any failure). The part buffer is reused from Put to Put, so
+// a backup's many parts do not each leave PartSize of garbage.
 func (s *S3) Put(ctx context.Context, key string, r io.Reader, opts *storage.PutOptions) error {
 	if err := storage.ValidateKey(key); err != nil {
 		return &storage.OpError{Op: "put", Key: key, Err: err}
 	}
-	po := minio.PutObjectOptions{ContentType: "application/octet-stream", PartSize: s.partSize, DisableMultipart: false}
+	po := minio.PutObjectOptions{ContentType: "application/octet-stream"}
 	if opts != nil && opts.IfNotExist {
 		po.SetMatchETagExcept("*")
 	}
+	bp := s.buffer()
+	defer s.bufs.Put(bp)
+	buf := *bp
 	src := &readerErr{r: r}
-	head := make([]byte, smallObject)
-	n, err := io.ReadFull(src, head)
-	size := int64(-1)
-	var body io.Reader
-	switch {
-	case err == io.EOF || err == io.ErrUnexpectedEOF:
-		body, size = bytes.NewReader(head[:n]), int64(n)
-	case err != nil:
-		return &storage.OpError{Op: "put", Key: key, Err: err}
-	default:
-		body = io.MultiReader(bytes.NewReader(head), src)
+	failed := func(err error) error {
+		switch {
+		case src.err != nil:
+			return &storage.OpError{Op: "put", Key: key, Err: src.err}
+		case ctx.Err() != nil:
+			return &storage.OpError{Op: "put", Key: key, Err: fmt.Errorf("%w (%v)", ctx.Err(), err)}
+		}
+		return fail("put", key, err)
 	}
-	if err := ctx.Err(); err != nil {
-		return &storage.OpError{Op: "put", Key: key, Err: err}
-	}
-	_, err = s.c.PutObject(ctx, s.bucket, s.key(key), body, size, po)
-	switch {
-	case err == nil:
+	n, err := io.ReadFull(src, buf)
+	if err == io.EOF || err == io.ErrUnexpectedEOF { // it fits in one request
+		if err := ctx.Err(); err != nil {
+			return &storage.OpError{Op: "put", Key: key, Err: err}
+		}
+		if _, err := s.c.PutObject(ctx, s.bucket, s.key(key), bytes.NewReader(buf[:n]), int64(n), po); err != nil {
+			return failed(err)
+		}
 		return nil
-	case src.err != nil:
-		return &storage.OpError{Op: "put", Key: key, Err: src.err}
-	case ctx.Err() != nil:
-		return &storage.OpError{Op: "put", Key: key, Err: fmt.Errorf("%w (%v)", ctx.Err(), err)}
 	}
-	return fail("put", key, err)
+	if err != nil {
+		return &storage.OpError{Op: "put", Key: key, Err: err}
+	}
+	core := minio.Core{Client: s.c}
+	id, err := core.NewMultipartUpload(ctx, s.bucket, s.key(key), po)
+	if err != nil {
+		return failed(err)
+	}
+	var parts []minio.CompletePart
+	for {
+		p, err := core.PutObjectPart(ctx, s.bucket, s.key(key), id, len(parts)+1, bytes.NewReader(buf[:n]), int64(n), minio.PutObjectPartOptions{})
+		if err != nil {
+			s.abort(key, id)
+			return failed(err)
+		}
+		parts = append(parts, minio.CompletePart{PartNumber: p.PartNumber, ETag: p.ETag})
+		n, err = io.ReadFull(src, buf)
+		if err == io.EOF {
+			break
+		}
+		if err != nil && err != io.ErrUnexpectedEOF {
+			s.abort(key, id)
+			return failed(err)
+		}
+	}
+	if _, err := core.CompleteMultipartUpload(ctx, s.bucket, s.key(key), id, parts, po); err != nil {
+		s.abort(key, id)
+		return failed(err)
+	}
+	return nil
+}
+
+// buffer returns a part buffer from the pool.
+func (s *S3) buffer() *[]byte {
+	if b, ok := s.bufs.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, s.partSize)
+	return &b
+}
+
+// abort ends an unfinished multipart upload, also when the Put's context
+// is done (AbortIncomplete removes what this could not).
+func (s *S3) abort(key, id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = minio.Core{Client: s.c}.AbortMultipartUpload(ctx, s.bucket, s.key(key), id)
 }
 
 // Open reads length bytes of key from offset (length < 0: to the end),
