@@ -17,7 +17,9 @@ import (
 // loopback) created over the API (its secret never shown again, a wrong
 // one refused at its field); a job writing to the local disk and to S3;
 // the run folder in the bucket as on disk; a restore from the S3 copy
-// brings the rows back; with the S3 server down, the next backup keeps its
+// brings the rows back; a part deleted from the bucket makes that copy
+// missing and its restore refused before the target is touched, while the
+// local copy restores; with the S3 server down, the next backup keeps its
 // local copy and marks the S3 one unreachable, and the earlier backup's
 // copies stay as they were.
 func TestBackupToS3(t *testing.T) {
@@ -63,6 +65,43 @@ func TestBackupToS3(t *testing.T) {
 	}
 
 	o.restoreFrom(t, admin, first.ID, offsite.ID)
+
+	// A part deleted from the bucket behind our back: a restore from that
+	// copy is refused before the target is touched and the copy shows
+	// missing; the local copy stays available and restores.
+	damaged := runBackup(admin, job.ID)
+	removed := 0
+	for obj := range s3srv.Client(t).ListObjectsIter(t.Context(), bucket, minio.ListObjectsOptions{Prefix: "dg/" + damaged.BackupPath + "/backup.", Recursive: true}) {
+		if obj.Err != nil {
+			t.Fatal(obj.Err)
+		}
+		if err := s3srv.Client(t).RemoveObject(t.Context(), bucket, obj.Key, minio.RemoveObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		removed++
+	}
+	if removed == 0 {
+		t.Fatal("no part to remove")
+	}
+	mustExec(t, o.app, `DELETE FROM orders WHERE id > 10`)
+	beforeRows, beforeSum := content(t, o.app)
+	var refused httpapi.Execution
+	admin.must(http.StatusAccepted, "POST", "/api/backups/"+damaged.ID+"/restore", map[string]any{
+		"confirmation_phrase": "RESTAURAR", "storage_location_id": offsite.ID}, &refused)
+	if x := admin.waitExecution(refused.ID); x.Status != "failed" {
+		t.Errorf("a restore from a copy missing its part: %s", x.Status)
+	}
+	if n, sum := content(t, o.app); n != beforeRows || sum != beforeSum {
+		t.Fatalf("the refused restore touched the target: %d rows", n)
+	}
+	status := map[string]string{}
+	for _, c := range datasourceBackups(admin, ds.ID)[damaged.ID].Storages {
+		status[c.StorageLocationID] = c.Status
+	}
+	if status[offsite.ID] != "missing" || status[local] != "available" {
+		t.Errorf("copies after the part was deleted: %v; want the S3 copy missing, the local one available", status)
+	}
+	o.restoreFrom(t, admin, damaged.ID, local)
 
 	// The S3 server down: the local copy is written, the S3 one is not.
 	s3srv.Kill()
