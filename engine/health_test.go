@@ -169,7 +169,7 @@ func testHealthTransitions(t *testing.T, url string) {
 	}
 
 	// Every check is a row, newest first.
-	rows, err := e.store.ListHealthChecks(ctx, ds.ID, -1)
+	rows, err := e.store.ListHealthChecks(ctx, ds.ID, -1, 0)
 	mustNoErr(t, "list health checks", err)
 	var statuses []HealthStatus
 	for _, r := range rows {
@@ -185,7 +185,7 @@ func testHealthTransitions(t *testing.T, url string) {
 	if r := rows[2]; r.LatencyMS != nil || r.ErrorMessage == "" {
 		t.Errorf("stored failed check = %+v", r)
 	}
-	if hc, err := e.store.ListHealthChecks(ctx, other.ID, -1); err != nil || len(hc) != 0 {
+	if hc, err := e.store.ListHealthChecks(ctx, other.ID, -1, 0); err != nil || len(hc) != 0 {
 		t.Errorf("other datasource has checks %v, %v", hc, err)
 	}
 
@@ -274,12 +274,12 @@ func TestHealthCycle(t *testing.T) {
 	if rep.Pruned != 1 {
 		t.Errorf("pruned %d, want 1 (the 8-day-old check)", rep.Pruned)
 	}
-	rows, err := e.store.ListHealthChecks(ctx, first.ID, -1)
+	rows, err := e.store.ListHealthChecks(ctx, first.ID, -1, 0)
 	mustNoErr(t, "list", err)
 	if len(rows) != 2 || rows[1].ID != recent.ID {
 		t.Errorf("after pruning %s has %d checks, want the new one and the 6-day-old one", first.Name, len(rows))
 	}
-	if got, _ := e.store.ListHealthChecks(ctx, off.ID, -1); len(got) != 0 {
+	if got, _ := e.store.ListHealthChecks(ctx, off.ID, -1, 0); len(got) != 0 {
 		t.Errorf("disabled datasource was checked")
 	}
 	if len(rep.Storages) != 1 || rep.Storages[0].Status != HealthOK {
@@ -363,7 +363,7 @@ func TestHealthWorker(t *testing.T) {
 			t.Fatal("Run did not return within 1s of cancel")
 		}
 		t.Logf("Run returned %s after cancel", time.Since(start))
-		if got, _ := e.store.ListHealthChecks(t.Context(), hang.ID, -1); len(got) != 0 {
+		if got, _ := e.store.ListHealthChecks(t.Context(), hang.ID, -1, 0); len(got) != 0 {
 			t.Errorf("a check cut short by shutdown was recorded: %+v", got[0])
 		}
 		if _, n := w.Last(); n != 0 {

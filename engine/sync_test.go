@@ -225,7 +225,7 @@ func TestRunSyncNowCopiesSourceIntoTarget(t *testing.T) {
 		}
 	}
 
-	list, err := e.Store().ListSyncExecutions(ctx, f.job.ID, 0)
+	list, err := e.Store().ListSyncExecutions(ctx, f.job.ID, 0, 0)
 	mustNoErr(t, "list executions", err)
 	if len(list) != 2 || list[0].ID != runs[1].ID || list[1].ID != runs[0].ID {
 		t.Fatalf("ListSyncExecutions = %d rows; want both runs, newest first", len(list))
@@ -257,11 +257,11 @@ func TestRunSyncNowCopiesSourceIntoTarget(t *testing.T) {
 	f.job.Schedule, f.job.NextExecutionAt = "*/5 * * * *", &past
 	mustNoErr(t, "make due", e.Store().UpdateSyncJob(ctx, f.job, "schedule", "next_execution_at"))
 	waitFor(t, "the scheduled sync", func() bool {
-		xs, _ := e.Store().ListSyncExecutions(ctx, f.job.ID, -1)
+		xs, _ := e.Store().ListSyncExecutions(ctx, f.job.ID, -1, 0)
 		return len(xs) == 3 && xs[0].Status == ExecutionCompleted
 	})
 	time.Sleep(300 * time.Millisecond) // a few more scheduler ticks
-	if xs, _ := e.Store().ListSyncExecutions(ctx, f.job.ID, -1); len(xs) != 3 {
+	if xs, _ := e.Store().ListSyncExecutions(ctx, f.job.ID, -1, 0); len(xs) != 3 {
 		t.Fatalf("%d sync executions; want 2 manual and 1 scheduled", len(xs))
 	}
 	job, err := e.Store().GetSyncJob(ctx, f.job.ID)
@@ -393,7 +393,7 @@ func TestDueSyncsEnqueuedOnceAcrossProcesses(t *testing.T) {
 	sjobs, err := engines[1].Store().ListSyncJobs(ctx)
 	mustNoErr(t, "list jobs", err)
 	for _, j := range sjobs {
-		xs, err := engines[1].Store().ListSyncExecutions(ctx, j.ID, -1)
+		xs, err := engines[1].Store().ListSyncExecutions(ctx, j.ID, -1, 0)
 		mustNoErr(t, "list executions", err)
 		want := 1
 		if j.ID == f.job.ID {

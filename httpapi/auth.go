@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -301,14 +300,12 @@ func ticketAuth(e *engine.Engine, r *http.Request) (bool, error) {
 	}
 	ctx := WithPermissions(r.Context(), PermissionSet{PermDownload})
 	if holder != "" {
-		tok, err := e.Store().GetAPIToken(r.Context(), holder)
+		tok, err := e.Store().ActiveAPIToken(r.Context(), holder)
 		switch {
-		case errors.Is(err, engine.ErrNotFound):
-			return refuse(fmt.Errorf("%w: the token %s that made the link was revoked", engine.ErrInvalidTicket, holder))
+		case errors.Is(err, engine.ErrInvalidToken):
+			return refuse(fmt.Errorf("%w: the token that made the link: %w", engine.ErrInvalidTicket, err))
 		case err != nil:
 			return true, fmt.Errorf("%w: %w", errAuthStore, err)
-		case tok.ExpiresAt != nil && !time.Now().Before(*tok.ExpiresAt):
-			return refuse(fmt.Errorf("%w: the token %s that made the link expired", engine.ErrInvalidTicket, holder))
 		case !slices.Contains(tok.Permissions, PermDownload):
 			return refuse(fmt.Errorf("%w: the token %s that made the link no longer holds %s", engine.ErrInvalidTicket, holder, PermDownload))
 		}

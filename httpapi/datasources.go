@@ -102,7 +102,7 @@ func (h *handlers) listDatasources(ctx context.Context, in *listDatasourcesInput
 	if err != nil {
 		return nil, problem(h.log, "list-datasources", err)
 	}
-	body, more := pageOf(dss, Page{Limit: in.Limit}, datasourceOf) // the database skipped Offset
+	body, more := pageOf(dss, in.Page, datasourceOf)
 	return &datasourcesOutput{Body: body, NextPage: h.nextPage(ctx, in.Page, more)}, nil
 }
 

@@ -43,7 +43,7 @@ func (h *handlers) listHealthChecks(ctx context.Context, in *listHealthChecksInp
 	if _, err := h.e.Store().GetDatasource(ctx, in.ID); err != nil {
 		return nil, problem(h.log, "list-datasource-health-checks", err)
 	}
-	cs, err := h.e.Store().ListHealthChecks(ctx, in.ID, in.Offset+in.probe())
+	cs, err := h.e.Store().ListHealthChecks(ctx, in.ID, in.probe(), in.Offset)
 	if err != nil {
 		return nil, problem(h.log, "list-datasource-health-checks", err)
 	}

@@ -155,7 +155,7 @@ func TestDatasourcesHealth(t *testing.T) {
 			t.Fatalf("health-check: %d", resp.StatusCode)
 		}
 	}
-	newest, err := env.e.Store().ListHealthChecks(context.Background(), env.ds.ID, 1)
+	newest, err := env.e.Store().ListHealthChecks(context.Background(), env.ds.ID, 1, 0)
 	if err != nil || len(newest) != 1 {
 		t.Fatal(newest, err)
 	}

@@ -162,8 +162,8 @@ type Page struct {
 	Offset int `query:"offset" minimum:"0" default:"0" doc:"Items to skip"`
 }
 
-// probe is the limit to read from a store that skips Offset itself: one
-// item beyond the page tells whether there is a next one (see cut).
+// probe is the limit to read from the store, which skips Offset: one item
+// beyond the page tells whether there is a next one (see cut).
 func (p Page) probe() int { return p.Limit + 1 }
 
 // NextPage is the Link header of a list answer: embedded in an
@@ -204,17 +204,10 @@ func cut[T any](xs []T, p Page) ([]T, bool) {
 	return xs, false
 }
 
-// pageOf is the page p of xs (the whole list, or at least its first
-// p.Offset+p.probe() items), each converted by conv, and whether more
-// items follow.
+// pageOf is the page p of xs, read from the store with p.probe() as limit
+// from p.Offset, each converted by conv, and whether more items follow.
 func pageOf[T, R any](xs []T, p Page, conv func(*T) R) ([]R, bool) {
-	more := len(xs) > p.Offset+p.Limit
-	if p.Offset >= len(xs) {
-		xs = xs[:0]
-	} else {
-		xs = xs[p.Offset:]
-	}
-	xs, _ = cut(xs, p)
+	xs, more := cut(xs, p)
 	out := make([]R, 0, len(xs))
 	for i := range xs {
 		out = append(out, conv(&xs[i]))
@@ -304,7 +297,7 @@ func storageProblem(h *handlers, op string, name string, err error) error {
 }
 
 func (h *handlers) listStorageLocations(ctx context.Context, in *Page) (*storageLocationsOutput, error) {
-	ls, err := h.e.Store().ListStorageLocations(ctx)
+	ls, err := h.e.Store().FindStorageLocations(ctx, in.probe(), in.Offset)
 	if err != nil {
 		return nil, problem(h.log, "list-storage-locations", err)
 	}
@@ -498,7 +491,7 @@ func (h *handlers) listBackupJobs(ctx context.Context, in *Page) (*backupJobsOut
 	if err != nil {
 		return nil, problem(h.log, "list-backup-jobs", err)
 	}
-	body, more := pageOf(js, Page{Limit: in.Limit}, backupJobOf) // the database skipped Offset
+	body, more := pageOf(js, *in, backupJobOf)
 	return &backupJobsOutput{Body: body, NextPage: h.nextPage(ctx, *in, more)}, nil
 }
 
@@ -666,7 +659,7 @@ type listSyncExecutionsInput struct {
 var syncFields = []string{"source_datasource_id", "target_datasource_id", "storage_location_id", "timezone", "schedule", "name"}
 
 func (h *handlers) listSyncJobs(ctx context.Context, in *Page) (*syncJobsOutput, error) {
-	js, err := h.e.Store().ListSyncJobs(ctx)
+	js, err := h.e.Store().FindSyncJobs(ctx, in.probe(), in.Offset)
 	if err != nil {
 		return nil, problem(h.log, "list-sync-jobs", err)
 	}
@@ -729,7 +722,7 @@ func (h *handlers) listSyncExecutions(ctx context.Context, in *listSyncExecution
 	if _, err := h.e.Store().GetSyncJob(ctx, in.ID); err != nil {
 		return nil, problem(h.log, "list-sync-job-executions", err)
 	}
-	xs, err := h.e.Store().ListSyncExecutions(ctx, in.ID, in.Offset+in.probe())
+	xs, err := h.e.Store().ListSyncExecutions(ctx, in.ID, in.probe(), in.Offset)
 	if err != nil {
 		return nil, problem(h.log, "list-sync-job-executions", err)
 	}

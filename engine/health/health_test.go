@@ -264,7 +264,7 @@ func TestStatuses(t *testing.T) {
 			if c.maxTook > 0 && took > c.maxTook {
 				t.Errorf("check took %s, want at most %s", took, c.maxTook)
 			}
-			stored, err := f.st.ListHealthChecks(ctx, ds.ID, 1)
+			stored, err := f.st.ListHealthChecks(ctx, ds.ID, 1, 0)
 			mustNoErr(t, "list", err)
 			if len(stored) != 1 {
 				t.Fatalf("stored %d checks, want 1", len(stored))

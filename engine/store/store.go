@@ -589,7 +589,13 @@ func (s *Store) GetStorageLocation(ctx context.Context, id string) (*StorageLoca
 
 // ListStorageLocations returns every storage location, by name.
 func (s *Store) ListStorageLocations(ctx context.Context) ([]StorageLocation, error) {
-	return listRows[StorageLocation](ctx, s.read.NewSelect().Order("name", "id"))
+	return s.FindStorageLocations(ctx, -1, 0)
+}
+
+// FindStorageLocations returns at most limit storage locations (0 means
+// DefaultListLimit, negative no limit) after skipping offset, by name.
+func (s *Store) FindStorageLocations(ctx context.Context, limit, offset int) ([]StorageLocation, error) {
+	return listRows[StorageLocation](ctx, page(s.read.NewSelect().Order("name", "id"), limit, offset))
 }
 
 // UpdateStorageLocation writes loc; with columns, only those.
@@ -807,10 +813,10 @@ func (s *Store) InsertHealthCheck(ctx context.Context, hc *HealthCheck) error {
 }
 
 // ListHealthChecks returns a datasource's health checks, newest first
-// (limit as in ExecutionFilter).
-func (s *Store) ListHealthChecks(ctx context.Context, datasourceID string, limit int) ([]HealthCheck, error) {
+// (limit as in ExecutionFilter), after skipping offset.
+func (s *Store) ListHealthChecks(ctx context.Context, datasourceID string, limit, offset int) ([]HealthCheck, error) {
 	return listRows[HealthCheck](ctx, page(s.read.NewSelect().
-		Where("datasource_id = ?", datasourceID).OrderExpr("checked_at DESC, id DESC"), limit, 0))
+		Where("datasource_id = ?", datasourceID).OrderExpr("checked_at DESC, id DESC"), limit, offset))
 }
 
 // InsertNotification records n; an empty Severity becomes SeverityInfo.

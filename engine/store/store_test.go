@@ -258,7 +258,7 @@ func TestRoundTrip(t *testing.T) {
 		down := &HealthCheck{DatasourceID: ds.ID, CheckedAt: ts(10), Status: HealthTimeout, ErrorMessage: "Connection timed out after 5000ms"}
 		mustNoErr(t, "InsertHealthCheck", s.InsertHealthCheck(ctx, ok))
 		mustNoErr(t, "InsertHealthCheck", s.InsertHealthCheck(ctx, down))
-		checks, err := s.ListHealthChecks(ctx, ds.ID, 10)
+		checks, err := s.ListHealthChecks(ctx, ds.ID, 10, 0)
 		mustNoErr(t, "ListHealthChecks", err)
 		if len(checks) != 2 {
 			t.Fatalf("ListHealthChecks returned %d, want 2", len(checks))
@@ -640,7 +640,7 @@ func TestTimeOrdering(t *testing.T) {
 		for _, d := range offsets {
 			mustNoErr(t, "InsertHealthCheck", s.InsertHealthCheck(ctx, &HealthCheck{DatasourceID: ds.ID, CheckedAt: base.Add(d), Status: HealthOK}))
 		}
-		checks, err := s.ListHealthChecks(ctx, ds.ID, -1)
+		checks, err := s.ListHealthChecks(ctx, ds.ID, -1, 0)
 		mustNoErr(t, "ListHealthChecks", err)
 		if len(checks) != len(offsets) {
 			t.Fatalf("got %d checks, want %d", len(checks), len(offsets))

@@ -37,7 +37,13 @@ func (s *Store) GetSyncJob(ctx context.Context, id string) (*SyncJob, error) {
 
 // ListSyncJobs returns every sync job, by name.
 func (s *Store) ListSyncJobs(ctx context.Context) ([]SyncJob, error) {
-	return listRows[SyncJob](ctx, s.db.NewSelect().Order("name", "id"))
+	return s.FindSyncJobs(ctx, -1, 0)
+}
+
+// FindSyncJobs returns at most limit sync jobs (0 means DefaultListLimit,
+// negative no limit) after skipping offset, by name.
+func (s *Store) FindSyncJobs(ctx context.Context, limit, offset int) ([]SyncJob, error) {
+	return listRows[SyncJob](ctx, page(s.db.NewSelect().Order("name", "id"), limit, offset))
 }
 
 // UpdateSyncJob writes job; with columns, only those.
@@ -65,10 +71,11 @@ func (s *Store) UpdateSyncExecution(ctx context.Context, x *SyncExecution, colum
 }
 
 // ListSyncExecutions returns the executions of sync job syncJobID, newest
-// first (limit 0: DefaultListLimit; negative: no limit).
-func (s *Store) ListSyncExecutions(ctx context.Context, syncJobID string, limit int) ([]SyncExecution, error) {
+// first (limit 0: DefaultListLimit; negative: no limit), after skipping
+// offset.
+func (s *Store) ListSyncExecutions(ctx context.Context, syncJobID string, limit, offset int) ([]SyncExecution, error) {
 	return listRows[SyncExecution](ctx, page(s.db.NewSelect().
-		Where("sync_job_id = ?", syncJobID).OrderExpr("created_at DESC, id DESC"), limit, 0))
+		Where("sync_job_id = ?", syncJobID).OrderExpr("created_at DESC, id DESC"), limit, offset))
 }
 
 // RunningSyncExecution returns a running execution of sync job id, or nil.

@@ -112,8 +112,8 @@ func (s *Store) AuthenticateAPIToken(ctx context.Context, secret string) (*APITo
 		return nil, fmt.Errorf("look up API token: %w", err)
 	}
 	now := s.clock()
-	if tok.ExpiresAt != nil && !now.Before(*tok.ExpiresAt) {
-		return nil, fmt.Errorf("%w: token %s expired at %s", ErrInvalidToken, tok.ID, tok.ExpiresAt.UTC().Format(time.RFC3339))
+	if err := tok.activeAt(now); err != nil {
+		return nil, err
 	}
 	if tok.LastUsedAt == nil || now.Sub(*tok.LastUsedAt) >= tokenTouchInterval {
 		tok.LastUsedAt = &now
@@ -150,6 +150,34 @@ func (s *Store) ListAPITokens(ctx context.Context) ([]APIToken, error) {
 		return nil, fmt.Errorf("list API tokens: %w", err)
 	}
 	return toks, nil
+}
+
+// activeAt returns an error matching ErrInvalidToken, naming the token's
+// ID, when tok has expired at now.
+func (tok *APIToken) activeAt(now time.Time) error {
+	if tok.ExpiresAt != nil && !now.Before(*tok.ExpiresAt) {
+		return fmt.Errorf("%w: token %s expired at %s", ErrInvalidToken, tok.ID, tok.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// ActiveAPIToken returns the token with id if it still works: an error
+// matching ErrInvalidToken when it was revoked or has expired (for
+// credentials derived from a token, such as a download link, which must
+// stop working with it).
+func (s *Store) ActiveAPIToken(ctx context.Context, id string) (*APIToken, error) {
+	tok := new(APIToken)
+	err := s.read.NewSelect().Model(tok).Where("id = ?", id).Limit(1).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: token %s was revoked", ErrInvalidToken, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up API token %s: %w", id, err)
+	}
+	if err := tok.activeAt(s.clock()); err != nil {
+		return nil, err
+	}
+	return tok, nil
 }
 
 // GetAPIToken returns the token with id, or an error matching ErrNotFound.
