@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/dataguardian/dataguardian/storage"
@@ -71,7 +71,9 @@ func (c *cli) openRemote(ctx context.Context, s string, asRun bool) (st storage.
 			return nil, "", usagef("%q: put the password in %s, not in the URL", strings.Replace(s, u.User.String()+"@", u.User.Username()+":***@", 1), envSFTPPassword)
 		}
 		if port := u.Port(); port != "" {
-			fmt.Sscan(port, &cfg.Port)
+			if cfg.Port, err = strconv.Atoi(port); err != nil || cfg.Port < 1 || cfg.Port > 65535 {
+				return nil, "", usagef("%q: port %q: use a number from 1 to 65535", s, port)
+			}
 		}
 		if f := c.getenv(envSFTPPrivateKey); f != "" {
 			b, rerr := os.ReadFile(f)

@@ -75,6 +75,9 @@ func TestRemoteStorages(t *testing.T) {
 	if res.code != exitUsage || !strings.Contains(res.stderr, "host key") {
 		t.Errorf("another host key: %v", res)
 	}
+	if res := dg(t, nil, "ls", "sftp://"+ssh.User+"@"+ssh.Host+":99999"+ssh.Dir); res.code != exitUsage || !strings.Contains(res.stderr, "port") {
+		t.Errorf("a port out of range: %v", res)
+	}
 	res = dg(t, nil, "ls", "sftp://"+ssh.User+":hunter2@"+ssh.Host+":"+strconv.Itoa(ssh.Port)+ssh.Dir)
 	if res.code != exitUsage || strings.Contains(res.stderr, "hunter2") || !strings.Contains(res.stderr, envSFTPPassword) {
 		t.Errorf("a password in the URL: %v", res)

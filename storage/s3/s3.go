@@ -31,6 +31,11 @@ import (
 	"github.com/dataguardian/dataguardian/storage"
 )
 
+// smallObject is how much a Put reads before it takes a part buffer: a
+// stream that ends within it (a manifest, a checksum list) goes up in one
+// request without one.
+const smallObject = 1 << 20
+
 // DefaultPartSize is the size of each uploaded part, and of the one buffer
 // a Put holds: S3 allows at most 10,000 parts, so objects up to ~156 GiB.
 const DefaultPartSize = 16 << 20
@@ -245,8 +250,10 @@ func (r *readerErr) Read(p []byte) (int, error) {
 
 // Put uploads r to key: in one request when it ends within one part,
 // else as a multipart upload of PartSize parts, completed only at r's end
-// (aborted on any failure). The part buffer is reused from Put to Put, so
-// a backup's many parts do not each leave PartSize of garbage.
+// (aborted on any failure). A Put first reads up to 1 MiB; only a longer
+// stream takes a part buffer, reused from Put to Put, so a backup's many
+// parts leave no PartSize of garbage each and a small object costs no
+// part buffer.
 func (s *S3) Put(ctx context.Context, key string, r io.Reader, opts *storage.PutOptions) error {
 	if err := storage.ValidateKey(key); err != nil {
 		return &storage.OpError{Op: "put", Key: key, Err: err}
@@ -255,9 +262,6 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, opts *storage.Put
 	if opts != nil && opts.IfNotExist {
 		po.SetMatchETagExcept("*")
 	}
-	bp := s.buffer()
-	defer s.bufs.Put(bp)
-	buf := *bp
 	src := &readerErr{r: r}
 	failed := func(err error) error {
 		switch {
@@ -268,15 +272,24 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, opts *storage.Put
 		}
 		return fail("put", key, err)
 	}
-	n, err := io.ReadFull(src, buf)
-	if err == io.EOF || err == io.ErrUnexpectedEOF { // it fits in one request
-		if err := ctx.Err(); err != nil {
-			return &storage.OpError{Op: "put", Key: key, Err: err}
-		}
-		if _, err := s.c.PutObject(ctx, s.bucket, s.key(key), bytes.NewReader(buf[:n]), int64(n), po); err != nil {
-			return failed(err)
-		}
-		return nil
+	ended := func(err error) bool { return err == io.EOF || err == io.ErrUnexpectedEOF }
+
+	head := make([]byte, smallObject)
+	n, err := io.ReadFull(src, head)
+	if ended(err) {
+		return s.putOne(ctx, key, head[:n], po, failed)
+	}
+	if err != nil {
+		return &storage.OpError{Op: "put", Key: key, Err: err}
+	}
+	bp := s.buffer()
+	defer s.bufs.Put(bp)
+	buf := *bp
+	n = copy(buf, head)
+	m, err := io.ReadFull(src, buf[n:])
+	n += m
+	if ended(err) {
+		return s.putOne(ctx, key, buf[:n], po, failed)
 	}
 	if err != nil {
 		return &storage.OpError{Op: "put", Key: key, Err: err}
@@ -308,6 +321,26 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, opts *storage.Put
 		return failed(err)
 	}
 	return nil
+}
+
+// putOne uploads data to key in one request. A file-system-backed S3
+// server (versitygw's posix backend) answers 409 ExistingObjectIsDirectory
+// when a concurrent delete removed the key's empty parent folder while the
+// object was linked in; the PUT, whole in memory, is sent again then (at
+// most twice more).
+func (s *S3) putOne(ctx context.Context, key string, data []byte, po minio.PutObjectOptions, failed func(error) error) error {
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return &storage.OpError{Op: "put", Key: key, Err: err}
+		}
+		_, err := s.c.PutObject(ctx, s.bucket, s.key(key), bytes.NewReader(data), int64(len(data)), po)
+		if err == nil {
+			return nil
+		}
+		if attempt == 2 || minio.ToErrorResponse(err).Code != "ExistingObjectIsDirectory" {
+			return failed(err)
+		}
+	}
 }
 
 // buffer returns a part buffer from the pool.

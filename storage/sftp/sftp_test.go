@@ -100,7 +100,7 @@ func TestConnectionDroppedMidUpload(t *testing.T) {
 	srv := testsvc.StartSFTP(t)
 	root := filepath.Join(srv.Dir, "d")
 	st := newSFTP(t, config(srv, root))
-	r := &dropAt{r: io.LimitReader(rand.Reader, 8<<20), at: 2 << 20, drop: srv.DropConnections}
+	r := storagetest.FaultAt(io.LimitReader(rand.Reader, 8<<20), 2<<20, srv.DropConnections)
 	if err := st.Put(t.Context(), "job/run/backup.dump.gz", r, nil); err == nil {
 		t.Fatal("Put succeeded although the connection dropped")
 	}
@@ -123,21 +123,4 @@ func TestConnectionDroppedMidUpload(t *testing.T) {
 			t.Errorf("left after AbortIncomplete: %s", e.Name())
 		}
 	}
-}
-
-type dropAt struct {
-	r       io.Reader
-	at, n   int64
-	drop    func()
-	dropped bool
-}
-
-func (d *dropAt) Read(p []byte) (int, error) {
-	n, err := d.r.Read(p)
-	d.n += int64(n)
-	if d.n >= d.at && !d.dropped {
-		d.dropped = true
-		d.drop()
-	}
-	return n, err
 }

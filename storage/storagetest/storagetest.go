@@ -17,6 +17,29 @@ import (
 	"github.com/dataguardian/dataguardian/storage"
 )
 
+// FaultAt returns a reader of r that calls fault once, as soon as at bytes
+// have been read: a remote storage's tests kill or cut off the server in
+// the middle of a Put with it.
+func FaultAt(r io.Reader, at int64, fault func()) io.Reader {
+	return &faultReader{r: r, at: at, fault: fault}
+}
+
+type faultReader struct {
+	r     io.Reader
+	at, n int64
+	fault func()
+}
+
+func (f *faultReader) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	f.n += int64(n)
+	if f.fault != nil && f.n >= f.at {
+		f.fault()
+		f.fault = nil
+	}
+	return n, err
+}
+
 // Run runs the conformance suite against the storage newStorage returns.
 // newStorage is called once per subtest and must return an empty storage;
 // it should release it with t.Cleanup.
